@@ -1,0 +1,39 @@
+# make test  — create .venv, install threadline with its dev tools, lint, type-check, test
+# make demo  — create .venv, install, run the bundled examples
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: test demo lint typecheck pytest bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $@
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check src tests bench examples
+	$(BIN)/ruff format --check src tests bench examples
+
+typecheck: $(VENV)/.installed
+	$(BIN)/mypy src
+
+pytest: $(VENV)/.installed
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test: lint typecheck pytest
+
+demo: $(VENV)/.installed
+	@for f in examples/*.py; do \
+		echo "=== $$f"; \
+		$(BIN)/python $$f || exit 1; \
+	done
+
+bench: $(VENV)/.installed
+	$(BIN)/python bench/channels.py
+
+clean:
+	rm -rf $(VENV) .venv-* .mypy_cache .pytest_cache .ruff_cache build dist

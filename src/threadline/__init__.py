@@ -1,0 +1,34 @@
+"""threadline: channels, select, structured tasks and tools for free-threaded Python."""
+
+from ._channel import Channel
+from ._core._scope import CancelScope, checkpoint, sleep, timeout
+from ._errors import Cancelled, ChannelClosed
+from ._select import Selected, aselect, select, try_select
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CancelScope",
+    "Cancelled",
+    "Channel",
+    "ChannelClosed",
+    "Selected",
+    "aselect",
+    "checkpoint",
+    "select",
+    "sleep",
+    "timeout",
+    "try_select",
+]
+
+
+def _fix_module_names() -> None:
+    # Tracebacks and reprs show threadline.Channel, not threadline._channel.Channel.
+    for name in __all__:
+        obj = globals()[name]
+        if getattr(obj, "__module__", "").startswith("threadline."):
+            obj.__module__ = "threadline"
+
+
+_fix_module_names()
+del _fix_module_names

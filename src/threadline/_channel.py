@@ -1,0 +1,349 @@
+"""Channels: typed, optionally buffered, shared by threads and asyncio tasks.
+
+Each channel has one lock, ``_lock``, which guards ``_buf``, ``_sendq``,
+``_recvq`` and ``_closed``.  ``_sendq`` and ``_recvq`` hold ``_Entry``s of
+parked operations (plain send/recv or one case of a select), first come
+first served.
+
+Invariants, with "live" meaning an entry whose waiter has not fired yet
+(entries of waiters that fired elsewhere are skipped and dropped lazily):
+  * a live receiver is parked only while ``_buf`` is empty;
+  * a live sender is parked only while ``_buf`` is full (always, when
+    unbuffered: ``_buf`` of an unbuffered channel stays empty);
+  * so at most one of ``_sendq`` and ``_recvq`` has live entries;
+  * once ``_closed`` is set both queues are empty and stay empty.
+
+A partner completes a parked operation while holding ``_lock`` by firing
+its waiter (a leaf lock, see ``_core._waiter``); the value moves in the same
+critical section, so an operation either happens whole or not at all.
+Lock order: several channels are locked only by ``select``, in ``id()``
+order (see ``_select``); a waiter's lock may be taken under a channel lock,
+never the other way round; scope locks are never held with a channel lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import operator
+import threading
+from collections import deque
+from typing import Any, Final, Generic, TypeVar
+
+from ._core._scope import apark, checkpoint, outcome_error, park
+from ._core._validate import check_timeout
+from ._core._waiter import Waiter
+from ._errors import ChannelClosed
+
+T = TypeVar("T")
+
+# Results of _recv_locked besides a value.
+_EMPTY: Final[Any] = object()
+_CLOSED: Final[Any] = object()
+
+
+class _Entry:
+    """A parked operation in a channel's queue (identity equality)."""
+
+    __slots__ = ("case", "value", "waiter")
+
+    def __init__(self, waiter: Waiter, case: int, value: Any) -> None:
+        self.waiter = waiter
+        self.case = case
+        self.value = value
+
+
+def _check_capacity(capacity: object) -> int | float:
+    message = f"capacity must be an int >= 0 or math.inf, got {capacity!r}"
+    if isinstance(capacity, float):
+        if capacity == math.inf:
+            return math.inf
+        raise ValueError(message)
+    if isinstance(capacity, bool):
+        raise TypeError(message)
+    try:
+        size = operator.index(capacity)  # type: ignore[arg-type]
+    except TypeError:
+        raise TypeError(message) from None
+    if size < 0:
+        raise ValueError(message)
+    return size
+
+
+class Channel(Generic[T]):
+    """A channel of values of type ``T``.
+
+    ``Channel(0)`` (the default) is unbuffered: ``send`` waits until a
+    receiver has taken the value.  ``Channel(n)`` buffers up to *n* values;
+    ``Channel(math.inf)`` never blocks senders.
+    """
+
+    __slots__ = ("__weakref__", "_buf", "_capacity", "_closed", "_lock", "_recvq", "_sendq")
+
+    def __init__(self, capacity: int | float = 0) -> None:
+        self._capacity = _check_capacity(capacity)
+        self._lock = threading.Lock()
+        self._buf: deque[T] = deque()
+        self._sendq: deque[_Entry] = deque()
+        self._recvq: deque[_Entry] = deque()
+        self._closed = False
+
+    # -- properties ---------------------------------------------------------
+
+    @property
+    def capacity(self) -> int | float:
+        """The buffer size: an int, or ``math.inf``."""
+        return self._capacity
+
+    @property
+    def closed(self) -> bool:
+        """True once ``close()`` was called (values may still be buffered)."""
+        return self._closed
+
+    def __len__(self) -> int:
+        """The number of buffered values (a snapshot)."""
+        with self._lock:
+            return len(self._buf)
+
+    def __repr__(self) -> str:
+        cap = "inf" if self._capacity == math.inf else self._capacity
+        state = "closed" if self._closed else "open"
+        return f"<Channel capacity={cap} len={len(self._buf)} {state}>"
+
+    # -- the operations under the lock ----------------------------------------
+
+    def _send_locked(self, value: T) -> bool:
+        """Deliver *value* now if possible.  Lock held."""
+        if self._closed:
+            raise ChannelClosed("send on a closed channel")
+        recvq = self._recvq
+        while recvq:
+            entry = recvq.popleft()
+            if entry.waiter.fire(entry.case, value, True):
+                return True
+        if len(self._buf) < self._capacity:
+            self._buf.append(value)
+            return True
+        return False
+
+    def _recv_locked(self) -> Any:
+        """Take a value now if possible, else _EMPTY or _CLOSED.  Lock held."""
+        buf = self._buf
+        sendq = self._sendq
+        if buf:
+            value = buf.popleft()
+            while sendq:  # room made: move the first live sender in
+                entry = sendq.popleft()
+                if entry.waiter.fire(entry.case, None, True):
+                    buf.append(entry.value)
+                    break
+            return value
+        while sendq:  # unbuffered: take straight from a parked sender
+            entry = sendq.popleft()
+            if entry.waiter.fire(entry.case, None, True):
+                return entry.value
+        return _CLOSED if self._closed else _EMPTY
+
+    def _forget(self, queue: deque[_Entry], entry: _Entry) -> None:
+        """Drop a parked entry whose waiter fired elsewhere (if still queued)."""
+        with self._lock:
+            try:
+                queue.remove(entry)
+            except ValueError:
+                pass
+
+    def _unrecv(self, value: T) -> None:
+        """Put back a value received by a wait that was then interrupted, so
+        that it is not lost: to a parked receiver, else at the buffer's head."""
+        with self._lock:
+            recvq = self._recvq
+            while recvq:
+                entry = recvq.popleft()
+                if entry.waiter.fire(entry.case, value, True):
+                    return
+            self._buf.appendleft(value)
+
+    # -- send -----------------------------------------------------------------
+
+    def try_send(self, value: T) -> bool:
+        """Send without blocking; False if the send would block."""
+        with self._lock:
+            return self._send_locked(value)
+
+    def send(self, value: T, timeout: float | None = None) -> None:
+        """Send *value*, blocking until it is buffered or handed over."""
+        seconds = check_timeout(timeout)
+        checkpoint()
+        with self._lock:
+            if self._send_locked(value):
+                return
+            if seconds == 0:
+                raise TimeoutError("send timed out")
+            waiter = Waiter()
+            entry = _Entry(waiter, 0, value)
+            self._sendq.append(entry)
+        try:
+            park(waiter, seconds)
+        except BaseException:
+            self._abandon_send(waiter, entry)
+            raise
+        self._settle_send(waiter, entry)
+
+    async def asend(self, value: T, timeout: float | None = None) -> None:
+        """``send`` for coroutines: suspends the task instead of the thread."""
+        seconds = check_timeout(timeout)
+        checkpoint()
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            if self._send_locked(value):
+                return
+            if seconds == 0:
+                raise TimeoutError("send timed out")
+            waiter = Waiter(loop)
+            entry = _Entry(waiter, 0, value)
+            self._sendq.append(entry)
+        try:
+            await apark(waiter, seconds)
+        except BaseException:
+            self._abandon_send(waiter, entry)
+            raise
+        self._settle_send(waiter, entry)
+
+    def _settle_send(self, waiter: Waiter, entry: _Entry) -> None:
+        case = waiter.case
+        assert case is not None
+        if case < 0:
+            self._forget(self._sendq, entry)
+            raise outcome_error(waiter)
+        if not waiter.ok:
+            raise ChannelClosed("channel closed while sending")
+
+    def _abandon_send(self, waiter: Waiter, entry: _Entry) -> None:
+        """The wait was interrupted; if the send did not happen, unqueue it.
+        (If a receiver took the value first, the send stands.)"""
+        case = waiter.case
+        if case is None or case < 0:
+            self._forget(self._sendq, entry)
+
+    # -- recv -----------------------------------------------------------------
+
+    def try_recv(self) -> tuple[T | None, bool]:
+        """``(value, True)`` if a value is ready, else ``(None, False)``.
+        Raises ``ChannelClosed`` if the channel is closed and drained."""
+        with self._lock:
+            value = self._recv_locked()
+        if value is _EMPTY:
+            return None, False
+        if value is _CLOSED:
+            raise ChannelClosed("receive from a closed channel")
+        return value, True
+
+    def recv(self, timeout: float | None = None) -> T:
+        """Receive a value, blocking until one arrives."""
+        seconds = check_timeout(timeout)
+        checkpoint()
+        with self._lock:
+            value = self._recv_locked()
+            if value is _EMPTY:
+                if seconds == 0:
+                    raise TimeoutError("receive timed out")
+                waiter = Waiter()
+                entry = _Entry(waiter, 0, None)
+                self._recvq.append(entry)
+        if value is _EMPTY:
+            try:
+                park(waiter, seconds)
+            except BaseException:
+                self._abandon_recv(waiter, entry)
+                raise
+            return self._settle_recv(waiter, entry)  # type: ignore[no-any-return]
+        if value is _CLOSED:
+            raise ChannelClosed("receive from a closed channel")
+        return value  # type: ignore[no-any-return]
+
+    async def arecv(self, timeout: float | None = None) -> T:
+        """``recv`` for coroutines: suspends the task instead of the thread."""
+        seconds = check_timeout(timeout)
+        checkpoint()
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            value = self._recv_locked()
+            if value is _EMPTY:
+                if seconds == 0:
+                    raise TimeoutError("receive timed out")
+                waiter = Waiter(loop)
+                entry = _Entry(waiter, 0, None)
+                self._recvq.append(entry)
+        if value is _EMPTY:
+            try:
+                await apark(waiter, seconds)
+            except BaseException:
+                self._abandon_recv(waiter, entry)
+                raise
+            return self._settle_recv(waiter, entry)  # type: ignore[no-any-return]
+        if value is _CLOSED:
+            raise ChannelClosed("receive from a closed channel")
+        return value  # type: ignore[no-any-return]
+
+    def _settle_recv(self, waiter: Waiter, entry: _Entry) -> Any:
+        case = waiter.case
+        assert case is not None
+        if case < 0:
+            self._forget(self._recvq, entry)
+            raise outcome_error(waiter)
+        if not waiter.ok:
+            raise ChannelClosed("receive from a closed channel")
+        return waiter.value
+
+    def _abandon_recv(self, waiter: Waiter, entry: _Entry) -> None:
+        """The wait was interrupted; undo whatever half of it happened."""
+        case = waiter.case
+        if case is None or case < 0:
+            self._forget(self._recvq, entry)
+        elif waiter.ok:
+            self._unrecv(waiter.value)
+
+    # -- close ----------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the channel.  Idempotent.
+
+        Later sends raise ``ChannelClosed``; receivers get the buffered values,
+        then ``ChannelClosed``.  Parked senders and receivers are woken with
+        ``ChannelClosed``.
+        """
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            parked = [*self._recvq, *self._sendq]
+            self._recvq.clear()
+            self._sendq.clear()
+        for entry in parked:
+            entry.waiter.fire(entry.case, None, False)
+
+    # -- protocols ------------------------------------------------------------
+
+    def __iter__(self) -> Channel[T]:
+        return self
+
+    def __next__(self) -> T:
+        try:
+            return self.recv()
+        except ChannelClosed:
+            raise StopIteration from None
+
+    def __aiter__(self) -> Channel[T]:
+        return self
+
+    async def __anext__(self) -> T:
+        try:
+            return await self.arecv()
+        except ChannelClosed:
+            raise StopAsyncIteration from None
+
+    def __enter__(self) -> Channel[T]:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

@@ -1,0 +1,387 @@
+"""Cancellation scopes: cooperative cancellation and deadlines.
+
+A scope is a region of code (a ``with`` block, a task) whose blocking
+operations can be cancelled.  Scopes form a tree: a scope entered while
+another is current becomes its child, and cancelling a scope cancels every
+descendant.  The current scope lives in a ``ContextVar``, so each thread and
+each asyncio task has its own.
+
+Invariants:
+  * ``_cancelled`` (effective: this scope or an ancestor was cancelled) only
+    goes from False to True; so does ``_cancel_called`` (this scope itself).
+  * ``_cancelled`` implies every waiter registered here has been fired (or
+    is about to be, by the thread that set the flag) and every child has
+    ``_cancelled`` set.
+  * ``_eff_deadline`` is the earliest deadline of this scope and its
+    ancestors; deadlines never change, so it is computed once at attach.
+
+Locking:
+  * ``_lock`` guards ``_children``, ``_waiters`` and the two flags' writes.
+    Attach/detach and register/unregister take it; cancellation takes it to
+    flip the flags and snapshot children and waiters, then releases it
+    before firing waiters or recursing into children.  So no two scope locks
+    are ever held at once, and firing (a waiter's leaf lock) happens with no
+    scope lock held.
+  * Readers check the flags without the lock; a stale False is harmless
+    because registration re-checks under the lock.
+
+Deadlines are enforced lazily but promptly: every blocking wait inside a
+scope sleeps at most until the effective deadline, and whoever wakes there
+(or reaches a checkpoint, or exits the scope) expires the scopes whose
+deadline has passed.  No timer thread is needed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import threading
+import time
+from contextvars import ContextVar, Token
+from types import TracebackType
+from typing import Final
+
+from .._errors import Cancelled
+from ._validate import check_timeout
+from ._waiter import CANCELLED, INTERRUPTED, TIMEOUT, Waiter
+
+_INF: Final = math.inf
+
+_current: ContextVar[CancelScope | None] = ContextVar("threadline.scope", default=None)
+
+
+class CancelScope:
+    """A region of code whose blocking operations can be cancelled.
+
+    ``with CancelScope() as scope: ...`` runs its body; ``scope.cancel()``
+    (from any thread) makes every blocking threadline operation inside it,
+    in this thread and in tasks started inside it, raise ``Cancelled``.  The
+    scope catches its own cancellation on exit.  ``tl.timeout`` is a scope
+    with a deadline that raises ``TimeoutError`` instead.
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "_cancel_called",
+        "_cancelled",
+        "_cancelled_caught",
+        "_children",
+        "_deadline",
+        "_deadline_fired",
+        "_eff_deadline",
+        "_lock",
+        "_parent",
+        "_raise_timeout",
+        "_relative",
+        "_state",
+        "_token",
+        "_waiters",
+    )
+
+    def __init__(self, *, timeout: float | None = None, _raise_timeout: bool = False) -> None:
+        seconds = check_timeout(timeout, "timeout")
+        self._lock = threading.Lock()
+        self._parent: CancelScope | None = None
+        self._children: set[CancelScope] = set()
+        self._waiters: set[Waiter] = set()
+        self._cancel_called = False
+        self._cancelled = False
+        self._cancelled_caught = False
+        self._deadline_fired = False
+        self._relative = seconds
+        self._deadline = _INF
+        self._eff_deadline = _INF
+        self._raise_timeout = _raise_timeout
+        self._token: Token[CancelScope | None] | None = None
+        self._state = "new"
+
+    # -- public surface -------------------------------------------------
+
+    @property
+    def deadline(self) -> float:
+        """The absolute deadline on ``time.monotonic()``'s clock, or ``inf``."""
+        return self._deadline
+
+    @property
+    def cancel_called(self) -> bool:
+        """True once this scope was cancelled (by ``cancel()`` or its deadline)."""
+        return self._cancel_called
+
+    @property
+    def cancelled_caught(self) -> bool:
+        """True if the scope stopped a ``Cancelled`` meant for it on exit."""
+        return self._cancelled_caught
+
+    def cancel(self) -> None:
+        """Cancel this scope and all its descendants.  Idempotent, any thread."""
+        self._cancel(by_deadline=False)
+
+    def __enter__(self) -> CancelScope:
+        if self._state != "new":
+            raise RuntimeError("a CancelScope can be entered only once")
+        self._attach(_current.get())
+        self._token = _current.set(self)
+        self._state = "entered"
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        assert self._token is not None
+        _current.reset(self._token)
+        self._token = None
+        self._state = "exited"
+        self._detach()
+        if not self._deadline_fired and time.monotonic() >= self._deadline:
+            self._cancel(by_deadline=True)
+        if isinstance(exc, Cancelled) and exc._scope is self:
+            self._cancelled_caught = True
+            if self._raise_timeout and self._deadline_fired:
+                raise TimeoutError(self._timeout_message()) from exc
+            return True
+        if exc is None and self._raise_timeout and self._deadline_fired:
+            raise TimeoutError(self._timeout_message())
+        return False
+
+    def __repr__(self) -> str:
+        state = "cancelled" if self._cancel_called else self._state
+        if self._relative is None:
+            return f"<CancelScope {state}>"
+        return f"<CancelScope timeout={self._relative}s {state}>"
+
+    # -- tree maintenance -------------------------------------------------
+
+    def _attach(self, parent: CancelScope | None) -> None:
+        """Link under *parent* and start the deadline clock."""
+        if self._relative is not None:
+            self._deadline = time.monotonic() + self._relative
+        self._parent = parent
+        inherited = False
+        eff = self._deadline
+        if parent is not None:
+            with parent._lock:
+                parent._children.add(self)
+                inherited = parent._cancelled
+            eff = min(eff, parent._eff_deadline)
+        self._eff_deadline = eff
+        if inherited:
+            self._propagate()
+
+    def _detach(self) -> None:
+        parent = self._parent
+        if parent is not None:
+            with parent._lock:
+                parent._children.discard(self)
+
+    # -- cancellation -------------------------------------------------------
+
+    def _cancel(self, *, by_deadline: bool) -> None:
+        with self._lock:
+            if self._cancel_called:
+                return
+            self._cancel_called = True
+            self._deadline_fired = by_deadline
+        self._propagate()
+
+    def _propagate(self) -> None:
+        """Mark this subtree cancelled and wake everything parked in it."""
+        with self._lock:
+            if self._cancelled:
+                return
+            self._cancelled = True
+            waiters = list(self._waiters)
+            children = list(self._children)
+        for waiter in waiters:
+            waiter.fire(CANCELLED)
+        for child in children:
+            child._propagate()
+
+    def _expire(self, now: float) -> None:
+        """Cancel every scope on the path to the root whose deadline passed."""
+        expired = []
+        scope: CancelScope | None = self
+        while scope is not None:
+            if scope._deadline <= now:
+                expired.append(scope)
+            scope = scope._parent
+        for scope in reversed(expired):  # outermost first
+            scope._cancel(by_deadline=True)
+
+    def _register(self, waiter: Waiter) -> bool:
+        """Park *waiter* here; False (and not parked) if already cancelled."""
+        with self._lock:
+            if self._cancelled:
+                return False
+            self._waiters.add(waiter)
+            return True
+
+    def _unregister(self, waiter: Waiter) -> None:
+        with self._lock:
+            self._waiters.discard(waiter)
+
+    def _make_cancelled(self) -> Cancelled:
+        """The ``Cancelled`` to raise here: it belongs to the outermost
+        cancelled scope, which is the one that will stop it."""
+        owner = self
+        scope: CancelScope | None = self
+        while scope is not None:
+            if scope._cancel_called:
+                owner = scope
+            scope = scope._parent
+        if owner._deadline_fired:
+            message = f"cancelled: deadline of {owner._relative}s passed"
+        else:
+            message = "cancelled"
+        return Cancelled(message, scope=owner)
+
+    def _timeout_message(self) -> str:
+        return f"timed out after {self._relative} seconds"
+
+
+# -- blocking points ---------------------------------------------------------
+
+
+def current_scope() -> CancelScope | None:
+    return _current.get()
+
+
+def checkpoint() -> None:
+    """Raise ``Cancelled`` if the current scope was cancelled (or its
+    deadline passed); otherwise return at once."""
+    scope = _current.get()
+    if scope is None:
+        return
+    if not scope._cancelled and scope._eff_deadline != _INF:
+        now = time.monotonic()
+        if now >= scope._eff_deadline:
+            scope._expire(now)
+    if scope._cancelled:
+        raise scope._make_cancelled()
+
+
+def outcome_error(waiter: Waiter) -> BaseException:
+    """The exception for a wait that ended without a partner."""
+    if waiter.case == TIMEOUT:
+        return TimeoutError("timed out")
+    scope = _current.get()
+    if waiter.case == CANCELLED and scope is not None:
+        return scope._make_cancelled()
+    return Cancelled("cancelled")
+
+
+def park(waiter: Waiter, timeout: float | None, *, shield: bool = False) -> None:
+    """Block the calling thread until *waiter* is fired.
+
+    On return ``waiter.case`` holds the outcome: a partner's case index, or
+    TIMEOUT or CANCELLED when this thread settled it itself.  If the wait is
+    interrupted (KeyboardInterrupt), the interrupt is re-raised with the
+    outcome INTERRUPTED, or with the partner's outcome if it won the race.
+    ``shield`` waits ignore cancellation (used where cleanup must finish).
+    """
+    scope = None if shield else _current.get()
+    limit = _INF if timeout is None else time.monotonic() + timeout
+    if scope is not None:
+        if not scope._register(waiter):
+            waiter.fire(CANCELLED)
+        limit = min(limit, scope._eff_deadline)
+    try:
+        while True:
+            if limit == _INF:
+                fired = waiter.wait_sync(None)
+            else:
+                fired = waiter.wait_sync(limit - time.monotonic())
+            if fired:
+                return
+            now = time.monotonic()
+            if scope is not None and now >= scope._eff_deadline:
+                scope._expire(now)
+                waiter.fire(CANCELLED)
+            elif now >= limit:
+                waiter.fire(TIMEOUT)
+            else:
+                continue  # woke a little early
+            waiter.wait_sync(None)  # whoever won has released it
+            return
+    except BaseException:
+        if not waiter.fire(INTERRUPTED):
+            waiter.await_published()
+        raise
+    finally:
+        if scope is not None:
+            scope._unregister(waiter)
+
+
+async def apark(waiter: Waiter, timeout: float | None) -> None:
+    """``park`` for a coroutine: suspend the task until *waiter* is fired.
+
+    If the task is cancelled (asyncio) and the operation had already been
+    completed by a partner, the result stands and the task's cancellation is
+    re-armed so that it is delivered at the next ``await``: nothing is lost.
+    """
+    scope = _current.get()
+    limit = _INF if timeout is None else time.monotonic() + timeout
+    if scope is not None:
+        if not scope._register(waiter):
+            waiter.fire(CANCELLED)
+        limit = min(limit, scope._eff_deadline)
+    handle: asyncio.TimerHandle | None = None
+    loop = asyncio.get_running_loop()
+    if limit != _INF and not waiter.fired:
+        handle = loop.call_later(
+            max(limit - time.monotonic(), 0.0), _on_async_limit, waiter, scope, limit
+        )
+    try:
+        await waiter.future
+    except asyncio.CancelledError as exc:
+        if waiter.fire(INTERRUPTED):
+            raise
+        waiter.await_published()
+        _rearm_cancellation(exc)
+    finally:
+        if handle is not None:
+            handle.cancel()
+        if scope is not None:
+            scope._unregister(waiter)
+
+
+def _on_async_limit(waiter: Waiter, scope: CancelScope | None, limit: float) -> None:
+    now = time.monotonic()
+    if scope is not None and now >= scope._eff_deadline:
+        scope._expire(now)
+        waiter.fire(CANCELLED)
+    elif now >= limit:
+        waiter.fire(TIMEOUT)
+    else:  # the loop's clock ran ahead of ours; try again shortly
+        asyncio.get_running_loop().call_later(limit - now, _on_async_limit, waiter, scope, limit)
+
+
+def _rearm_cancellation(exc: BaseException) -> None:
+    task = asyncio.current_task()
+    if task is None:
+        return
+    # The CancelledError we swallow was counted by task.cancel(); uncancel()
+    # then cancel() keeps the count and makes the next await raise it.
+    task.uncancel()
+    task.cancel(exc.args[0] if exc.args else None)
+
+
+def sleep(seconds: float) -> None:
+    """Sleep for *seconds*, or until the current scope is cancelled."""
+    delay = check_timeout(seconds, "seconds")
+    checkpoint()
+    if delay == 0:
+        return
+    waiter = Waiter()
+    park(waiter, delay)
+    if waiter.case == CANCELLED:
+        raise outcome_error(waiter)
+
+
+def timeout(seconds: float | None) -> CancelScope:
+    """A scope that cancels its body after *seconds* and then raises
+    ``TimeoutError`` on exit.  ``None`` means no deadline."""
+    check_timeout(seconds, "seconds")
+    return CancelScope(timeout=seconds, _raise_timeout=True)

@@ -1,0 +1,26 @@
+"""Exceptions of the public API."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ._core._scope import CancelScope
+
+__all__ = ["Cancelled", "ChannelClosed"]
+
+
+class ChannelClosed(Exception):
+    """Send on a closed channel, or receive on a closed and drained one."""
+
+
+class Cancelled(BaseException):
+    """Raised at a blocking point inside a scope that was cancelled.
+
+    It derives from ``BaseException`` so that ``except Exception`` does not
+    swallow it. The scope that caught it on the way out stops it there.
+    """
+
+    def __init__(self, message: str = "cancelled", *, scope: CancelScope | None = None) -> None:
+        super().__init__(message)
+        self._scope = scope
