@@ -1,0 +1,21 @@
+from __future__ import annotations
+
+import threadline as tl
+
+
+def test_all_matches_public_names() -> None:
+    public = {name for name in dir(tl) if not name.startswith("_")}
+    assert set(tl.__all__) == public
+
+
+def test_public_objects_claim_the_package_as_module() -> None:
+    for name in tl.__all__:
+        obj = getattr(tl, name)
+        if hasattr(obj, "__module__"):
+            assert obj.__module__ == "threadline", name
+
+
+def test_error_bases() -> None:
+    assert issubclass(tl.ChannelClosed, Exception)
+    assert issubclass(tl.Cancelled, BaseException)
+    assert not issubclass(tl.Cancelled, Exception)
