@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from threadline import _select
+from threadline._core._workers import IDLE_NAME
 
 
 @pytest.fixture
@@ -29,6 +30,10 @@ def _seeded_select(request: pytest.FixtureRequest) -> None:
     _select._rng.seed(request.node.nodeid)
 
 
+def _idle_pool_worker(thread: threading.Thread) -> bool:
+    return getattr(thread, "_threadline_worker", False) and thread.name == IDLE_NAME
+
+
 @pytest.fixture(autouse=True)
 def _no_leaked_threads() -> Iterator[None]:
     """Every thread a test starts must be finished shortly after it ends."""
@@ -36,7 +41,11 @@ def _no_leaked_threads() -> Iterator[None]:
     yield
     deadline = time.monotonic() + 5.0
     while True:
-        leaked = [t for t in threading.enumerate() if t not in before and t.is_alive()]
+        leaked = [
+            t
+            for t in threading.enumerate()
+            if t not in before and t.is_alive() and not _idle_pool_worker(t)
+        ]
         if not leaked or time.monotonic() > deadline:
             break
         time.sleep(0.01)

@@ -30,9 +30,9 @@ import threading
 from collections import deque
 from typing import Any, Final, Generic, TypeVar
 
-from ._core._scope import apark, checkpoint, outcome_error, park
+from ._core._scope import _current, apark, checkpoint, outcome_error, park
 from ._core._validate import check_timeout
-from ._core._waiter import Waiter
+from ._core._waiter import INTERRUPTED, Waiter
 from ._errors import ChannelClosed
 
 T = TypeVar("T")
@@ -132,7 +132,9 @@ class Channel(Generic[T]):
         sendq = self._sendq
         if buf:
             value = buf.popleft()
-            while sendq:  # room made: move the first live sender in
+            # Room made: move the first live sender in.  (The buffer can hold
+            # more than its capacity after _unrecv; then there is no room.)
+            while sendq and len(buf) < self._capacity:
                 entry = sendq.popleft()
                 if entry.waiter.fire(entry.case, None, True):
                     buf.append(entry.value)
@@ -154,7 +156,10 @@ class Channel(Generic[T]):
 
     def _unrecv(self, value: T) -> None:
         """Put back a value received by a wait that was then interrupted, so
-        that it is not lost: to a parked receiver, else at the buffer's head."""
+        that it is not lost: to a parked receiver, else at the buffer's head
+        (even past capacity, or into an unbuffered channel: it is owed to
+        the next receiver).  A value from the same sender that another
+        receiver took meanwhile stays ahead of it."""
         with self._lock:
             recvq = self._recvq
             while recvq:
@@ -172,9 +177,13 @@ class Channel(Generic[T]):
 
     def send(self, value: T, timeout: float | None = None) -> None:
         """Send *value*, blocking until it is buffered or handed over."""
-        seconds = check_timeout(timeout)
-        checkpoint()
+        seconds = None if timeout is None else check_timeout(timeout)
+        if _current.get() is not None:
+            checkpoint()
         with self._lock:
+            if not self._recvq and len(self._buf) < self._capacity and not self._closed:
+                self._buf.append(value)  # the common case of _send_locked, inline
+                return
             if self._send_locked(value):
                 return
             if seconds == 0:
@@ -221,6 +230,7 @@ class Channel(Generic[T]):
     def _abandon_send(self, waiter: Waiter, entry: _Entry) -> None:
         """The wait was interrupted; if the send did not happen, unqueue it.
         (If a receiver took the value first, the send stands.)"""
+        waiter.fire(INTERRUPTED)  # settle it first, if nobody did
         case = waiter.case
         if case is None or case < 0:
             self._forget(self._sendq, entry)
@@ -240,9 +250,13 @@ class Channel(Generic[T]):
 
     def recv(self, timeout: float | None = None) -> T:
         """Receive a value, blocking until one arrives."""
-        seconds = check_timeout(timeout)
-        checkpoint()
+        seconds = None if timeout is None else check_timeout(timeout)
+        if _current.get() is not None:
+            checkpoint()
         with self._lock:
+            buf = self._buf
+            if buf and not self._sendq:
+                return buf.popleft()  # the common case of _recv_locked, inline
             value = self._recv_locked()
             if value is _EMPTY:
                 if seconds == 0:
@@ -297,6 +311,7 @@ class Channel(Generic[T]):
 
     def _abandon_recv(self, waiter: Waiter, entry: _Entry) -> None:
         """The wait was interrupted; undo whatever half of it happened."""
+        waiter.fire(INTERRUPTED)  # settle it first, if nobody did
         case = waiter.case
         if case is None or case < 0:
             self._forget(self._recvq, entry)
@@ -328,6 +343,11 @@ class Channel(Generic[T]):
         return self
 
     def __next__(self) -> T:
+        if _current.get() is None:  # no scope to check: take a ready value inline
+            with self._lock:
+                buf = self._buf
+                if buf and not self._sendq:
+                    return buf.popleft()
         try:
             return self.recv()
         except ChannelClosed:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ._core._scope import CancelScope
 
-__all__ = ["Cancelled", "ChannelClosed"]
+__all__ = ["Cancelled", "ChannelClosed", "DeadlockError"]
 
 
 class ChannelClosed(Exception):
@@ -24,3 +24,16 @@ class Cancelled(BaseException):
     def __init__(self, message: str = "cancelled", *, scope: CancelScope | None = None) -> None:
         super().__init__(message)
         self._scope = scope
+
+
+class DeadlockError(RuntimeError):
+    """A task group can never finish: its owner waits for it, and every
+    thread is blocked for good in threadline operations.
+
+    ``blocked`` describes each such thread (its name, the operation it waits
+    in, and where it was called from).
+    """
+
+    def __init__(self, message: str, blocked: list[Any]) -> None:
+        super().__init__(message)
+        self.blocked = blocked

@@ -28,12 +28,13 @@ import random
 from typing import Any, NamedTuple
 
 from ._channel import _CLOSED, _EMPTY, Channel, _Entry
-from ._core._scope import apark, checkpoint, outcome_error, park
+from ._core._scope import _current, apark, checkpoint, outcome_error, park
 from ._core._validate import check_timeout
-from ._core._waiter import Waiter
+from ._core._waiter import INTERRUPTED, Waiter
 from ._errors import ChannelClosed
 
 _rng = random.Random()
+_random = _rng.random
 
 # Precomputed visiting orders for small selects: picking one is cheaper than
 # shuffling a fresh list.
@@ -75,7 +76,7 @@ def _parse(cases: tuple[object, ...]) -> list[_Op]:
 def _order(count: int) -> tuple[int, ...] | list[int]:
     if count < len(_PERMUTATIONS):
         perms = _PERMUTATIONS[count]
-        return perms[int(_rng.random() * len(perms))]
+        return perms[int(_random() * len(perms))]
     order = list(range(count))
     _rng.shuffle(order)
     return order
@@ -106,27 +107,36 @@ def _poll(ops: list[_Op]) -> Selected | None:
     return None
 
 
-def _poll_or_enqueue(ops: list[_Op], waiter: Waiter) -> Selected | list[_Entry]:
-    """With every channel locked: perform a ready case, or park them all."""
+def _poll_or_enqueue(ops: list[_Op], waiter: Waiter | None) -> Selected | list[_Entry]:
+    """With every channel locked: perform a ready case, or park them all
+    (with no *waiter*: return an empty list instead)."""
     channels = sorted({id(op[1]): op[1] for op in ops}.values(), key=id)
-    locked: list[Channel[Any]] = []
-    try:
-        for channel in channels:
-            channel._lock.acquire()
-            locked.append(channel)
-        for i in _order(len(ops)):
-            done = _attempt_locked(ops[i])
-            if done is not None:
-                return done
-        entries = []
-        for index, channel, is_send, value in ops:
-            entry = _Entry(waiter, index, value)
-            (channel._sendq if is_send else channel._recvq).append(entry)
-            entries.append(entry)
-        return entries
-    finally:
-        for channel in reversed(locked):
-            channel._lock.release()
+    return _with_locks(channels, 0, ops, waiter)
+
+
+def _with_locks(
+    channels: list[Channel[Any]], i: int, ops: list[_Op], waiter: Waiter | None
+) -> Selected | list[_Entry]:
+    # Nested ``with`` blocks, one per channel: unlike acquire() plus
+    # bookkeeping, a ``with`` leaves no gap where a Ctrl-C could strand a
+    # lock taken but not yet due for release.
+    if i < len(channels):
+        with channels[i]._lock:
+            return _with_locks(channels, i + 1, ops, waiter)
+    order = _order(len(ops))
+    for k in order:
+        done = _attempt_locked(ops[k])
+        if done is not None:
+            return done
+    if waiter is None:
+        return []
+    # Enqueue in the same random order: when several cases wait on one
+    # channel, which of them a partner meets first is random too.
+    entries = [_Entry(waiter, index, value) for index, _, _, value in ops]
+    for k in order:
+        _, channel, is_send, _ = ops[k]
+        (channel._sendq if is_send else channel._recvq).append(entries[k])
+    return entries
 
 
 def _unpark(ops: list[_Op], entries: list[_Entry], waiter: Waiter) -> None:
@@ -138,6 +148,7 @@ def _unpark(ops: list[_Op], entries: list[_Entry], waiter: Waiter) -> None:
 
 
 def _abandon(ops: list[_Op], entries: list[_Entry], waiter: Waiter) -> None:
+    waiter.fire(INTERRUPTED)  # settle it first, if nobody did
     _unpark(ops, entries, waiter)
     fired = waiter.case
     if fired is not None and fired >= 0 and waiter.ok:
@@ -161,13 +172,55 @@ def _result(ops: list[_Op], waiter: Waiter) -> Selected:
     raise AssertionError("fired case is not among the select's cases")
 
 
+_FAST_MAX = len(_PERMUTATIONS)
+_new_selected = tuple.__new__
+
+
+def _fast_poll(cases: tuple[object, ...], count: int) -> Selected | None:
+    """``_poll`` for the common case, kept lean: a few receive cases (or
+    None).  Anything else returns None, and the general path (which also
+    reports bad cases) takes over.  Same random order, same choice."""
+    for case in cases:
+        if case.__class__ is not Channel and case is not None:
+            return None
+    perms = _PERMUTATIONS[count]
+    for i in perms[int(_random() * len(perms))]:
+        channel: Any = cases[i]
+        if channel is None:
+            continue
+        with channel._lock:
+            buf = channel._buf
+            if buf and not channel._sendq:
+                return _new_selected(Selected, (i, buf.popleft(), True))
+            done = _attempt_locked((i, channel, False, None))
+        if done is not None:
+            return done
+    return None
+
+
 def _prepare(cases: tuple[object, ...], timeout: object) -> tuple[list[_Op], float | None]:
     seconds = check_timeout(timeout)
+    if not cases:
+        raise ValueError("select needs at least one case, got none")
     ops = _parse(cases)
     if not ops and seconds is None:
-        raise ValueError("select needs at least one channel case, or a timeout")
+        raise ValueError("select has only None cases and no timeout: it would block forever")
     checkpoint()
     return ops, seconds
+
+
+def _poll_now(ops: list[_Op]) -> Selected | None:
+    """Perform a ready case, if any.  A quick pass takes one channel lock at
+    a time; if it finds nothing, a second pass looks at all channels at
+    once, so a case that was ready throughout is never missed."""
+    if not ops:
+        return None
+    done = _poll(ops)
+    if done is None and len(ops) > 1:
+        locked = _poll_or_enqueue(ops, None)
+        if isinstance(locked, Selected):
+            return locked
+    return done
 
 
 def select(*cases: object, timeout: float | None = None) -> Selected:
@@ -177,8 +230,13 @@ def select(*cases: object, timeout: float | None = None) -> Selected:
     ``jobs`` or ``quit``, or send ``r`` to ``results``; ``None`` is never
     ready.  Among ready cases one is chosen uniformly at random.
     """
+    count = len(cases)
+    if count < _FAST_MAX and timeout is None and _current.get() is None:
+        done = _fast_poll(cases, count)
+        if done is not None:
+            return done
     ops, seconds = _prepare(cases, timeout)
-    done = _poll(ops) if ops else None
+    done = _poll(ops) if seconds != 0 else _poll_now(ops)
     if done is not None:
         return done
     if seconds == 0:
@@ -199,7 +257,7 @@ def select(*cases: object, timeout: float | None = None) -> Selected:
 async def aselect(*cases: object, timeout: float | None = None) -> Selected:
     """``select`` for coroutines: suspends the task instead of the thread."""
     ops, seconds = _prepare(cases, timeout)
-    done = _poll(ops) if ops else None
+    done = _poll(ops) if seconds != 0 else _poll_now(ops)
     if done is not None:
         return done
     if seconds == 0:
@@ -219,7 +277,9 @@ async def aselect(*cases: object, timeout: float | None = None) -> Selected:
 
 def try_select(*cases: object) -> Selected | None:
     """Perform one ready case, chosen at random; ``None`` if none is ready."""
+    if not cases:
+        raise ValueError("try_select needs at least one case, got none")
     ops = _parse(cases)
     if not ops:
-        raise ValueError("try_select needs at least one channel case")
-    return _poll(ops)
+        raise ValueError("try_select needs at least one channel case, got only None")
+    return _poll_now(ops)

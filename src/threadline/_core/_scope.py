@@ -9,9 +9,9 @@ each asyncio task has its own.
 Invariants:
   * ``_cancelled`` (effective: this scope or an ancestor was cancelled) only
     goes from False to True; so does ``_cancel_called`` (this scope itself).
-  * ``_cancelled`` implies every waiter registered here has been fired (or
-    is about to be, by the thread that set the flag) and every child has
-    ``_cancelled`` set.
+  * ``_propagated`` implies every waiter registered here was fired and
+    every child propagated; a waiter that registers later sees
+    ``_cancelled`` under the lock and does not park.
   * ``_eff_deadline`` is the earliest deadline of this scope and its
     ancestors; deadlines never change, so it is computed once at attach.
 
@@ -42,6 +42,7 @@ from types import TracebackType
 from typing import Final
 
 from .._errors import Cancelled
+from ._deadlock import note_parked
 from ._validate import check_timeout
 from ._waiter import CANCELLED, INTERRUPTED, TIMEOUT, Waiter
 
@@ -71,6 +72,7 @@ class CancelScope:
         "_eff_deadline",
         "_lock",
         "_parent",
+        "_propagated",
         "_raise_timeout",
         "_relative",
         "_state",
@@ -87,6 +89,7 @@ class CancelScope:
         self._cancel_called = False
         self._cancelled = False
         self._cancelled_caught = False
+        self._propagated = False
         self._deadline_fired = False
         self._relative = seconds
         self._deadline = _INF
@@ -180,16 +183,19 @@ class CancelScope:
 
     def _cancel(self, *, by_deadline: bool) -> None:
         with self._lock:
-            if self._cancel_called:
-                return
-            self._cancel_called = True
-            self._deadline_fired = by_deadline
+            if not self._cancel_called:
+                self._cancel_called = True
+                self._deadline_fired = by_deadline
         self._propagate()
 
     def _propagate(self) -> None:
-        """Mark this subtree cancelled and wake everything parked in it."""
+        """Mark this subtree cancelled and wake everything parked in it.
+
+        ``_propagated`` is set only once every waiter and child was reached,
+        so a propagation cut short (a Ctrl-C in the middle) is redone by the
+        next ``cancel()``; firing a fired waiter is a no-op."""
         with self._lock:
-            if self._cancelled:
+            if self._propagated:
                 return
             self._cancelled = True
             waiters = list(self._waiters)
@@ -198,6 +204,7 @@ class CancelScope:
             waiter.fire(CANCELLED)
         for child in children:
             child._propagate()
+        self._propagated = True
 
     def _expire(self, now: float) -> None:
         """Cancel every scope on the path to the root whose deadline passed."""
@@ -251,7 +258,7 @@ def current_scope() -> CancelScope | None:
 def checkpoint() -> None:
     """Raise ``Cancelled`` if the current scope was cancelled (or its
     deadline passed); otherwise return at once."""
-    scope = _current.get()
+    scope = _active_scope()
     if scope is None:
         return
     if not scope._cancelled and scope._eff_deadline != _INF:
@@ -266,13 +273,24 @@ def outcome_error(waiter: Waiter) -> BaseException:
     """The exception for a wait that ended without a partner."""
     if waiter.case == TIMEOUT:
         return TimeoutError("timed out")
-    scope = _current.get()
+    scope = _active_scope()
     if waiter.case == CANCELLED and scope is not None:
         return scope._make_cancelled()
     return Cancelled("cancelled")
 
 
-def park(waiter: Waiter, timeout: float | None, *, shield: bool = False) -> None:
+def _active_scope() -> CancelScope | None:
+    """The current scope; one whose ``with`` has ended (seen from a context
+    copied inside it, e.g. a task created there) no longer applies."""
+    scope = _current.get()
+    if scope is not None and scope._state == "exited":
+        return None
+    return scope
+
+
+def park(
+    waiter: Waiter, timeout: float | None, *, shield: bool = False, for_good: bool = False
+) -> None:
     """Block the calling thread until *waiter* is fired.
 
     On return ``waiter.case`` holds the outcome: a partner's case index, or
@@ -280,14 +298,20 @@ def park(waiter: Waiter, timeout: float | None, *, shield: bool = False) -> None
     interrupted (KeyboardInterrupt), the interrupt is re-raised with the
     outcome INTERRUPTED, or with the partner's outcome if it won the race.
     ``shield`` waits ignore cancellation (used where cleanup must finish).
+    A wait with no time limit is noted for deadlock detection; so is one
+    with ``for_good`` set (its timeout only paces a watcher).
     """
-    scope = None if shield else _current.get()
+    scope = None if shield else _active_scope()
     limit = _INF if timeout is None else time.monotonic() + timeout
-    if scope is not None:
-        if not scope._register(waiter):
-            waiter.fire(CANCELLED)
-        limit = min(limit, scope._eff_deadline)
+    noted = False
     try:
+        if scope is not None:
+            if not scope._register(waiter):
+                waiter.fire(CANCELLED)
+            limit = min(limit, scope._eff_deadline)
+        if for_good or limit == _INF:
+            noted = True
+            note_parked(waiter)
         while True:
             if limit == _INF:
                 fired = waiter.wait_sync(None)
@@ -299,17 +323,17 @@ def park(waiter: Waiter, timeout: float | None, *, shield: bool = False) -> None
             if scope is not None and now >= scope._eff_deadline:
                 scope._expire(now)
                 waiter.fire(CANCELLED)
-            elif now >= limit:
+                return
+            if now >= limit:
                 waiter.fire(TIMEOUT)
-            else:
-                continue  # woke a little early
-            waiter.wait_sync(None)  # whoever won has released it
-            return
+                return
+            # woke early (a capped wait): go on waiting
     except BaseException:
-        if not waiter.fire(INTERRUPTED):
-            waiter.await_published()
+        waiter.fire(INTERRUPTED)  # loses if the outcome is already there
         raise
     finally:
+        if noted:
+            note_parked(None)
         if scope is not None:
             scope._unregister(waiter)
 
@@ -317,29 +341,27 @@ def park(waiter: Waiter, timeout: float | None, *, shield: bool = False) -> None
 async def apark(waiter: Waiter, timeout: float | None) -> None:
     """``park`` for a coroutine: suspend the task until *waiter* is fired.
 
-    If the task is cancelled (asyncio) and the operation had already been
-    completed by a partner, the result stands and the task's cancellation is
-    re-armed so that it is delivered at the next ``await``: nothing is lost.
+    asyncio cancellation always wins: the task's ``CancelledError`` is
+    re-raised with the outcome INTERRUPTED, or, if a partner completed the
+    operation in the same instant, with that outcome, which the caller then
+    undoes where it can (a received value goes back to the channel).
     """
-    scope = _current.get()
+    scope = _active_scope()
     limit = _INF if timeout is None else time.monotonic() + timeout
-    if scope is not None:
-        if not scope._register(waiter):
-            waiter.fire(CANCELLED)
-        limit = min(limit, scope._eff_deadline)
     handle: asyncio.TimerHandle | None = None
-    loop = asyncio.get_running_loop()
-    if limit != _INF and not waiter.fired:
-        handle = loop.call_later(
-            max(limit - time.monotonic(), 0.0), _on_async_limit, waiter, scope, limit
-        )
     try:
+        if scope is not None:
+            if not scope._register(waiter):
+                waiter.fire(CANCELLED)
+            limit = min(limit, scope._eff_deadline)
+        if limit != _INF and not waiter.fired:
+            handle = asyncio.get_running_loop().call_later(
+                max(limit - time.monotonic(), 0.0), _on_async_limit, waiter, scope, limit
+            )
         await waiter.future
-    except asyncio.CancelledError as exc:
-        if waiter.fire(INTERRUPTED):
-            raise
-        waiter.await_published()
-        _rearm_cancellation(exc)
+    except BaseException:
+        waiter.fire(INTERRUPTED)
+        raise
     finally:
         if handle is not None:
             handle.cancel()
@@ -358,18 +380,10 @@ def _on_async_limit(waiter: Waiter, scope: CancelScope | None, limit: float) -> 
         asyncio.get_running_loop().call_later(limit - now, _on_async_limit, waiter, scope, limit)
 
 
-def _rearm_cancellation(exc: BaseException) -> None:
-    task = asyncio.current_task()
-    if task is None:
-        return
-    # The CancelledError we swallow was counted by task.cancel(); uncancel()
-    # then cancel() keeps the count and makes the next await raise it.
-    task.uncancel()
-    task.cancel(exc.args[0] if exc.args else None)
-
-
 def sleep(seconds: float) -> None:
     """Sleep for *seconds*, or until the current scope is cancelled."""
+    if seconds is None:
+        raise TypeError("seconds must be a number of seconds, got None")
     delay = check_timeout(seconds, "seconds")
     checkpoint()
     if delay == 0:

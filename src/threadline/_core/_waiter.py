@@ -8,14 +8,16 @@ later ``fire`` returns False and has no effect.  This is what makes "exactly
 one of partner / close / timeout / cancellation wins" true.
 
 Locking:
-  * ``_claim`` is a lock used as an atomic test-and-set: the one caller whose
-    non-blocking acquire succeeds owns the outcome.  It is never released.
-  * ``_sema`` (sync waiters) starts acquired; the winner releases it *after*
-    publishing the outcome, so the owner that acquires it sees the outcome.
-  * Async waiters publish, then wake the owning loop with
-    ``call_soon_threadsafe``; the loop's thread reads the outcome.
-  * A waiter's locks are leaves: ``fire`` may be called with channel or
-    scope locks held, and takes no other lock.
+  * ``_lock`` guards the outcome (``case``, ``value``, ``ok``).  ``fire``
+    checks, publishes and wakes (releases ``_sema``) inside one ``with``
+    block, so a Ctrl-C in the firing thread can never leave a waiter claimed
+    but unpublished or unwoken: no call runs between the claim and the
+    wake-up.  So a ``fire`` that returns False has *seen* the outcome: the
+    loser reads it at once and never waits for it.
+  * ``_sema`` (sync waiters) starts acquired; the winner releases it.
+  * Async waiters are woken through the owning loop (``call_soon_threadsafe``).
+  * ``_lock`` is a leaf: ``fire`` may be called with channel or scope locks
+    held, and takes no other lock.
 
 Outcome: ``case`` >= 0 is the index of the case that completed (``ok`` False
 when it completed because its channel was closed); negative values are the
@@ -27,20 +29,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-import time
 from typing import Any, Final
 
 TIMEOUT: Final = -1
 CANCELLED: Final = -2
 INTERRUPTED: Final = -3
 
+_TIMEOUT_MAX: Final = threading.TIMEOUT_MAX
+
 
 class Waiter:
-    __slots__ = ("_claim", "_future", "_loop", "_sema", "case", "ok", "value")
+    __slots__ = ("_future", "_lock", "_loop", "_sema", "case", "ok", "value")
 
     def __init__(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
-        self._claim = threading.Lock()
-        self.case: int | None = None  # published outcome, None until fired
+        self._lock = threading.Lock()
+        self.case: int | None = None  # the outcome; None until fired
         self.value: Any = None
         self.ok = False
         self._loop = loop
@@ -54,44 +57,32 @@ class Waiter:
 
     def fire(self, case: int, value: Any = None, ok: bool = True) -> bool:
         """Complete the wait with this outcome, unless somebody already did."""
-        if not self._claim.acquire(blocking=False):
-            return False
-        self.value = value
-        self.ok = ok
-        self.case = case
-        if self._sema is not None:
-            self._sema.release()
-        else:
-            assert self._loop is not None
-            # The loop may be closed if its owner is gone; nobody to wake then.
-            with contextlib.suppress(RuntimeError):
-                self._loop.call_soon_threadsafe(_resolve, self._future)
+        with self._lock:
+            if self.case is not None:
+                return False
+            self.value = value
+            self.ok = ok
+            self.case = case
+            if self._sema is not None:
+                self._sema.release()
+                return True
+        assert self._loop is not None
+        # The loop may be closed if its owner is gone: nobody to wake then.
+        with contextlib.suppress(RuntimeError):
+            self._loop.call_soon_threadsafe(_resolve, self._future)
         return True
 
     @property
     def fired(self) -> bool:
-        return self._claim.locked()
-
-    # -- the owner's side -------------------------------------------------
+        return self.case is not None
 
     def wait_sync(self, timeout: float | None) -> bool:
-        """Sleep until fired or *timeout*; True when fired.  Owner only."""
+        """Sleep until fired or *timeout*; True when fired.  Owner only.
+        May return False early (long timeouts are capped); callers loop."""
         assert self._sema is not None
         if timeout is None:
             return self._sema.acquire()
-        return self._sema.acquire(timeout=max(timeout, 0.0))
-
-    def await_published(self) -> None:
-        """After losing the claim race: wait until the winner has published.
-
-        The winner publishes right after claiming and never blocks in
-        between, so this wait is short.
-        """
-        if self._sema is not None:
-            self._sema.acquire()
-            return
-        while self.case is None:
-            time.sleep(0)
+        return self._sema.acquire(timeout=min(max(timeout, 0.0), _TIMEOUT_MAX))
 
     @property
     def future(self) -> asyncio.Future[None]:

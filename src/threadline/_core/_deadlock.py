@@ -1,0 +1,138 @@
+"""Deadlock detection: are all threads asleep in threadline for good?
+
+Go stops a program whose goroutines are all asleep.  threadline does the
+same for a task group whose owner waits for it: if every live thread of the
+process is parked in a threadline operation with no timeout and no deadline
+(or is an idle pool worker), nobody is left to wake anybody, and the group
+is deadlocked.  A thread doing anything threadline cannot see (running, I/O,
+a plain lock, ``time.sleep``, an asyncio loop) counts as able to act, so it
+rules a deadlock out: no false alarms, at the price of missing deadlocks
+that involve such threads.
+
+Each thread has a ``_Record`` (found through a ``threading.local``, but a
+plain object, so that other threads can read it); ``park`` stores the
+waiter there while it waits for good and clears it after, a plain
+attribute store.  ``_registry`` (guarded by ``_registry_lock``, taken only
+when a thread parks for good for the first time, and by the detector) maps
+thread idents to records.
+
+The check is two passes over every live thread.  Waiters fire at most once
+and a thread parked on a waiter stays parked until it fires, so if both
+passes see every thread parked on the same unfired waiter, then at the
+instant between the passes all threads were parked and none can ever be
+woken (short of a signal handler or a thread that Python does not know).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from dataclasses import dataclass
+from types import FrameType
+
+from . import _workers
+from ._waiter import Waiter
+
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+class _Record:
+    """What one thread waits on for good (read by other threads)."""
+
+    __slots__ = ("waiter",)
+
+    def __init__(self) -> None:
+        self.waiter: Waiter | None = None
+
+
+_local = threading.local()
+_registry_lock = threading.Lock()
+_registry: dict[int, _Record] = {}
+
+
+def note_parked(waiter: Waiter | None) -> None:
+    """Say that this thread now waits for good on *waiter* (None: no more)."""
+    record: _Record | None = getattr(_local, "record", None)
+    if record is None:
+        record = _local.record = _Record()
+        with _registry_lock:
+            _registry[threading.get_ident()] = record
+    record.waiter = waiter
+
+
+@dataclass(frozen=True)
+class Blocked:
+    """One thread found asleep for good."""
+
+    thread: str
+    operation: str
+    location: str
+    ident: int
+
+    def __str__(self) -> str:
+        return f"{self.thread} waits in {self.operation} at {self.location}"
+
+
+def _snapshot(skip: int) -> dict[int, Waiter] | None:
+    idle = _workers.idle_idents()
+    parked: dict[int, Waiter] = {}
+    with _registry_lock:
+        records = dict(_registry)
+    for thread in threading.enumerate():
+        ident = thread.ident
+        if ident is None or ident == skip or ident in idle or not thread.is_alive():
+            continue
+        record = records.get(ident)
+        waiter = record.waiter if record is not None else None
+        if waiter is None or waiter.fired:
+            return None
+        parked[ident] = waiter
+    return parked
+
+
+def find_deadlock() -> list[Blocked] | None:
+    """If every other thread is parked for good, describe them; else None.
+    The calling thread is taken to be waiting for good too."""
+    me = threading.get_ident()
+    first = _snapshot(me)
+    if first is None:
+        return None
+    second = _snapshot(me)
+    if second is None or second != first:
+        return None
+    if any(waiter.fired for waiter in second.values()):
+        return None
+    frames = sys._current_frames()
+    names = {t.ident: t.name for t in threading.enumerate()}
+    found = []
+    for ident in second:
+        operation, location = _where(frames.get(ident))
+        name = names.get(ident) or f"thread {ident}"
+        found.append(Blocked(name, operation, location, ident))
+    _forget_dead_threads(set(names))
+    return found
+
+
+def _where(frame: FrameType | None) -> tuple[str, str]:
+    """The threadline operation a thread waits in, and the caller's file:line."""
+    operation = "?"
+    while frame is not None:
+        code = frame.f_code
+        if not code.co_filename.startswith(_PACKAGE_DIR):
+            return operation, f"{code.co_filename}:{frame.f_lineno}"
+        operation = _pretty(code.co_qualname)
+        frame = frame.f_back
+    return operation, "?"
+
+
+def _pretty(qualname: str) -> str:
+    if qualname.endswith(".__next__"):
+        return qualname.replace(".__next__", " iteration")
+    return qualname
+
+
+def _forget_dead_threads(alive: set[int | None]) -> None:
+    with _registry_lock:
+        for ident in [i for i in _registry if i not in alive]:
+            del _registry[ident]

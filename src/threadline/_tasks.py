@@ -1,0 +1,394 @@
+"""Structured tasks: TaskGroup and Task.
+
+    owner thread                     worker threads (_core._workers)
+    with TaskGroup() as tg:   go()   ┌──────────────────────────────┐
+        tg.go(fn, ...)  ───────────▶ │ task scope (child of group)  │
+        ...                          │ fn(*args) / asyncio.run(...) │
+    __exit__: wait ◀──── _task_done ─┴──────────────────────────────┘
+
+A group owns a cancel scope that is entered in the owner's thread for the
+body; every task runs in a child scope of it, so cancelling the group (a
+failure, an exception in the body, ``tg.cancel()``, Ctrl-C, an enclosing
+timeout) reaches the body and every task, and the tasks' own groups and
+timeouts below them.
+
+Locking: ``TaskGroup._lock`` guards ``_pending``, ``_errors``, ``_state``
+and ``_owner_waiter``; ``Task._lock`` guards a task's outcome and
+``_waiters``.  A task finishing takes its own lock, releases it, then takes
+the group's: never both at once.  Waiters are fired under those locks
+(leaf locks).  Cancelling a scope is done with no lock held.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import inspect
+import itertools
+import math
+import threading
+import time
+from collections.abc import Callable, Coroutine
+from types import TracebackType
+from typing import Any, Generic, TypeVar, overload
+
+from ._core import _workers
+from ._core._deadlock import find_deadlock
+from ._core._scope import CancelScope, _current, checkpoint, outcome_error, park
+from ._core._validate import check_timeout
+from ._core._waiter import TIMEOUT, Waiter
+from ._errors import Cancelled, DeadlockError
+
+T = TypeVar("T")
+
+_task_ids = itertools.count(1)
+_ids_lock = threading.Lock()
+
+
+def _next_id() -> int:
+    with _ids_lock:
+        return next(_task_ids)
+
+
+def _describe(fn: Callable[..., object]) -> str:
+    return getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
+
+
+class Task(Generic[T]):
+    """A function running on its own thread inside a ``TaskGroup``.
+
+    Created by ``tg.go``; not constructed directly.
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "_args",
+        "_done",
+        "_exception",
+        "_fn",
+        "_group",
+        "_ident",
+        "_kwargs",
+        "_lock",
+        "_result",
+        "_scope",
+        "_started",
+        "_waiters",
+        "name",
+    )
+
+    def __init__(
+        self,
+        group: TaskGroup,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> None:
+        self.name = f"{_describe(fn)}#{_next_id()}"
+        self._group = group
+        self._fn = fn
+        self._args = args
+        self._kwargs = kwargs
+        self._lock = threading.Lock()
+        self._done = False
+        self._started = False
+        self._ident = 0
+        self._result: Any = None
+        self._exception: BaseException | None = None
+        self._waiters: list[Waiter] = []
+        self._scope = CancelScope()
+
+    def __repr__(self) -> str:
+        state = "done" if self._done else "running" if self._started else "pending"
+        return f"<Task {self.name} {state}>"
+
+    # -- in the worker thread --------------------------------------------------
+
+    def _run(self) -> None:
+        result: Any = None
+        error: BaseException | None = None
+        token = _current.set(self._scope)
+        self._ident = threading.get_ident()
+        try:
+            if self._scope._cancelled:
+                error = self._scope._make_cancelled()  # cancelled before it started
+            else:
+                self._started = True
+                result = self._fn(*self._args, **self._kwargs)
+                if inspect.iscoroutine(result):
+                    result = _run_coroutine(result, self._scope)
+        except BaseException as exc:
+            error = exc
+        finally:
+            _current.reset(token)
+            self._scope._detach()
+            self._fn = self._args = self._kwargs = None  # type: ignore[assignment]
+        with self._lock:
+            self._result = result
+            self._exception = error
+            self._done = True
+            for waiter in self._waiters:
+                waiter.fire(0)
+            self._waiters.clear()
+        self._group._task_done(self, error)
+
+    # -- public -----------------------------------------------------------------
+
+    def done(self) -> bool:
+        """True once the task finished (returned, raised or was cancelled)."""
+        return self._done
+
+    def cancel(self) -> bool:
+        """Cancel the task (it sees ``tl.Cancelled`` at its next blocking
+        point).  False if it had already finished."""
+        if self._done:
+            return False
+        self._scope.cancel()
+        return True
+
+    def _wait(self, timeout: float | None) -> None:
+        seconds = check_timeout(timeout)
+        checkpoint()
+        with self._lock:
+            if self._done:
+                return
+            if seconds == 0:
+                raise TimeoutError(f"task {self.name} still running")
+            waiter = Waiter()
+            self._waiters.append(waiter)
+        try:
+            park(waiter, seconds)
+        finally:
+            if waiter.case is None or waiter.case < 0:
+                with self._lock:
+                    if waiter in self._waiters:
+                        self._waiters.remove(waiter)
+        if waiter.case is not None and waiter.case < 0:
+            if waiter.case == TIMEOUT:
+                raise TimeoutError(f"task {self.name} still running after {seconds}s")
+            raise outcome_error(waiter)
+
+    def result(self, timeout: float | None = None) -> T:
+        """Wait for the task; return its value or re-raise its exception."""
+        self._wait(timeout)
+        error = self._exception
+        if error is not None:
+            if isinstance(error, Cancelled):
+                raise Cancelled(f"task {self.name} was cancelled", scope=error._scope) from error
+            raise error
+        return self._result  # type: ignore[no-any-return]
+
+    def exception(self, timeout: float | None = None) -> BaseException | None:
+        """Wait for the task; return its exception, or None if it returned.
+        Raises ``tl.Cancelled`` if the task was cancelled."""
+        self._wait(timeout)
+        error = self._exception
+        if isinstance(error, Cancelled):
+            raise Cancelled(f"task {self.name} was cancelled", scope=error._scope) from error
+        return error
+
+
+def _run_coroutine(coro: Coroutine[Any, Any, Any], scope: CancelScope) -> Any:
+    """Run *coro* to completion on a new event loop in this thread; a
+    cancelled *scope* cancels it (as ``tl.Cancelled``) even where it awaits
+    plain asyncio."""
+
+    async def main() -> Any:
+        loop = asyncio.get_running_loop()
+        this = asyncio.current_task()
+        assert this is not None
+        alarm = Waiter(loop)  # fired by the scope's cancellation
+        alarm.future.add_done_callback(lambda _: this.cancel())
+        if not scope._register(alarm):
+            this.cancel()
+        try:
+            return await coro
+        except asyncio.CancelledError:
+            if scope._cancelled:
+                raise scope._make_cancelled() from None
+            raise
+        finally:
+            scope._unregister(alarm)
+
+    return asyncio.run(main())
+
+
+class TaskGroup:
+    """Run functions concurrently, each on its own thread, and wait for all.
+
+    ``with TaskGroup() as tg: tg.go(fn, *args, **kwargs)``.  Follows
+    ``asyncio.TaskGroup``: leaving the block waits for every task; the first
+    task that fails cancels the others and the body; failures come out as an
+    ``ExceptionGroup``; an exception in the body cancels the group too.
+    ``tg.cancel()`` cancels the group without that being an error.
+    """
+
+    __slots__ = (
+        "_deadlock",
+        "_errors",
+        "_lock",
+        "_owner_waiter",
+        "_running",
+        "_scope",
+        "_state",
+    )
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._scope = CancelScope()
+        self._running: set[Task[Any]] = set()
+        self._errors: list[BaseException] = []
+        self._state = "new"
+        self._owner_waiter: Waiter | None = None
+        self._deadlock: DeadlockError | None = None
+
+    def __repr__(self) -> str:
+        return f"<TaskGroup {self._state} running={len(self._running)}>"
+
+    @property
+    def cancel_called(self) -> bool:
+        return self._scope.cancel_called
+
+    def cancel(self) -> None:
+        """Cancel the body and every task.  Not an error: the group's own
+        cancellation is not raised out of the ``with`` block."""
+        self._scope.cancel()
+
+    @overload
+    def go(
+        self, fn: Callable[..., Coroutine[Any, Any, T]], /, *args: Any, **kwargs: Any
+    ) -> Task[T]: ...
+    @overload
+    def go(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Task[T]: ...
+    def go(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Task[Any]:
+        """Start ``fn(*args, **kwargs)`` on its own thread; an ``async def``
+        function runs on an event loop of its own in that thread."""
+        if not callable(fn):
+            raise TypeError(f"fn must be callable, got {fn!r}")
+        task: Task[Any] = Task(self, fn, args, kwargs)
+        with self._lock:
+            if self._state == "new":
+                raise RuntimeError("TaskGroup.go() called before entering the group's `with`")
+            if self._state == "closed":
+                raise RuntimeError("TaskGroup.go() called after the group finished")
+            self._running.add(task)
+        task._scope._attach(self._scope)
+        context = contextvars.copy_context()
+        _workers.submit(lambda: context.run(task._run), f"threadline-task:{task.name}")
+        return task
+
+    # -- bookkeeping ------------------------------------------------------------
+
+    def _task_done(self, task: Task[Any], error: BaseException | None) -> None:
+        failed = error is not None and not isinstance(error, Cancelled)
+        with self._lock:
+            if failed:
+                assert error is not None
+                self._errors.append(error)
+            self._running.discard(task)
+            if not self._running and self._owner_waiter is not None:
+                self._owner_waiter.fire(0)
+        if failed:
+            self._scope.cancel()
+
+    def _wait_for_tasks(self) -> BaseException | None:
+        """Wait until no task is running.  Ctrl-C cancels the group and the
+        wait goes on (the interrupt is returned, to be re-raised).  Every
+        so often, look for a deadlock; and enforce enclosing deadlines."""
+        interrupt: BaseException | None = None
+        scope = self._scope
+        deadline = scope._eff_deadline
+        poll = _FIRST_POLL
+        while True:
+            with self._lock:
+                if not self._running:
+                    self._owner_waiter = None
+                    return interrupt
+                waiter = self._owner_waiter = Waiter()
+            pause = poll if deadline == math.inf else min(poll, deadline - time.monotonic())
+            try:
+                park(waiter, max(pause, 0.0), shield=True, for_good=deadline == math.inf)
+            except (KeyboardInterrupt, SystemExit) as exc:
+                interrupt = interrupt or exc
+                scope.cancel()
+                continue
+            if waiter.case != TIMEOUT:
+                continue
+            now = time.monotonic()
+            if now >= deadline:
+                scope._expire(now)
+            elif deadline == math.inf and self._deadlock is None:
+                self._check_deadlock()
+            poll = min(poll * 2, _MAX_POLL)
+
+    def _check_deadlock(self) -> None:
+        blocked = find_deadlock()
+        if not blocked:
+            return
+        with self._lock:
+            mine = {task._ident: task.name for task in self._running}
+        lines = [f"  task {mine[b.ident]}: {b}" for b in blocked if b.ident in mine]
+        lines += [f"  {b}" for b in blocked if b.ident not in mine]
+        self._deadlock = DeadlockError(
+            "deadlock: the group's tasks are all blocked, and nothing can wake them:\n"
+            + "\n".join(lines),
+            blocked,
+        )
+        self._scope.cancel()
+
+    # -- the with block ---------------------------------------------------------
+
+    def __enter__(self) -> TaskGroup:
+        if self._state != "new":
+            raise RuntimeError("a TaskGroup can be entered only once")
+        self._scope.__enter__()
+        with self._lock:
+            self._state = "open"
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        if exc is not None:
+            self._scope.cancel()
+        interrupt = self._wait_for_tasks()
+        with self._lock:
+            self._state = "closed"
+            errors = list(self._errors)
+        base_error = interrupt
+        if base_error is None and isinstance(exc, KeyboardInterrupt | SystemExit):
+            base_error = exc
+        if base_error is None:
+            base_error = next((e for e in errors if not isinstance(e, Exception | Cancelled)), None)
+        if base_error is not None:
+            self._scope.__exit__(type(base_error), base_error, base_error.__traceback__)
+            raise base_error
+        if self._deadlock is not None and not errors:
+            self._scope.__exit__(DeadlockError, self._deadlock, None)
+            raise self._deadlock
+        if exc is not None and not isinstance(exc, Cancelled):
+            errors.insert(0, exc)
+        if errors:
+            group = BaseExceptionGroup("unhandled errors in a TaskGroup", errors)
+            self._scope.__exit__(type(group), group, None)
+            raise group from None
+        outcome = exc
+        if outcome is None and self._scope._cancelled:
+            outcome = self._scope._make_cancelled()  # an enclosing scope was cancelled
+            if outcome._scope is self._scope:
+                outcome = None
+        if outcome is None:
+            self._scope.__exit__(None, None, None)
+            return False
+        if self._scope.__exit__(type(outcome), outcome, outcome.__traceback__):
+            return True
+        if outcome is exc:
+            return False
+        raise outcome
+
+
+_FIRST_POLL = 0.02
+_MAX_POLL = 0.5

@@ -1,0 +1,252 @@
+"""Ctrl-C in the thread that owns a TaskGroup.
+
+The group is cancelled, waited for, and ``KeyboardInterrupt`` comes out of
+the ``with`` block.  SIGINT is sent to the main thread (where pytest runs the
+test and where Python runs signal handlers) by a helper thread once the owner
+is known to wait; every test catches the interrupt itself, so the run goes on.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+import threadline as tl
+from threadline._tasks import Task, TaskGroup
+
+HANG = 10.0  # generous guard: a wait this long means something is stuck
+
+pytestmark = [
+    pytest.mark.skipif(not hasattr(signal, "pthread_kill"), reason="needs signal.pthread_kill"),
+    pytest.mark.timeout(60),
+]
+
+
+@pytest.fixture(autouse=True)
+def _default_sigint_handler() -> Iterator[None]:
+    """The tests rely on Python's own handler: SIGINT raises KeyboardInterrupt."""
+    assert threading.current_thread() is threading.main_thread()
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
+def wait_until(predicate: Callable[[], object], what: str, timeout: float = HANG) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting until {what}"
+        time.sleep(0.001)
+
+
+class CtrlC:
+    """Send SIGINT to the main thread once *ready()* holds (at most *times*
+    times, spaced by *gap* seconds).  Sends nothing if *ready()* never holds,
+    so a stray interrupt cannot escape the test."""
+
+    def __init__(self, ready: Callable[[], object], times: int = 1, gap: float = 0.05) -> None:
+        self.sent = 0
+        self._ready = ready
+        self._times = times
+        self._gap = gap
+        self._stop = threading.Event()
+        self.all_sent = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="ctrl-c", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        deadline = time.monotonic() + HANG
+        while not self._ready():
+            if self._stop.is_set() or time.monotonic() > deadline:
+                return
+            time.sleep(0.001)
+        time.sleep(0.02)  # let the main thread settle into its wait
+        main = threading.main_thread().ident
+        assert main is not None
+        try:
+            for _ in range(self._times):
+                if self._stop.is_set():
+                    return
+                signal.pthread_kill(main, signal.SIGINT)
+                self.sent += 1
+                time.sleep(self._gap)
+        finally:
+            self.all_sent.set()
+
+    def join(self) -> None:
+        self._stop.set()
+        self._thread.join(HANG)
+        assert not self._thread.is_alive()
+
+
+def blocked_recv(seen: list[str]) -> Callable[[], None]:
+    def body() -> None:
+        try:
+            tl.Channel(0).recv()
+        except tl.Cancelled:
+            time.sleep(0.05)  # a slow cleanup: the group must wait for it
+            seen.append("cancelled")
+            raise
+        seen.append("returned")
+
+    return body
+
+
+def owner_waits(tg: TaskGroup) -> Callable[[], bool]:
+    """True once the owner waits in the group's exit for its tasks."""
+    return lambda: tg._owner_waiter is not None
+
+
+def parked(task: Task[Any]) -> Callable[[], bool]:
+    return lambda: bool(task._scope._waiters)
+
+
+def test_ctrl_c_while_the_owner_waits_in_exit() -> None:
+    seen: list[str] = []
+    tasks: list[Task[None]] = []
+    ctrl_c: list[CtrlC] = []
+
+    def run() -> None:
+        with TaskGroup() as tg:
+            tasks.append(tg.go(blocked_recv(seen)))
+            wait_until(parked(tasks[0]), "the task parks")
+            ctrl_c.append(CtrlC(owner_waits(tg)))
+
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run()
+        assert seen == ["cancelled"]  # checked at once: the group waited for the task
+    finally:
+        for c in ctrl_c:
+            c.join()
+    assert ctrl_c[0].sent == 1
+    [task] = tasks
+    assert task.done()
+    assert seen == ["cancelled"]
+    with pytest.raises(tl.Cancelled):
+        task.result()
+
+
+def test_ctrl_c_while_the_body_blocks() -> None:
+    seen: list[str] = []
+    tasks: list[Task[None]] = []
+    ctrl_c: list[CtrlC] = []
+    after: list[str] = []
+
+    def run() -> None:
+        with TaskGroup() as tg:
+            tasks.append(tg.go(blocked_recv(seen)))
+            wait_until(parked(tasks[0]), "the task parks")
+            ctrl_c.append(CtrlC(lambda: tg._scope._waiters))
+            tl.Channel(0).recv()  # the body blocks: the owner is parked here
+            after.append("recv returned")
+
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run()
+        assert seen == ["cancelled"]  # checked at once: the group waited for the task
+    finally:
+        for c in ctrl_c:
+            c.join()
+    assert after == []
+    [task] = tasks
+    assert task.done()
+    assert seen == ["cancelled"]
+    with pytest.raises(tl.Cancelled):
+        task.result()
+
+
+def test_repeated_ctrl_c_still_waits_for_every_task() -> None:
+    finished: list[str] = []
+    tasks: list[Task[None]] = []
+    ctrl_c: list[CtrlC] = []
+
+    def slow_to_stop() -> None:
+        try:
+            tl.Channel(0).recv()
+        finally:
+            # A cleanup that cancellation cannot cut short, lasting until every
+            # Ctrl-C was sent (and a little longer, for the last to be handled).
+            wait_until(lambda: ctrl_c and ctrl_c[0].all_sent.is_set(), "all Ctrl-Cs are sent")
+            time.sleep(0.1)
+            finished.append("cleanup done")
+
+    def run() -> None:
+        with TaskGroup() as tg:
+            tasks.append(tg.go(slow_to_stop))
+            wait_until(parked(tasks[0]), "the task parks")
+            ctrl_c.append(CtrlC(owner_waits(tg), times=3, gap=0.05))
+
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run()
+    finally:
+        for c in ctrl_c:
+            c.join()
+    assert ctrl_c[0].sent == 3
+    assert finished == ["cleanup done"]  # checked at once: nothing outlived the group
+    assert tasks[0].done()
+
+
+def test_keyboard_interrupt_raised_in_the_body() -> None:
+    seen: list[str] = []
+    tasks: list[Task[None]] = []
+
+    def run() -> None:
+        with TaskGroup() as tg:
+            tasks.extend(tg.go(blocked_recv(seen)) for _ in range(3))
+            for t in tasks:
+                wait_until(parked(t), "the task parks")
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt) as info:
+        run()
+    assert not isinstance(info.value, BaseExceptionGroup)
+    assert seen == ["cancelled"] * 3
+    for t in tasks:
+        assert t.done()
+        with pytest.raises(tl.Cancelled):
+            t.result()
+
+
+def test_keyboard_interrupt_in_the_body_wins_over_task_failures() -> None:
+    tasks: list[Task[None]] = []
+
+    def fail() -> None:
+        raise ValueError("task failed")
+
+    def run() -> None:
+        with TaskGroup() as tg:
+            tasks.append(tg.go(fail))
+            wait_until(tasks[0].done, "the task fails")
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run()
+    assert isinstance(tasks[0].exception(), ValueError)
+
+
+def test_group_works_normally_after_a_ctrl_c() -> None:
+    ctrl_c: list[CtrlC] = []
+
+    def interrupted() -> None:
+        with TaskGroup() as tg:
+            t = tg.go(blocked_recv([]))
+            wait_until(parked(t), "the task parks")
+            ctrl_c.append(CtrlC(owner_waits(tg)))
+
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            interrupted()
+    finally:
+        for c in ctrl_c:
+            c.join()
+    with TaskGroup() as tg:
+        t = tg.go(lambda: "fine")
+    assert t.result() == "fine"
