@@ -18,10 +18,15 @@ from typing import Any
 import pytest
 
 import threadline as tl
-from tests.helpers import join_all, spawn
+from tests.helpers import Worker, join_all, spawn
 
 CAPACITIES = [0, 1, 3, math.inf]
 HANG_GUARD = 10.0
+
+
+def join(workers: list[Worker]) -> list[Any]:
+    """join_all with the hang guard: a stuck thread fails the test, not the run."""
+    return join_all(workers, timeout=HANG_GUARD)
 
 
 def parked(ch: tl.Channel[Any]) -> tuple[int, int]:
@@ -130,7 +135,7 @@ def test_try_send_hands_value_to_parked_receiver() -> None:
     receiver = spawn(ch.recv, HANG_GUARD)
     wait_parked(ch, receivers=1)
     assert ch.try_send(5)
-    assert join_all([receiver]) == [5]
+    assert join([receiver]) == [5]
 
 
 def test_try_recv_takes_value_from_parked_sender() -> None:
@@ -138,7 +143,7 @@ def test_try_recv_takes_value_from_parked_sender() -> None:
     sender = spawn(ch.send, 6, HANG_GUARD)
     wait_parked(ch, senders=1)
     assert ch.try_recv() == (6, True)
-    join_all([sender])
+    join([sender])
 
 
 def test_timeout_zero_succeeds_when_a_partner_is_parked() -> None:
@@ -146,11 +151,11 @@ def test_timeout_zero_succeeds_when_a_partner_is_parked() -> None:
     sender = spawn(ch.send, 1, HANG_GUARD)
     wait_parked(ch, senders=1)
     assert ch.recv(timeout=0) == 1
-    join_all([sender])
+    join([sender])
     receiver = spawn(ch.recv, HANG_GUARD)
     wait_parked(ch, receivers=1)
     ch.send(2, timeout=0)
-    assert join_all([receiver]) == [2]
+    assert join([receiver]) == [2]
 
 
 # -- blocking send and recv -------------------------------------------------------
@@ -169,7 +174,7 @@ def test_unbuffered_send_returns_only_after_receiver_took_value() -> None:
     assert log == []
     assert len(ch) == 0
     assert ch.recv(timeout=HANG_GUARD) == "v"
-    join_all([worker])
+    join([worker])
     assert log == ["sent"]
 
 
@@ -194,7 +199,7 @@ def test_send_blocks_while_buffer_is_full(capacity: int) -> None:
     assert log == []
     assert len(ch) == capacity
     assert ch.recv() == 0
-    join_all([worker])
+    join([worker])
     assert log == ["sent"]
     assert len(ch) == capacity
     assert [ch.recv(timeout=0) for _ in range(capacity)] == list(range(1, capacity + 1))
@@ -207,7 +212,7 @@ def test_recv_blocks_until_a_value_arrives(capacity: float) -> None:
     wait_parked(ch, receivers=1)
     assert receiver.is_alive()
     ch.send(42, timeout=HANG_GUARD)
-    assert join_all([receiver]) == [42]
+    assert join([receiver]) == [42]
 
 
 # -- close ----------------------------------------------------------------------
@@ -277,7 +282,7 @@ def test_close_wakes_every_parked_receiver(capacity: float) -> None:
         workers.append(spawn(receiver))
         wait_parked(ch, receivers=i + 1)
     ch.close()
-    assert join_all(workers) == ["closed"] * 3
+    assert join(workers) == ["closed"] * 3
     wait_parked(ch)
 
 
@@ -300,7 +305,7 @@ def test_close_wakes_parked_senders_whose_values_are_not_delivered(capacity: int
         workers.append(spawn(sender, f"s{i}"))
         wait_parked(ch, senders=i + 1)
     ch.close()
-    assert join_all(workers) == ["closed"] * 3
+    assert join(workers) == ["closed"] * 3
     assert list(ch) == buffered
 
 
@@ -323,7 +328,7 @@ def test_close_under_load_loses_and_duplicates_nothing(capacity: int, tiny_switc
     received = [ch.recv(timeout=HANG_GUARD) for _ in range(300)]
     ch.close()
     received += list(ch)
-    sent = join_all(senders)
+    sent = join(senders)
     assert sorted(received) == sorted(value for values in sent for value in values)
 
 
@@ -378,7 +383,7 @@ def test_partner_before_timeout_wins() -> None:
     receiver = spawn(ch.recv, HANG_GUARD)
     wait_parked(ch, receivers=1)
     ch.send(3, timeout=HANG_GUARD)
-    assert join_all([receiver]) == [3]
+    assert join([receiver]) == [3]
 
 
 @pytest.mark.timeout(30)
@@ -387,7 +392,7 @@ def test_huge_finite_timeout_waits_like_none() -> None:
     receiver = spawn(ch.recv, 1e12)
     wait_until(lambda: parked(ch) == (1, 0) or not receiver.is_alive(), "receiver parked")
     ch.try_send(1)
-    assert join_all([receiver]) == [1]
+    assert join([receiver]) == [1]
 
 
 @pytest.mark.timeout(30)
@@ -415,9 +420,9 @@ def test_timed_out_operations_deliver_nothing_under_contention(tiny_switch: None
         return got
 
     receivers = [spawn(receiver) for _ in range(2)]
-    sent = join_all([spawn(sender, k) for k in range(3)])
+    sent = join([spawn(sender, k) for k in range(3)])
     senders_done.set()
-    received = join_all(receivers)
+    received = join(receivers)
     assert sorted(v for vs in received for v in vs) == sorted(v for vs in sent for v in vs)
 
 
@@ -434,7 +439,7 @@ def test_blocked_receivers_are_served_first_come_first_served(capacity: float) -
         wait_parked(ch, receivers=i + 1)
     for value in range(4):
         ch.send(value, timeout=HANG_GUARD)
-    assert join_all(workers) == [0, 1, 2, 3]
+    assert join(workers) == [0, 1, 2, 3]
 
 
 @pytest.mark.timeout(30)
@@ -448,7 +453,7 @@ def test_blocked_senders_are_served_first_come_first_served(capacity: int) -> No
         workers.append(spawn(ch.send, f"s{i}", HANG_GUARD))
         wait_parked(ch, senders=i + 1)
     received = [ch.recv(timeout=HANG_GUARD) for _ in range(capacity + 4)]
-    join_all(workers)
+    join(workers)
     assert received == [*buffered, "s0", "s1", "s2", "s3"]
 
 
@@ -465,7 +470,7 @@ def test_sender_that_timed_out_loses_its_place_in_line() -> None:
     assert isinstance(quitter.error, TimeoutError)
     wait_parked(ch, senders=2)
     assert [ch.recv(timeout=HANG_GUARD) for _ in range(3)] == ["b", "s0", "s2"]
-    join_all([first, last])
+    join([first, last])
     assert ch.try_recv() == (None, False)
 
 
@@ -482,7 +487,7 @@ def test_receiver_that_timed_out_loses_its_place_in_line() -> None:
     wait_parked(ch, receivers=2)
     ch.send("a", timeout=HANG_GUARD)
     ch.send("b", timeout=HANG_GUARD)
-    assert join_all([first, last]) == ["a", "b"]
+    assert join([first, last]) == ["a", "b"]
 
 
 @pytest.mark.timeout(30)
@@ -497,7 +502,7 @@ def test_values_from_one_sender_arrive_in_order(capacity: float, tiny_switch: No
 
     senders = [spawn(sender, k) for k in range(4)]
     received = [ch.recv(timeout=HANG_GUARD) for _ in range(4 * count)]
-    join_all(senders)
+    join(senders)
     for k in range(4):
         assert [i for j, i in received if j == k] == list(range(count))
 
@@ -512,9 +517,9 @@ def test_each_value_is_received_exactly_once(capacity: float, tiny_switch: None)
             ch.send(k * 1000 + i, timeout=HANG_GUARD)
 
     receivers = [spawn(list, ch) for _ in range(3)]
-    join_all([spawn(sender, k) for k in range(4)])
+    join([spawn(sender, k) for k in range(4)])
     ch.close()
-    received = [v for values in join_all(receivers) for v in values]
+    received = [v for values in join(receivers) for v in values]
     assert sorted(received) == [k * 1000 + i for k in range(4) for i in range(250)]
 
 
@@ -530,9 +535,9 @@ def test_iteration_stops_when_closed_and_drained(capacity: float) -> None:
             for i in range(50):
                 ch.send(i, timeout=HANG_GUARD)
 
-    worker = spawn(producer)
-    assert list(ch) == list(range(50))
-    join_all([worker])
+    consumer = spawn(list, ch)
+    join([spawn(producer), consumer])
+    assert consumer.result == list(range(50))
     assert list(ch) == []
 
 
@@ -559,7 +564,7 @@ def test_len_counts_buffered_values_only() -> None:
     wait_parked(unbuffered, senders=1)
     assert len(unbuffered) == 0
     assert unbuffered.recv() == 1
-    join_all([sender])
+    join([sender])
 
     ch: tl.Channel[int] = tl.Channel(4)
     fill(ch, [1, 2, 3])
@@ -616,7 +621,7 @@ def test_arecv_woken_by_a_thread() -> None:
 
     worker = spawn(feeder)
     assert asyncio.run(main()) == "hi"
-    join_all([worker])
+    join([worker])
 
 
 def test_async_operations_on_closed_and_full_channels() -> None:

@@ -18,9 +18,14 @@ from typing import Any
 import pytest
 
 import threadline as tl
-from tests.helpers import join_all, spawn
+from tests.helpers import Worker, join_all, spawn
 
 HANG_GUARD = 10.0
+
+
+def join(workers: list[Worker]) -> list[Any]:
+    """join_all with the hang guard: a stuck thread fails the test, not the run."""
+    return join_all(workers, timeout=HANG_GUARD)
 
 
 def parked(ch: tl.Channel[Any]) -> tuple[int, int]:
@@ -138,7 +143,7 @@ def test_partner_completes_exactly_one_parked_case() -> None:
     wait_parked(b, receivers=1)
     assert a.try_send(1)
     assert not b.try_send(2)
-    assert join_all([worker]) == [(0, 1, True)]
+    assert join([worker]) == [(0, 1, True)]
     wait_parked(b)
 
 
@@ -164,8 +169,8 @@ def test_concurrent_selects_take_each_value_exactly_once(tiny_switch: None) -> N
         return got
 
     consumers = [spawn(consumer) for _ in range(3)]
-    join_all([spawn(producer, a, range(300)), spawn(producer, b, range(1000, 1300))])
-    received = [v for values in join_all(consumers) for v in values]
+    join([spawn(producer, a, range(300)), spawn(producer, b, range(1000, 1300))])
+    received = [v for values in join(consumers) for v in values]
     assert sorted(received) == [*range(300), *range(1000, 1300)]
 
 
@@ -210,7 +215,7 @@ def test_parked_receive_case_woken_by_close() -> None:
     worker = spawn(lambda: tl.select(a, None, b, timeout=HANG_GUARD))
     wait_parked(b, receivers=1)
     b.close()
-    assert join_all([worker]) == [(2, None, False)]
+    assert join([worker]) == [(2, None, False)]
     wait_parked(a)
     assert not a.try_send(1)
 
@@ -267,7 +272,7 @@ def test_partner_before_timeout_wins() -> None:
     worker = spawn(lambda: tl.select(ch, timeout=HANG_GUARD))
     wait_parked(ch, receivers=1)
     ch.send(9, timeout=HANG_GUARD)
-    assert join_all([worker]) == [(0, 9, True)]
+    assert join([worker]) == [(0, 9, True)]
 
 
 # -- try_select -------------------------------------------------------------------------------
@@ -393,7 +398,7 @@ def test_parked_duplicate_cases_fire_once() -> None:
     wait_parked(ch, receivers=2)
     assert ch.try_send(1)
     assert not ch.try_send(2)
-    [sel] = join_all([worker])
+    [sel] = join([worker])
     assert sel.index in (0, 1)
     assert sel[1:] == (1, True)
     wait_parked(ch)
@@ -421,7 +426,7 @@ def test_parked_duplicate_cases_are_chosen_at_random(direction: str) -> None:
         else:
             wait_parked(ch, receivers=2)
             ch.send(0, timeout=HANG_GUARD)
-    [indices] = join_all([worker])
+    [indices] = join([worker])
     assert indices.count(0) > trials // 10
     assert indices.count(1) > trials // 10
 
@@ -486,7 +491,7 @@ def test_parked_select_woken_by_send() -> None:
     wait_parked(a, receivers=1)
     wait_parked(b, receivers=1)
     b.send(7, timeout=HANG_GUARD)
-    assert join_all([worker]) == [(2, 7, True)]
+    assert join([worker]) == [(2, 7, True)]
     wait_parked(a)
     assert len(b) == 0
 
@@ -499,7 +504,7 @@ def test_parked_send_case_woken_by_recv() -> None:
     wait_parked(a, senders=1)
     wait_parked(b, receivers=1)
     assert a.recv(timeout=HANG_GUARD) == "x"
-    assert join_all([worker]) == [(0, None, True)]
+    assert join([worker]) == [(0, None, True)]
     wait_parked(b)
     assert not b.try_send("y")
 
@@ -511,7 +516,7 @@ def test_parked_send_case_on_full_buffer_woken_by_recv() -> None:
     worker = spawn(lambda: tl.select((ch, "second"), timeout=HANG_GUARD))
     wait_parked(ch, senders=1)
     assert ch.recv() == "first"
-    assert join_all([worker]) == [(0, None, True)]
+    assert join([worker]) == [(0, None, True)]
     assert ch.try_recv() == ("second", True)
 
 
@@ -523,7 +528,7 @@ def test_two_parked_selects_rendezvous() -> None:
     wait_parked(a, receivers=1)
     sel = tl.select((a, 5), (unused, 6), timeout=HANG_GUARD)
     assert sel[1:] == (None, True)
-    assert join_all([receiver]) == [(1, 5, True) if sel.index == 0 else (0, 6, True)]
+    assert join([receiver]) == [(1, 5, True) if sel.index == 0 else (0, 6, True)]
     wait_parked(a)
     wait_parked(unused)
 
@@ -560,7 +565,7 @@ def test_aselect_woken_by_a_thread() -> None:
 
     worker = spawn(partner)
     assert asyncio.run(main()) == (1, None, True)
-    assert join_all([worker]) == [2]
+    assert join([worker]) == [2]
     wait_parked(a)
 
 
@@ -574,4 +579,4 @@ def test_aselect_woken_by_close() -> None:
 
     worker = spawn(closer)
     assert asyncio.run(tl.aselect(ch, timeout=HANG_GUARD)) == (0, None, False)
-    join_all([worker])
+    join([worker])

@@ -2,8 +2,10 @@
 
 from ._channel import Channel
 from ._core._scope import CancelScope, checkpoint, sleep, timeout
-from ._errors import Cancelled, ChannelClosed
+from ._errors import Cancelled, ChannelClosed, DeadlockError
 from ._select import Selected, aselect, select, try_select
+from ._sync import Guarded, Once, WaitGroup
+from ._tasks import Task, TaskGroup
 
 __version__ = "0.1.0"
 
@@ -12,7 +14,13 @@ __all__ = [
     "Cancelled",
     "Channel",
     "ChannelClosed",
+    "DeadlockError",
+    "Guarded",
+    "Once",
     "Selected",
+    "Task",
+    "TaskGroup",
+    "WaitGroup",
     "aselect",
     "checkpoint",
     "select",

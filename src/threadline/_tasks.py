@@ -23,13 +23,12 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import inspect
-import itertools
 import math
 import threading
 import time
 from collections.abc import Callable, Coroutine
-from types import TracebackType
+from functools import partial
+from types import CoroutineType, TracebackType
 from typing import Any, Generic, TypeVar, overload
 
 from ._core import _workers
@@ -40,14 +39,6 @@ from ._core._waiter import TIMEOUT, Waiter
 from ._errors import Cancelled, DeadlockError
 
 T = TypeVar("T")
-
-_task_ids = itertools.count(1)
-_ids_lock = threading.Lock()
-
-
-def _next_id() -> int:
-    with _ids_lock:
-        return next(_task_ids)
 
 
 def _describe(fn: Callable[..., object]) -> str:
@@ -70,11 +61,11 @@ class Task(Generic[T]):
         "_ident",
         "_kwargs",
         "_lock",
+        "_number",
         "_result",
         "_scope",
         "_started",
         "_waiters",
-        "name",
     )
 
     def __init__(
@@ -84,7 +75,7 @@ class Task(Generic[T]):
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
     ) -> None:
-        self.name = f"{_describe(fn)}#{_next_id()}"
+        self._number = 0
         self._group = group
         self._fn = fn
         self._args = args
@@ -95,8 +86,13 @@ class Task(Generic[T]):
         self._ident = 0
         self._result: Any = None
         self._exception: BaseException | None = None
-        self._waiters: list[Waiter] = []
+        self._waiters: list[Waiter] | None = None
         self._scope = CancelScope()
+
+    @property
+    def name(self) -> str:
+        """The function's name and the task's number in its group."""
+        return f"{_describe(self._fn)}#{self._number}"
 
     def __repr__(self) -> str:
         state = "done" if self._done else "running" if self._started else "pending"
@@ -109,27 +105,31 @@ class Task(Generic[T]):
         error: BaseException | None = None
         token = _current.set(self._scope)
         self._ident = threading.get_ident()
+        thread = threading.current_thread()
+        thread_name = f"threadline-task:{_describe(self._fn)}"
+        if thread.name != thread_name:
+            thread.name = thread_name
         try:
             if self._scope._cancelled:
                 error = self._scope._make_cancelled()  # cancelled before it started
             else:
                 self._started = True
                 result = self._fn(*self._args, **self._kwargs)
-                if inspect.iscoroutine(result):
+                if isinstance(result, CoroutineType):
                     result = _run_coroutine(result, self._scope)
         except BaseException as exc:
             error = exc
         finally:
             _current.reset(token)
             self._scope._detach()
-            self._fn = self._args = self._kwargs = None  # type: ignore[assignment]
+            self._args = self._kwargs = None  # type: ignore[assignment]
         with self._lock:
             self._result = result
             self._exception = error
             self._done = True
-            for waiter in self._waiters:
+            for waiter in self._waiters or ():
                 waiter.fire(0)
-            self._waiters.clear()
+            self._waiters = None
         self._group._task_done(self, error)
 
     # -- public -----------------------------------------------------------------
@@ -155,13 +155,15 @@ class Task(Generic[T]):
             if seconds == 0:
                 raise TimeoutError(f"task {self.name} still running")
             waiter = Waiter()
+            if self._waiters is None:
+                self._waiters = []
             self._waiters.append(waiter)
         try:
             park(waiter, seconds)
         finally:
             if waiter.case is None or waiter.case < 0:
                 with self._lock:
-                    if waiter in self._waiters:
+                    if self._waiters is not None and waiter in self._waiters:
                         self._waiters.remove(waiter)
         if waiter.case is not None and waiter.case < 0:
             if waiter.case == TIMEOUT:
@@ -230,11 +232,13 @@ class TaskGroup:
         "_owner_waiter",
         "_running",
         "_scope",
+        "_started",
         "_state",
     )
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._started = 0
         self._scope = CancelScope()
         self._running: set[Task[Any]] = set()
         self._errors: list[BaseException] = []
@@ -267,14 +271,15 @@ class TaskGroup:
             raise TypeError(f"fn must be callable, got {fn!r}")
         task: Task[Any] = Task(self, fn, args, kwargs)
         with self._lock:
-            if self._state == "new":
-                raise RuntimeError("TaskGroup.go() called before entering the group's `with`")
-            if self._state == "closed":
+            if self._state != "open":
+                if self._state == "new":
+                    raise RuntimeError("TaskGroup.go() called before entering the group's `with`")
                 raise RuntimeError("TaskGroup.go() called after the group finished")
+            self._started += 1
+            task._number = self._started
             self._running.add(task)
         task._scope._attach(self._scope)
-        context = contextvars.copy_context()
-        _workers.submit(lambda: context.run(task._run), f"threadline-task:{task.name}")
+        _workers.submit(partial(contextvars.copy_context().run, task._run))
         return task
 
     # -- bookkeeping ------------------------------------------------------------

@@ -26,6 +26,11 @@ CAPACITIES = [0, 1, 2, 7, math.inf]
 pytestmark = pytest.mark.timeout(60)
 
 
+def join(workers: list[Worker]) -> list[Any]:
+    """join_all with the hang guard: a stuck thread fails the test, not the run."""
+    return join_all(workers, timeout=HANG_GUARD)
+
+
 def parked(ch: tl.Channel[Any]) -> tuple[int, int]:
     """How many receivers and senders are parked on *ch* (a snapshot)."""
     with ch._lock:
@@ -57,7 +62,7 @@ def test_receive_from_empty_channel_blocks(capacity: float) -> None:
         ch.recv(timeout=0)
     ch.send(0, timeout=HANG_GUARD)
     ch.send(0, timeout=HANG_GUARD)
-    assert join_all(receivers) == [0, 0]
+    assert join(receivers) == [0, 0]
 
 
 @pytest.mark.parametrize("capacity", [0, 1, 2, 7])
@@ -72,7 +77,7 @@ def test_send_to_full_channel_blocks(capacity: int) -> None:
     assert tl.try_select((ch, -2)) is None
     assert not ch.try_send(-2)
     received = [ch.recv(timeout=HANG_GUARD) for _ in range(capacity + 1)]
-    join_all([sender])
+    join([sender])
     assert received == [*range(capacity), -1]
 
 
@@ -98,7 +103,7 @@ def test_close_unblocks_receiver(capacity: float) -> None:
     receiver = spawn(lambda: tl.select(ch, timeout=HANG_GUARD))
     wait_parked(ch, receivers=1)
     ch.close()
-    assert join_all([receiver]) == [(0, None, False)]
+    assert join([receiver]) == [(0, None, False)]
 
 
 @pytest.mark.parametrize("capacity", CAPACITIES)
@@ -120,7 +125,7 @@ def test_fifo_from_one_sender(capacity: float, form: str) -> None:
 
     sender = spawn(send_all)
     assert [take() for _ in range(100)] == list(range(100))
-    join_all([sender])
+    join([sender])
 
 
 @pytest.mark.parametrize("capacity", CAPACITIES)
@@ -137,8 +142,8 @@ def test_many_senders_and_receivers(capacity: float, tiny_switch: None) -> None:
         return Counter(ch.recv(timeout=HANG_GUARD) for _ in range(length))
 
     receivers = [spawn(receive_some) for _ in range(senders)]
-    join_all([spawn(send_all) for _ in range(senders)])
-    total = sum(join_all(receivers), Counter())
+    join([spawn(send_all) for _ in range(senders)])
+    total = sum(join(receivers), Counter())
     assert total == Counter(dict.fromkeys(range(length), senders))
 
 
@@ -184,7 +189,7 @@ def _run_race(
                 failures.append(i)
     finally:
         jobs.close()
-        join_all([runner])
+        join([runner])
     return failures
 
 
@@ -268,12 +273,11 @@ def test_multi_consumer(tiny_switch: None) -> None:
         pool = [spawn(work, w) for w in range(workers)]
         expect = feed()
         with results:
-            join_all(pool)
+            join(pool)
         return expect
 
-    feeder = spawn(feed_and_close)
-    received = list(results)
-    [expect] = join_all([feeder])
+    consumer = spawn(list, results)
+    expect, received = join([spawn(feed_and_close), consumer])
     assert (len(received), sum(received)) == (iterations, expect)
 
 
@@ -294,15 +298,15 @@ def test_nonblocking_ops_succeed_once_a_partner_is_there(capacity: int) -> None:
 
     receiver = spawn(ch.recv, HANG_GUARD)
     assert retry(lambda: ch.try_send(7) or None)
-    assert join_all([receiver]) == [7]
+    assert join([receiver]) == [7]
 
     sender = spawn(ch.send, 8, HANG_GUARD)
     assert retry(lambda: ch.try_recv()[0]) == 8
-    join_all([sender])
+    join([sender])
 
     sender = spawn(ch.send, 9, HANG_GUARD)
     assert retry(lambda: tl.try_select(None, ch)) == (1, 9, True)
-    join_all([sender])
+    join([sender])
 
 
 @pytest.mark.parametrize("capacity", [0, 1, 10])
@@ -321,7 +325,7 @@ def test_synchronous_fifo(capacity: int) -> None:
     turns[0].send(None, timeout=HANG_GUARD)
     assert [out.recv(timeout=HANG_GUARD) for _ in range(count)] == list(range(count))
     turns[count].recv(timeout=HANG_GUARD)
-    join_all(relay)
+    join(relay)
 
 
 def test_asynchronous_fifo() -> None:
@@ -343,7 +347,7 @@ def test_daisy_chain(tiny_switch: None) -> None:
     chain = [spawn(whisper, channels[i], channels[i + 1]) for i in range(hops)]
     channels[hops].send(1, timeout=HANG_GUARD)
     assert channels[0].recv(timeout=HANG_GUARD) == hops + 1
-    join_all(chain)
+    join(chain)
 
 
 def test_prime_sieve() -> None:
@@ -374,7 +378,7 @@ def test_prime_sieve() -> None:
         filtered: tl.Channel[int] = tl.Channel()
         threads.append(spawn(keep_if_not_divisible, ch, filtered, prime))
         ch = filtered
-    join_all(threads)
+    join(threads)
     assert primes == [n for n in range(2, limit) if all(n % d for d in range(2, n))]
 
 
@@ -473,7 +477,7 @@ class _Streams:
 def streams() -> Iterator[_Streams]:
     s = _Streams(terms=10)
     yield s
-    join_all(s.threads)
+    join(s.threads)
 
 
 def test_power_series_product(streams: _Streams) -> None:

@@ -15,12 +15,17 @@ from typing import Any
 import pytest
 
 import threadline as tl
-from tests.helpers import join_all, spawn
+from tests.helpers import Worker, join_all, spawn
 
 HANG_GUARD = 10.0
 BLOCKS = 0.02
 
 pytestmark = pytest.mark.timeout(60)
+
+
+def join(workers: list[Worker]) -> list[Any]:
+    """join_all with the hang guard: a stuck thread fails the test, not the run."""
+    return join_all(workers, timeout=HANG_GUARD)
 
 
 def parked(ch: tl.Channel[Any]) -> tuple[int, int]:
@@ -56,7 +61,7 @@ def test_self_select(capacity: int, tiny_switch: None) -> None:
             if capacity == 0 and sel.value is not None:
                 assert sel.value != me, "a select received its own value"
 
-    join_all([spawn(player, 0), spawn(player, 1)])
+    join([spawn(player, 0), spawn(player, 1)])
 
 
 def test_select_fairness() -> None:
@@ -83,7 +88,7 @@ def test_select_fairness() -> None:
     for _ in range(trials):
         counts[out.recv(timeout=HANG_GUARD)] += 1
     done.close()
-    join_all([worker])
+    join([worker])
     deviation = abs(counts[1] / trials - 0.5)
     assert deviation <= 4.5 / (2 * math.sqrt(trials)), f"unfair select: {counts}"
 
@@ -106,7 +111,7 @@ def test_select_duplicate_channel() -> None:
     d.send(7, timeout=HANG_GUARD)
     assert e.recv(timeout=HANG_GUARD) == 9
     c.send(8, timeout=HANG_GUARD)
-    assert join_all([first, second]) == [(2, 7, True), 8]
+    assert join([first, second]) == [(2, 7, True), 8]
 
 
 @pytest.mark.parametrize("capacity", [0, 100])
@@ -125,7 +130,7 @@ def test_pseudo_random_send(capacity: int) -> None:
     receiver = spawn(receive_all)
     for _ in range(n):
         tl.select((ch, 1), (ch, 0), timeout=HANG_GUARD)
-    [got] = join_all([receiver])
+    [got] = join([receiver])
     ones = sum(got)
     assert ones > n // 10
     assert n - ones > n // 10, f"want pseudo-random, got {ones} ones of {n}"
@@ -170,7 +175,7 @@ def test_select_stress(tiny_switch: None) -> None:
     workers = [spawn(plain_sender, k) for k in range(4)]
     workers += [spawn(plain_receiver, k) for k in range(4)]
     workers += [spawn(select_sender), spawn(select_receiver)]
-    results = join_all(workers)
+    results = join(workers)
     received = [v for values in results[4:8] + results[9:] for v in values]
     expected = [(who, k, i) for who in ("plain", "select") for k in range(4) for i in range(n)]
     assert sorted(received) == sorted(expected)
@@ -201,7 +206,7 @@ def test_double_select(tiny_switch: None) -> None:
         for v in inp:
             merged.send(v)
 
-    join_all([spawn(sender), *(spawn(mux, ch) for ch in channels)])
+    join([spawn(sender), *(spawn(mux, ch) for ch in channels)])
     merged.close()
     assert sorted(merged) == list(range(n))
 
@@ -242,7 +247,7 @@ def test_select_leaves_nothing_behind() -> None:
     worker = spawn(selector)
     for i in range(n):
         used.send(i, timeout=HANG_GUARD)
-    join_all([worker])
+    join([worker])
     assert parked(unused) == (0, 0)
     with unused._lock:
         assert (len(unused._recvq), len(unused._sendq)) == (0, 0)
@@ -337,7 +342,7 @@ def test_failed_select_leaves_queue_working() -> None:
     assert c3.recv(timeout=HANG_GUARD)
     c1.send(True, timeout=HANG_GUARD)
     c1.send(True, timeout=HANG_GUARD)
-    assert join_all([first, second]) == [True, True]
+    assert join([first, second]) == [True, True]
 
 
 RECEIVE_FORMS: dict[str, Callable[[tl.Channel[int], tl.Channel[int]], int]] = {
@@ -361,5 +366,5 @@ def test_receive_forms(
     dummy: tl.Channel[int] = tl.Channel()
     sender = spawn(ch.send, 1, HANG_GUARD)
     assert form(ch, dummy) == 1
-    join_all([sender])
+    join([sender])
     assert parked(dummy) == (0, 0)

@@ -1,18 +1,38 @@
 """A cached pool of worker threads: the threads that run tasks.
 
-A job goes to an idle worker if there is one, else to a new thread; so
-starting a task costs a hand-off, not a thread start, and any number of
-tasks can be blocked at once.  A worker that stays idle for
-``IDLE_SECONDS`` retires.  Workers are daemon threads, so an idle pool never
-delays interpreter exit; task groups guarantee that no task outlives its
-group, so no work is cut off by that.
+    submit(job) ── fewer than EAGER workers active? ──yes──▶ idle worker, or a new thread
+                        │ no
+                        ▼
+                    _pending ◀── an active worker that finishes a job takes
+                        │         the next one here before it goes idle
+                        ▼
+                    monitor: no job taken from _pending for a tick?
+                             then dispatch 1, 2, 4, ... more workers
+
+Starting a task costs a hand-off, not a thread start.  While fewer than
+``EAGER`` workers (about one per CPU) are active, a job gets a worker at
+once.  Beyond that, jobs queue in ``_pending`` and the active workers take
+them back to back, like a fixed pool; this keeps bursts of short tasks from
+waking hundreds of threads that would only queue for the interpreter.  But
+a task may block for good, so progress must not depend on active workers
+finishing: while jobs are pending, a monitor thread checks every ``TICK``
+seconds whether any was taken, and if not, dispatches more workers
+(idle ones first, else new threads), doubling each tick.  So any number of
+tasks can be blocked at once, and each still starts within a few ticks.
+
+A worker idle for ``IDLE_SECONDS`` retires.  Workers are daemon threads, so
+an idle pool never delays interpreter exit; task groups guarantee that no
+task outlives its group, so no work is cut off by that.
 
 Locking: ``_lock`` guards ``_idle`` (a stack: the most recently idle worker
-is reused first, the others age out).  A worker is handed exactly one job
-through its ``_job`` slot and ``_ready`` lock (released once per job, by the
-submitter that popped it from ``_idle``).  Only a worker removes itself from
-``_idle`` to retire, under ``_lock``, so a worker popped by a submitter
-always runs the job it was given.
+is reused first, the others age out), ``_pending``, ``_active`` (workers
+that hold a job), ``_taken`` (jobs taken from ``_pending``, for the
+monitor) and ``_monitoring``.  Invariants: a worker is in ``_idle`` only
+while ``_pending`` is empty at the time it went idle; ``_pending``
+non-empty implies ``_monitoring``.  A worker popped from ``_idle`` is
+handed exactly one job through its ``_job`` slot and ``_ready`` lock.  Only
+a worker removes itself from ``_idle`` to retire, under ``_lock``, so a
+worker popped by a dispatcher always runs the job it was given.
 
 After ``fork()`` the child has none of the parent's threads, so the pool
 starts empty there.
@@ -22,11 +42,15 @@ from __future__ import annotations
 
 import os
 import threading
+import time
+from collections import deque
 from collections.abc import Callable
 from typing import Final
 
 IDLE_SECONDS: Final = 10.0
 IDLE_NAME: Final = "threadline-worker (idle)"
+EAGER: Final = max(2, os.cpu_count() or 2)
+TICK: Final = 0.001
 
 Job = Callable[[], None]
 
@@ -38,44 +62,100 @@ class _Worker:
         self.ident = 0
         self._ready = threading.Lock()
         self._ready.acquire()
-        self._job: tuple[Job, str] | None = None
+        self._job: Job | None = None
 
 
 _lock = threading.Lock()
 _idle: list[_Worker] = []
+_pending: deque[Job] = deque()
+_active = 0
+_taken = 0
+_monitoring = False
 
 
-def submit(job: Job, name: str) -> None:
-    """Run ``job()`` on a worker thread named *name*.  *job* must not raise."""
+def submit(job: Job) -> None:
+    """Run ``job()`` on a worker thread.  *job* must not raise; it may name
+    the thread (the worker renames it when idle)."""
+    global _active, _monitoring
+    worker = None
+    eager = monitor = False
     with _lock:
-        worker = _idle.pop() if _idle else None
+        if _active < EAGER:
+            _active += 1
+            eager = True
+            worker = _idle.pop() if _idle else None
+        else:
+            _pending.append(job)
+            if not _monitoring:
+                _monitoring = monitor = True
+    if eager:
+        _dispatch(worker, job)
+    elif monitor:
+        _start_thread(_monitor, "threadline-pool-monitor", None)
+
+
+def _dispatch(worker: _Worker | None, job: Job) -> None:
+    """Give *job* (already counted in ``_active``) to *worker*, or to a new thread."""
     if worker is not None:
-        worker._job = (job, name)
+        worker._job = job
         worker._ready.release()
-        return
-    thread = threading.Thread(target=_work, args=(_Worker(), job, name), name=name, daemon=True)
+    else:
+        _start_thread(_work, "threadline-worker", job)
+
+
+def _start_thread(target: Callable[[Job | None], None], name: str, job: Job | None) -> None:
+    thread = threading.Thread(target=target, args=(job,), name=name, daemon=True)
     thread._threadline_worker = True  # type: ignore[attr-defined]  # for leak checks
     thread.start()
 
 
-def _work(worker: _Worker, job: Job, name: str) -> None:
-    thread = threading.current_thread()
+def _work(job: Job | None) -> None:
+    global _active, _taken
+    worker = _Worker()
     worker.ident = threading.get_ident()
+    thread = threading.current_thread()
     while True:
-        thread.name = name
+        assert job is not None
         job()
-        del job  # drop what the job refers to while idle
-        thread.name = IDLE_NAME
+        job = None  # drop what the job refers to while idle
         with _lock:
+            if _pending:
+                job = _pending.popleft()
+                _taken += 1
+                continue
+            _active -= 1
             _idle.append(worker)
+        thread.name = IDLE_NAME
         if not worker._ready.acquire(timeout=IDLE_SECONDS):
             with _lock:
                 if worker in _idle:
                     _idle.remove(worker)
                     return  # retired
             worker._ready.acquire()  # popped just now: its job is on the way
-        assert worker._job is not None
-        (job, name), worker._job = worker._job, None
+        job, worker._job = worker._job, None
+
+
+def _monitor(_: Job | None) -> None:
+    global _active, _monitoring
+    last = -1
+    burst = 1
+    while True:
+        time.sleep(TICK)
+        with _lock:
+            if not _pending:
+                _monitoring = False
+                return
+            if _taken != last:  # progress: the active workers keep up
+                last = _taken
+                burst = 1
+                continue
+            count = min(burst, len(_pending))
+            jobs = [_pending.popleft() for _ in range(count)]
+            workers = [_idle.pop() for _ in range(min(count, len(_idle)))]
+            _active += count
+            burst *= 2
+        for i, job in enumerate(jobs):
+            _dispatch(workers[i] if i < len(workers) else None, job)
 
 
 def idle_count() -> int:
@@ -84,16 +164,19 @@ def idle_count() -> int:
 
 
 def idle_idents() -> set[int]:
-    """Threads waiting for a job: only a submitter (a running thread) can
+    """Threads waiting for a job: only a dispatcher (a running thread) can
     wake them."""
     with _lock:
         return {worker.ident for worker in _idle}
 
 
 def _after_fork_in_child() -> None:
-    global _lock
+    global _lock, _active, _taken, _monitoring
     _lock = threading.Lock()
     _idle.clear()
+    _pending.clear()
+    _active = _taken = 0
+    _monitoring = False
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
