@@ -332,8 +332,12 @@ class TaskGroup:
             return
         with self._lock:
             mine = {task._ident: task.name for task in self._running}
-        lines = [f"  task {mine[b.ident]}: {b}" for b in blocked if b.ident in mine]
-        lines += [f"  {b}" for b in blocked if b.ident not in mine]
+        lines = [
+            f"  task {mine[b.ident]} waits in {b.operation} at {b.location}"
+            for b in blocked
+            if b.ident in mine
+        ]
+        lines += [f"  thread {b}" for b in blocked if b.ident not in mine]
         self._deadlock = DeadlockError(
             "deadlock: the group's tasks are all blocked, and nothing can wake them:\n"
             + "\n".join(lines),
