@@ -250,3 +250,29 @@ def test_group_works_normally_after_a_ctrl_c() -> None:
     with TaskGroup() as tg:
         t = tg.go(lambda: "fine")
     assert t.result() == "fine"
+
+
+@pytest.mark.parametrize("exc_type", [KeyboardInterrupt, SystemExit])
+def test_keyboard_interrupt_or_system_exit_in_a_task_is_re_raised(
+    exc_type: type[BaseException],
+) -> None:
+    # As in asyncio.TaskGroup: the rest is cancelled and waited for, then the
+    # exception itself (not an ExceptionGroup) comes out of the group.
+    seen: list[str] = []
+    tasks: list[Task[None]] = []
+    stop = exc_type("from a task")
+
+    def fail() -> None:
+        raise stop
+
+    def run() -> None:
+        with TaskGroup() as tg:
+            tasks.append(tg.go(blocked_recv(seen)))
+            wait_until(parked(tasks[0]), "the task parks")
+            tg.go(fail)
+
+    with pytest.raises(exc_type) as info:
+        run()
+    assert info.value is stop
+    assert seen == ["cancelled"]
+    assert tasks[0].done()

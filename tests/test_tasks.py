@@ -294,10 +294,11 @@ def test_timeout_inside_a_task_is_a_failure() -> None:
         with tl.timeout(0.02):
             tl.Channel(0).recv()
 
-    with pytest.raises(ExceptionGroup) as info:
+    def run() -> None:
         with TaskGroup() as tg:
             tg.go(overrun)
-    [error] = info.value.exceptions
+
+    [error] = group_errors(run)
     assert isinstance(error, TimeoutError)
 
 
@@ -373,9 +374,11 @@ def test_outer_group_cancels_nested_groups(depth: int, how: str) -> None:
     boom = ValueError("boom")
     n_leaves = 2**depth
 
-    def run() -> Task[None]:
+    roots: list[Task[None]] = []
+
+    def run() -> None:
         with TaskGroup() as tg:
-            root = tg.go(start_tree, depth, leaves, seen)
+            roots.append(tg.go(start_tree, depth, leaves, seen))
             wait_until(lambda: len(leaves) == n_leaves, "every leaf starts")
             for leaf in leaves:
                 wait_parked(leaf)
@@ -383,16 +386,13 @@ def test_outer_group_cancels_nested_groups(depth: int, how: str) -> None:
                 tg.go(raise_(boom))
             else:
                 tg.cancel()
-        return root
 
     if how == "failure":
-        with pytest.raises(ExceptionGroup) as info:
-            run()
-        assert info.value.exceptions == (boom,)
+        assert group_errors(run) == (boom,)
     else:
         run()
     assert seen == ["cancelled"] * n_leaves
-    for leaf in leaves:
+    for leaf in [*roots, *leaves]:
         assert leaf.done()
         with pytest.raises(tl.Cancelled):
             leaf.result()
@@ -477,11 +477,13 @@ def test_task_cancel_leaves_siblings_alone() -> None:
 
 def test_task_exception_returns_the_exception() -> None:
     boom = ValueError("boom")
+    handled: list[BaseException] = []
     try:
         with TaskGroup() as tg:
             bad = tg.go(raise_(boom))
-    except* ValueError:
-        pass
+    except* ValueError as group:
+        handled.extend(group.exceptions)
+    assert handled == [boom]
     assert bad.exception() is boom
     assert bad.exception(timeout=0) is boom
 
@@ -759,9 +761,11 @@ def test_two_thousand_tasks_blocked_at_once_released_by_close() -> None:
 @pytest.mark.parametrize("exit_by", ["normal", "failure", "cancel", "body-error", "timeout"])
 def test_no_task_is_running_after_the_group_exits(exit_by: str) -> None:
     n = 10
+    began: list[int] = []
     finished: list[int] = []
 
     def work(i: int) -> None:
+        began.append(i)
         try:
             if i % 2 and exit_by != "normal":
                 tl.Channel(0).recv()  # only cancellation ends this
@@ -796,8 +800,7 @@ def test_no_task_is_running_after_the_group_exits(exit_by: str) -> None:
     time.sleep(0.05)
     assert sorted(finished) == snapshot, "a task was still running after the group exited"
     # A task cancelled before it started never runs, so it has no cleanup either.
-    started = [i for i, t in enumerate(tasks) if t._started]
-    assert snapshot == started
+    assert snapshot == sorted(began)
     if exit_by == "normal":
         assert snapshot == list(range(n))
 
@@ -859,3 +862,29 @@ def test_task_cancel_racing_with_completion(tiny_switch: None) -> None:
             assert was_running, "a task that had finished cannot become cancelled"
         else:
             assert value == i
+
+
+@pytest.mark.timeout(60)
+def test_result_timeout_racing_with_completion(tiny_switch: None) -> None:
+    rng = random.Random(3)
+    for i in range(300):
+        ch: tl.Channel[int] = tl.Channel(1)
+        with TaskGroup() as tg:
+            t = tg.go(ch.recv)
+            ch.send(i)
+            try:
+                got = t.result(timeout=rng.choice([0, 1e-5, 1e-4]))
+            except TimeoutError:
+                got = t.result(timeout=HANG)  # the timeout had no effect
+        assert got == i
+
+
+def test_every_waiter_on_a_task_result_is_woken() -> None:
+    ch: tl.Channel[str] = tl.Channel(0)
+    with TaskGroup() as tg:
+        target = tg.go(ch.recv)
+        waiting = [tg.go(target.result) for _ in range(10)]
+        for w in waiting:
+            wait_parked(w)
+        ch.send("shared")
+    assert [w.result() for w in waiting] == ["shared"] * 10

@@ -92,9 +92,9 @@ def test_idle_worker_thread_is_renamed() -> None:
     with TaskGroup() as tg:
         t = tg.go(threading.current_thread)
     thread = t.result()
-    wait_until(lambda: thread.ident in _workers.idle_idents(), "the worker is idle")
-    assert thread.name == _workers.IDLE_NAME
+    wait_until(lambda: thread.name == _workers.IDLE_NAME, "the idle worker is renamed")
     assert thread.is_alive()
+    assert thread.ident in _workers.idle_idents()
 
 
 @pytest.mark.timeout(60)
