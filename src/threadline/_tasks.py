@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import math
+import sys
 import threading
 import time
 from collections.abc import Callable, Coroutine
@@ -31,7 +32,7 @@ from functools import partial
 from types import CoroutineType, TracebackType
 from typing import Any, Generic, TypeVar, overload
 
-from ._core import _workers
+from ._core import _deadlock, _workers
 from ._core._deadlock import find_deadlock
 from ._core._scope import CancelScope, _current, checkpoint, outcome_error, park
 from ._core._validate import check_timeout
@@ -62,6 +63,7 @@ class Task(Generic[T]):
         "_kwargs",
         "_lock",
         "_number",
+        "_origin",
         "_result",
         "_scope",
         "_started",
@@ -76,6 +78,7 @@ class Task(Generic[T]):
         kwargs: dict[str, Any],
     ) -> None:
         self._number = 0
+        self._origin = ""
         self._group = group
         self._fn = fn
         self._args = args
@@ -270,6 +273,8 @@ class TaskGroup:
         if not callable(fn):
             raise TypeError(f"fn must be callable, got {fn!r}")
         task: Task[Any] = Task(self, fn, args, kwargs)
+        caller = sys._getframe(1)
+        task._origin = f"{caller.f_code.co_filename}:{caller.f_lineno}"
         with self._lock:
             if self._state != "open":
                 if self._state == "new":
@@ -331,13 +336,15 @@ class TaskGroup:
         if not blocked:
             return
         with self._lock:
-            mine = {task._ident: task.name for task in self._running}
-        lines = [
-            f"  task {mine[b.ident]} waits in {b.operation} at {b.location}"
-            for b in blocked
-            if b.ident in mine
-        ]
-        lines += [f"  thread {b}" for b in blocked if b.ident not in mine]
+            mine = {task._ident: task for task in self._running}
+        lines = []
+        for b in blocked:
+            task = mine.get(b.ident)
+            if task is None:
+                lines.append(f"  thread {b}")
+            else:
+                where = b.location or f"(its function; started at {task._origin})"
+                lines.append(f"  task {task.name} waits in {b.operation} at {where}")
         self._deadlock = DeadlockError(
             "deadlock: the group's tasks are all blocked, and nothing can wake them:\n"
             + "\n".join(lines),
@@ -401,3 +408,6 @@ class TaskGroup:
 
 _FIRST_POLL = 0.02
 _MAX_POLL = 0.5
+
+
+_deadlock.BOUNDARIES.add(Task._run.__code__)

@@ -29,7 +29,7 @@ import os
 import sys
 import threading
 from dataclasses import dataclass
-from types import FrameType
+from types import CodeType, FrameType
 
 from . import _workers
 from ._waiter import Waiter
@@ -67,11 +67,14 @@ class Blocked:
 
     thread: str
     operation: str
-    location: str
+    location: str | None
+    """The caller's ``file:line``; None when the operation is a task's
+    function itself (``tg.go(ch.recv)``)."""
     ident: int
 
     def __str__(self) -> str:
-        return f"{self.thread} waits in {self.operation} at {self.location}"
+        where = f" at {self.location}" if self.location else ""
+        return f"{self.thread} waits in {self.operation}{where}"
 
 
 def _snapshot(skip: int) -> dict[int, Waiter] | None:
@@ -114,16 +117,22 @@ def find_deadlock() -> list[Blocked] | None:
     return found
 
 
-def _where(frame: FrameType | None) -> tuple[str, str]:
+# Code objects that run user functions (Task._run): the stack walk stops there.
+BOUNDARIES: set[CodeType] = set()
+
+
+def _where(frame: FrameType | None) -> tuple[str, str | None]:
     """The threadline operation a thread waits in, and the caller's file:line."""
     operation = "?"
     while frame is not None:
         code = frame.f_code
+        if code in BOUNDARIES:
+            return operation, None
         if not code.co_filename.startswith(_PACKAGE_DIR):
             return operation, f"{code.co_filename}:{frame.f_lineno}"
         operation = _pretty(code.co_qualname)
         frame = frame.f_back
-    return operation, "?"
+    return operation, None
 
 
 def _pretty(qualname: str) -> str:
