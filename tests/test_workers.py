@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -164,3 +165,20 @@ def test_pool_is_reset_in_a_forked_child() -> None:
     assert os.WEXITSTATUS(status) == 0, (
         "the child's TaskGroup misbehaved (3: raised, 4: pool not reset, 5: wrong thread)"
     )
+
+
+def test_idle_pool_does_not_delay_interpreter_exit() -> None:
+    """Idle workers wait IDLE_SECONDS (10 s) before retiring; exit must not wait."""
+    code = (
+        "import threadline as tl\n"
+        "with tl.TaskGroup() as tg:\n"
+        "    for i in range(20): tg.go(sum, range(i))\n"
+        "print('ok')\n"
+    )
+    start = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"
+    assert time.monotonic() - start < _workers.IDLE_SECONDS / 2

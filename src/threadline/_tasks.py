@@ -337,6 +337,7 @@ class TaskGroup:
             return
         with self._lock:
             mine = {task._ident: task for task in self._running}
+        blocked.sort(key=lambda b: (b.ident not in mine, getattr(mine.get(b.ident), "_number", 0)))
         lines = []
         for b in blocked:
             task = mine.get(b.ident)
