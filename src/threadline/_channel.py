@@ -168,6 +168,17 @@ class Channel(Generic[T]):
                     return
             self._buf.appendleft(value)
 
+    def _check_invariants(self) -> None:
+        """Assert the invariants at the top of this module (for tests)."""
+        with self._lock:
+            senders = [e for e in self._sendq if not e.waiter.fired]
+            receivers = [e for e in self._recvq if not e.waiter.fired]
+            assert not (senders and receivers), "live senders and receivers both parked"
+            assert not receivers or not self._buf, "a receiver parked beside buffered values"
+            assert not senders or len(self._buf) >= self._capacity, "a sender parked with room"
+            if self._closed:
+                assert not self._sendq and not self._recvq, "closed with parked operations"
+
     # -- send -----------------------------------------------------------------
 
     def try_send(self, value: T) -> bool:

@@ -48,6 +48,7 @@ def check_exactly_once(expected: Iterable[Value], seen: list[list[Value]]) -> No
 
 
 def drain(ch: tl.Channel[Value]) -> list[Value]:
+    ch._check_invariants()
     out = []
     while True:
         try:

@@ -51,6 +51,7 @@ def check_exactly_once(expected: Iterable[Value], seen: list[list[Value]]) -> No
 def drain(*channels: tl.Channel[Value]) -> list[Value]:
     out = []
     for ch in channels:
+        ch._check_invariants()
         while True:
             try:
                 value, ok = ch.try_recv()
