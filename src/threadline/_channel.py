@@ -41,6 +41,8 @@ T = TypeVar("T")
 _EMPTY: Final[Any] = object()
 _CLOSED: Final[Any] = object()
 
+_RECV_CLOSED: Final = "receive from a closed channel"
+
 
 class _Entry:
     """A parked operation in a channel's queue (identity equality)."""
@@ -177,7 +179,8 @@ class Channel(Generic[T]):
             assert not receivers or not self._buf, "a receiver parked beside buffered values"
             assert not senders or len(self._buf) >= self._capacity, "a sender parked with room"
             if self._closed:
-                assert not self._sendq and not self._recvq, "closed with parked operations"
+                assert not self._sendq, "closed with parked senders"
+                assert not self._recvq, "closed with parked receivers"
 
     # -- send -----------------------------------------------------------------
 
@@ -207,7 +210,7 @@ class Channel(Generic[T]):
         except BaseException:
             self._abandon_send(waiter, entry)
             raise
-        self._settle_send(waiter, entry)
+        self._settle(self._sendq, waiter, entry, "channel closed while sending")
 
     async def asend(self, value: T, timeout: float | None = None) -> None:
         """``send`` for coroutines: suspends the task instead of the thread."""
@@ -227,16 +230,18 @@ class Channel(Generic[T]):
         except BaseException:
             self._abandon_send(waiter, entry)
             raise
-        self._settle_send(waiter, entry)
+        self._settle(self._sendq, waiter, entry, "channel closed while sending")
 
-    def _settle_send(self, waiter: Waiter, entry: _Entry) -> None:
+    def _settle(self, queue: deque[_Entry], waiter: Waiter, entry: _Entry, closed: str) -> Any:
+        """After a wait: the received value (None for a send), or the error."""
         case = waiter.case
         assert case is not None
         if case < 0:
-            self._forget(self._sendq, entry)
+            self._forget(queue, entry)
             raise outcome_error(waiter)
         if not waiter.ok:
-            raise ChannelClosed("channel closed while sending")
+            raise ChannelClosed(closed)
+        return waiter.value
 
     def _abandon_send(self, waiter: Waiter, entry: _Entry) -> None:
         """The wait was interrupted; if the send did not happen, unqueue it.
@@ -256,7 +261,7 @@ class Channel(Generic[T]):
         if value is _EMPTY:
             return None, False
         if value is _CLOSED:
-            raise ChannelClosed("receive from a closed channel")
+            raise ChannelClosed(_RECV_CLOSED)
         return value, True
 
     def recv(self, timeout: float | None = None) -> T:
@@ -281,9 +286,9 @@ class Channel(Generic[T]):
             except BaseException:
                 self._abandon_recv(waiter, entry)
                 raise
-            return self._settle_recv(waiter, entry)  # type: ignore[no-any-return]
+            return self._settle(self._recvq, waiter, entry, _RECV_CLOSED)  # type: ignore[no-any-return]
         if value is _CLOSED:
-            raise ChannelClosed("receive from a closed channel")
+            raise ChannelClosed(_RECV_CLOSED)
         return value  # type: ignore[no-any-return]
 
     async def arecv(self, timeout: float | None = None) -> T:
@@ -305,20 +310,10 @@ class Channel(Generic[T]):
             except BaseException:
                 self._abandon_recv(waiter, entry)
                 raise
-            return self._settle_recv(waiter, entry)  # type: ignore[no-any-return]
+            return self._settle(self._recvq, waiter, entry, _RECV_CLOSED)  # type: ignore[no-any-return]
         if value is _CLOSED:
-            raise ChannelClosed("receive from a closed channel")
+            raise ChannelClosed(_RECV_CLOSED)
         return value  # type: ignore[no-any-return]
-
-    def _settle_recv(self, waiter: Waiter, entry: _Entry) -> Any:
-        case = waiter.case
-        assert case is not None
-        if case < 0:
-            self._forget(self._recvq, entry)
-            raise outcome_error(waiter)
-        if not waiter.ok:
-            raise ChannelClosed("receive from a closed channel")
-        return waiter.value
 
     def _abandon_recv(self, waiter: Waiter, entry: _Entry) -> None:
         """The wait was interrupted; undo whatever half of it happened."""

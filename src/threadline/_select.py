@@ -223,6 +223,23 @@ def _poll_now(ops: list[_Op]) -> Selected | None:
     return done
 
 
+def _begin(
+    ops: list[_Op], seconds: float | None, loop: asyncio.AbstractEventLoop | None
+) -> Selected | tuple[Waiter, list[_Entry]]:
+    """Perform a ready case, or park on every case: the part of select and
+    aselect that does not block."""
+    done = _poll(ops) if seconds != 0 else _poll_now(ops)
+    if done is not None:
+        return done
+    if seconds == 0:
+        raise TimeoutError("select timed out")
+    waiter = Waiter(loop)
+    parked = _poll_or_enqueue(ops, waiter)
+    if isinstance(parked, Selected):
+        return parked
+    return waiter, parked
+
+
 def select(*cases: object, timeout: float | None = None) -> Selected:
     """Block until one case can proceed, perform it, and say which.
 
@@ -236,15 +253,10 @@ def select(*cases: object, timeout: float | None = None) -> Selected:
         if done is not None:
             return done
     ops, seconds = _prepare(cases, timeout)
-    done = _poll(ops) if seconds != 0 else _poll_now(ops)
-    if done is not None:
-        return done
-    if seconds == 0:
-        raise TimeoutError("select timed out")
-    waiter = Waiter()
-    parked = _poll_or_enqueue(ops, waiter)
-    if isinstance(parked, Selected):
-        return parked
+    begun = _begin(ops, seconds, None)
+    if isinstance(begun, Selected):
+        return begun
+    waiter, parked = begun
     try:
         park(waiter, seconds)
     except BaseException:
@@ -257,15 +269,10 @@ def select(*cases: object, timeout: float | None = None) -> Selected:
 async def aselect(*cases: object, timeout: float | None = None) -> Selected:
     """``select`` for coroutines: suspends the task instead of the thread."""
     ops, seconds = _prepare(cases, timeout)
-    done = _poll(ops) if seconds != 0 else _poll_now(ops)
-    if done is not None:
-        return done
-    if seconds == 0:
-        raise TimeoutError("select timed out")
-    waiter = Waiter(asyncio.get_running_loop())
-    parked = _poll_or_enqueue(ops, waiter)
-    if isinstance(parked, Selected):
-        return parked
+    begun = _begin(ops, seconds, asyncio.get_running_loop())
+    if isinstance(begun, Selected):
+        return begun
+    waiter, parked = begun
     try:
         await apark(waiter, seconds)
     except BaseException:
