@@ -12,7 +12,9 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -89,6 +91,23 @@ def measure(sc: Scenario, ops: int, repeats: int) -> Result:
     return Result(sc.name, sc.description, ops, tl_side, base_side, sc.target, sc.note)
 
 
+def measure_in_processes(sc: Scenario, ops: int, repeats: int, count: int, quick: bool) -> Result:
+    """``measure`` in *count* fresh copies of this script; samples pooled."""
+    tl_side = Side(sc.threadline_label)
+    base_side = Side(sc.baseline_label)
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(count):
+            out = os.path.join(tmp, f"{i}.json")
+            command = [sys.executable, sys.argv[0], "--only", sc.name, "--repeats", str(repeats)]
+            command += ["--json", out] + (["--quick"] if quick else [])
+            subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+            with open(out, encoding="utf-8") as f:
+                [doc] = json.load(f)["results"]
+            tl_side.samples += doc["threadline"]["samples"]
+            base_side.samples += doc["baseline"]["samples"]
+    return Result(sc.name, sc.description, ops, tl_side, base_side, sc.target, sc.note)
+
+
 def gil_enabled() -> bool:
     return bool(getattr(sys, "_is_gil_enabled", lambda: True)())
 
@@ -160,7 +179,17 @@ def run_cli(description: str, all_scenarios: list[Scenario], argv: list[str] | N
     parser.add_argument(
         "--only", action="append", metavar="SCENARIO", help="run only this scenario (repeatable)"
     )
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        metavar="K",
+        help="run in K fresh processes and pool their samples (thread scheduling can settle "
+        "into a fast or a slow mode for a whole process; default 1)",
+    )
     args = parser.parse_args(argv)
+    if args.processes < 1:
+        parser.error(f"--processes must be >= 1, got {args.processes}")
     repeats = args.repeats or (3 if args.quick else 7)
     if repeats < 1:
         parser.error(f"--repeats must be >= 1, got {repeats}")
@@ -171,8 +200,9 @@ def run_cli(description: str, all_scenarios: list[Scenario], argv: list[str] | N
         f"GIL {'enabled' if env['gil_enabled'] else 'disabled'}, {env['cpus']} CPUs, "
         f"{env['platform']}"
     )
+    pooled = f" from each of {args.processes} processes" if args.processes > 1 else ""
     print(
-        f"{'quick' if args.quick else 'full'} run; median of {repeats} samples per side, "
+        f"{'quick' if args.quick else 'full'} run; median of {repeats} samples per side{pooled}, "
         "ratio = threadline rate / baseline rate (higher is better)\n"
     )
 
@@ -188,7 +218,11 @@ def run_cli(description: str, all_scenarios: list[Scenario], argv: list[str] | N
     total = time.perf_counter()
     for sc in chosen:
         t0 = time.perf_counter()
-        result = measure(sc, sc.quick_ops if args.quick else sc.ops, repeats)
+        ops = sc.quick_ops if args.quick else sc.ops
+        if args.processes > 1:
+            result = measure_in_processes(sc, ops, repeats, args.processes, args.quick)
+        else:
+            result = measure(sc, ops, repeats)
         results.append(result)
         print(
             f"  {sc.name:<11} {result.ratio:5.2f}x  ({time.perf_counter() - t0:.1f} s)",

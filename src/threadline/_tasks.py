@@ -12,11 +12,11 @@ failure, an exception in the body, ``tg.cancel()``, Ctrl-C, an enclosing
 timeout) reaches the body and every task, and the tasks' own groups and
 timeouts below them.
 
-Locking: ``TaskGroup._lock`` guards ``_pending``, ``_errors``, ``_state``
-and ``_owner_waiter``; ``Task._lock`` guards a task's outcome and
-``_waiters``.  A task finishing takes its own lock, releases it, then takes
-the group's: never both at once.  Waiters are fired under those locks
-(leaf locks).  Cancelling a scope is done with no lock held.
+Locking: ``TaskGroup._lock`` guards the group's ``_running``, ``_errors``,
+``_state`` and ``_owner_waiter``, and its tasks' outcomes and ``_waiters``
+(``Task._lock`` is the group's lock), so a task finishing updates itself and
+its group in one critical section.  Waiters are fired under it (leaf
+locks).  Cancelling a scope is done with no lock held.
 """
 
 from __future__ import annotations
@@ -40,6 +40,9 @@ from ._core._waiter import TIMEOUT, Waiter
 from ._errors import Cancelled, DeadlockError
 
 T = TypeVar("T")
+
+
+_named = threading.local()  # the function (and name) a worker thread was named after
 
 
 def _describe(fn: Callable[..., object]) -> str:
@@ -78,12 +81,12 @@ class Task(Generic[T]):
         kwargs: dict[str, Any],
     ) -> None:
         self._number = 0
-        self._origin = ""
+        self._origin: tuple[str, int] = ("?", 0)
         self._group = group
         self._fn = fn
         self._args = args
         self._kwargs = kwargs
-        self._lock = threading.Lock()
+        self._lock = group._lock
         self._done = False
         self._started = False
         self._ident = 0
@@ -109,9 +112,11 @@ class Task(Generic[T]):
         token = _current.set(self._scope)
         self._ident = threading.get_ident()
         thread = threading.current_thread()
-        thread_name = f"threadline-task:{_describe(self._fn)}"
-        if thread.name != thread_name:
-            thread.name = thread_name
+        if getattr(_named, "fn", None) is not self._fn:  # name the thread after fn
+            _named.fn = self._fn
+            _named.name = f"threadline-task:{_describe(self._fn)}"
+        if thread.name is not _named.name:  # also after the pool renamed it idle
+            thread.name = _named.name
         try:
             if self._scope._cancelled:
                 error = self._scope._make_cancelled()  # cancelled before it started
@@ -126,14 +131,7 @@ class Task(Generic[T]):
             _current.reset(token)
             self._scope._detach()
             self._args = self._kwargs = None  # type: ignore[assignment]
-        with self._lock:
-            self._result = result
-            self._exception = error
-            self._done = True
-            for waiter in self._waiters or ():
-                waiter.fire(0)
-            self._waiters = None
-        self._group._task_done(self, error)
+        self._group._task_done(self, result, error)
 
     # -- public -----------------------------------------------------------------
 
@@ -274,7 +272,7 @@ class TaskGroup:
             raise TypeError(f"fn must be callable, got {fn!r}")
         task: Task[Any] = Task(self, fn, args, kwargs)
         caller = sys._getframe(1)
-        task._origin = f"{caller.f_code.co_filename}:{caller.f_lineno}"
+        task._origin = (caller.f_code.co_filename, caller.f_lineno)
         with self._lock:
             if self._state != "open":
                 if self._state == "new":
@@ -289,9 +287,15 @@ class TaskGroup:
 
     # -- bookkeeping ------------------------------------------------------------
 
-    def _task_done(self, task: Task[Any], error: BaseException | None) -> None:
+    def _task_done(self, task: Task[Any], result: Any, error: BaseException | None) -> None:
         failed = error is not None and not isinstance(error, Cancelled)
         with self._lock:
+            task._result = result
+            task._exception = error
+            task._done = True
+            for waiter in task._waiters or ():
+                waiter.fire(0)
+            task._waiters = None
             if failed:
                 assert error is not None
                 self._errors.append(error)
@@ -344,7 +348,8 @@ class TaskGroup:
             if task is None:
                 lines.append(f"  thread {b}")
             else:
-                where = b.location or f"(its function; started at {task._origin})"
+                file, line = task._origin
+                where = b.location or f"(its function; started at {file}:{line})"
                 lines.append(f"  task {task.name} waits in {b.operation} at {where}")
         self._deadlock = DeadlockError(
             "deadlock: the group's tasks are all blocked, and nothing can wake them:\n"

@@ -84,8 +84,8 @@ class CancelScope:
         seconds = check_timeout(timeout, "timeout")
         self._lock = threading.Lock()
         self._parent: CancelScope | None = None
-        self._children: set[CancelScope] = set()
-        self._waiters: set[Waiter] = set()
+        self._children: set[CancelScope] | None = None  # made when first needed
+        self._waiters: set[Waiter] | None = None
         self._cancel_called = False
         self._cancelled = False
         self._cancelled_caught = False
@@ -166,6 +166,8 @@ class CancelScope:
         eff = self._deadline
         if parent is not None:
             with parent._lock:
+                if parent._children is None:
+                    parent._children = set()
                 parent._children.add(self)
                 inherited = parent._cancelled
             eff = min(eff, parent._eff_deadline)
@@ -177,7 +179,8 @@ class CancelScope:
         parent = self._parent
         if parent is not None:
             with parent._lock:
-                parent._children.discard(self)
+                if parent._children is not None:
+                    parent._children.discard(self)
 
     # -- cancellation -------------------------------------------------------
 
@@ -198,8 +201,8 @@ class CancelScope:
             if self._propagated:
                 return
             self._cancelled = True
-            waiters = list(self._waiters)
-            children = list(self._children)
+            waiters = list(self._waiters or ())
+            children = list(self._children or ())
         for waiter in waiters:
             waiter.fire(CANCELLED)
         for child in children:
@@ -222,12 +225,15 @@ class CancelScope:
         with self._lock:
             if self._cancelled:
                 return False
+            if self._waiters is None:
+                self._waiters = set()
             self._waiters.add(waiter)
             return True
 
     def _unregister(self, waiter: Waiter) -> None:
         with self._lock:
-            self._waiters.discard(waiter)
+            if self._waiters is not None:
+                self._waiters.discard(waiter)
 
     def _make_cancelled(self) -> Cancelled:
         """The ``Cancelled`` to raise here: it belongs to the outermost
