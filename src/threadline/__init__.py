@@ -3,6 +3,7 @@
 from ._channel import Channel
 from ._core._scope import CancelScope, checkpoint, sleep, timeout
 from ._errors import Cancelled, ChannelClosed, DeadlockError
+from ._parallel._pmap import PMap, pmap
 from ._select import Selected, aselect, select, try_select
 from ._sync import Guarded, Once, WaitGroup
 from ._tasks import Task, TaskGroup
@@ -17,12 +18,14 @@ __all__ = [
     "DeadlockError",
     "Guarded",
     "Once",
+    "PMap",
     "Selected",
     "Task",
     "TaskGroup",
     "WaitGroup",
     "aselect",
     "checkpoint",
+    "pmap",
     "select",
     "sleep",
     "timeout",

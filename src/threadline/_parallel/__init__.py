@@ -1,0 +1,1 @@
+"""Data parallelism: pmap (and, later, pipeline) on top of the runtime."""

@@ -1,0 +1,226 @@
+"""pmap on the threads backend: the contract's rules for laziness, order,
+failures and leaving early."""
+
+from __future__ import annotations
+
+import gc
+import itertools
+import threading
+import time
+import traceback
+from collections.abc import Iterator
+
+import pytest
+
+import threadline as tl
+
+pytestmark = pytest.mark.timeout(30)
+
+
+class Counting:
+    """An input that counts how many items were taken from it."""
+
+    def __init__(self, limit: int | None = None) -> None:
+        self.taken = 0
+        self.limit = limit
+
+    def __iter__(self) -> Iterator[int]:
+        for i in itertools.count():
+            if self.limit is not None and i >= self.limit:
+                return
+            self.taken += 1
+            yield i
+
+
+def square(x: int) -> int:
+    return x * x
+
+
+@pytest.mark.parametrize("workers", [1, 2, 8])
+def test_ordered_matches_builtin_map(workers: int) -> None:
+    assert list(tl.pmap(square, range(200), workers=workers)) == list(map(square, range(200)))
+
+
+def test_unordered_yields_every_result_once() -> None:
+    def jitter(x: int) -> int:
+        time.sleep((x % 3) * 0.001)
+        return x
+
+    assert sorted(tl.pmap(jitter, range(300), ordered=False, workers=4)) == list(range(300))
+
+
+def test_empty_input() -> None:
+    assert list(tl.pmap(square, [])) == []
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_input_is_taken_only_as_results_are(workers: int) -> None:
+    source = Counting()
+    window = 4 * workers + 16
+    results = tl.pmap(square, source, workers=workers)
+    for consumed in range(1, 60):
+        next(results)
+        time.sleep(0.002 if consumed % 10 == 0 else 0)  # give the feeder a chance
+        assert source.taken - consumed <= window
+    results.close()
+
+
+def test_explicit_window_bounds_the_lookahead() -> None:
+    source = Counting()
+    results = tl.pmap(square, source, workers=2, window=3)
+    next(results)
+    time.sleep(0.1)
+    assert source.taken <= 1 + 3
+    results.close()
+
+
+def test_failure_yields_earlier_results_then_raises() -> None:
+    def f(x: int) -> int:
+        if x == 10:
+            raise ValueError("item 10")
+        time.sleep(0.002 if x < 10 else 0.2)
+        return x
+
+    out: list[int] = []
+    with pytest.raises(ValueError, match="item 10") as info:
+        for r in tl.pmap(f, range(1000), workers=4):
+            out.append(r)
+    assert out == list(range(10))
+    frames = [frame.name for frame in traceback.extract_tb(info.value.__traceback__)]
+    assert "f" in frames  # the failing call's traceback is kept
+
+
+def test_failure_stops_intake_and_cancels_later_calls() -> None:
+    source = Counting()
+    started: list[int] = []
+    lock = threading.Lock()
+
+    def f(x: int) -> int:
+        with lock:
+            started.append(x)
+        if x == 5:
+            raise KeyError(x)
+        if x > 5:
+            tl.sleep(30)  # cancelled, not waited for
+        return x
+
+    begin = time.monotonic()
+    with pytest.raises(KeyError):
+        list(tl.pmap(f, source, workers=4))
+    assert time.monotonic() - begin < 10
+    assert source.taken < 5 + 4 * 4 + 16 + 2
+    count = len(started)
+    time.sleep(0.1)
+    assert len(started) == count  # nothing starts after the error was raised
+
+
+def test_input_that_raises_is_reported_after_earlier_results() -> None:
+    def source() -> Iterator[int]:
+        yield from range(5)
+        raise OSError("input broke")
+
+    out: list[int] = []
+    with pytest.raises(OSError, match="input broke"):
+        for r in tl.pmap(square, source(), workers=2):
+            out.append(r)
+    assert out == [0, 1, 4, 9, 16]
+
+
+def test_close_stops_the_work_and_waits_for_running_calls() -> None:
+    running = 0
+    calls = 0
+    lock = threading.Lock()
+    ch: tl.Channel[int] = tl.Channel()
+
+    def f(x: int) -> int:
+        nonlocal running, calls
+        with lock:
+            running += 1
+            calls += 1
+        try:
+            if x > 0:
+                ch.recv()  # blocks until cancelled
+            return x
+        finally:
+            with lock:
+                running -= 1
+
+    results = tl.pmap(f, itertools.count(), workers=3)
+    assert next(results) == 0
+    results.close()
+    assert running == 0  # close() returned only once no call was running
+    after = calls
+    time.sleep(0.1)
+    assert calls == after
+    with pytest.raises(StopIteration):
+        next(results)
+
+
+def test_break_in_with_block_cancels() -> None:
+    source = Counting()
+    with tl.pmap(square, source, workers=2) as results:
+        for r in results:
+            if r >= 25:
+                break
+    taken = source.taken
+    time.sleep(0.1)
+    assert source.taken == taken
+
+
+def test_abandoned_iterator_is_collected_and_cancels() -> None:
+    source = Counting()
+    started = threading.Event()
+
+    def slow(x: int) -> int:
+        started.set()
+        tl.sleep(30)
+        return x
+
+    results = tl.pmap(slow, source, workers=2)
+    engine = results._engine
+    started.wait(5)
+    del results
+    gc.collect()
+    assert engine.finished.wait(10), "the work did not stop after the iterator was collected"
+
+
+def test_consumer_deadline_cancels_the_work() -> None:
+    def slow(x: int) -> int:
+        tl.sleep(30)
+        return x
+
+    begin = time.monotonic()
+    with pytest.raises(TimeoutError):
+        with tl.timeout(0.2):
+            list(tl.pmap(slow, range(10), workers=2))
+    assert time.monotonic() - begin < 10
+
+
+@pytest.mark.usefixtures("tiny_switch")
+def test_many_items_under_a_tiny_switch_interval() -> None:
+    n = 3000
+    assert list(tl.pmap(square, range(n), workers=6)) == [square(i) for i in range(n)]
+    assert sorted(tl.pmap(square, range(n), workers=6, ordered=False)) == sorted(
+        square(i) for i in range(n)
+    )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"workers": 0}, ValueError, "workers must be >= 1, got 0"),
+        ({"workers": -2}, ValueError, "workers must be >= 1, got -2"),
+        ({"workers": "2"}, TypeError, "workers must be a positive int or None, got '2'"),
+        ({"workers": True}, TypeError, "workers must be a positive int or None, got True"),
+        ({"window": 0}, ValueError, "window must be an int >= 1, got 0"),
+        ({"backend": "gpu"}, ValueError, "backend must be one of .*got 'gpu'"),
+    ],
+)
+def test_bad_arguments(kwargs: dict[str, object], error: type[Exception], match: str) -> None:
+    with pytest.raises(error, match=match):
+        tl.pmap(square, range(3), **kwargs)  # type: ignore[arg-type]
+
+
+def test_fn_must_be_callable() -> None:
+    with pytest.raises(TypeError, match="fn must be callable, got 3"):
+        tl.pmap(3, range(3))  # type: ignore[arg-type]
