@@ -654,3 +654,16 @@ def test_checkpoint_in_a_coroutine() -> None:
         assert scope.cancelled_caught
 
     run(main())
+
+
+def test_waiter_of_a_closed_loop_gets_no_value() -> None:
+    """Regression: a task left parked in arecv when its loop was closed
+    used to swallow the next value sent."""
+    ch: tl.Channel[str] = tl.Channel(0)
+    loop = asyncio.new_event_loop()
+    task = loop.create_task(ch.arecv())
+    loop.run_until_complete(asyncio.sleep(0.01))  # the task parks
+    loop.close()  # without cancelling it
+    assert not ch.try_send("v")  # nobody can take it: not handed to the dead task
+    assert ch.try_recv() == (None, False)
+    del task

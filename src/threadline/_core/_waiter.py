@@ -56,7 +56,13 @@ class Waiter:
             self._future = loop.create_future()
 
     def fire(self, case: int, value: Any = None, ok: bool = True) -> bool:
-        """Complete the wait with this outcome, unless somebody already did."""
+        """Complete the wait with this outcome, unless somebody already did.
+
+        A waiter whose event loop is closed cannot be woken: it refuses, so
+        a partner skips it rather than hand it a value nobody will see."""
+        loop = self._loop
+        if loop is not None and loop.is_closed():
+            return False
         with self._lock:
             if self.case is not None:
                 return False
