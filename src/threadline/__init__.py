@@ -3,6 +3,7 @@
 from ._channel import Channel
 from ._core._scope import CancelScope, checkpoint, sleep, timeout
 from ._errors import Cancelled, ChannelClosed, DeadlockError
+from ._parallel._pipeline import Pipeline, Stage, pipeline, stage
 from ._parallel._pmap import PMap, pmap
 from ._select import Selected, aselect, select, try_select
 from ._sync import Guarded, Once, WaitGroup
@@ -19,15 +20,19 @@ __all__ = [
     "Guarded",
     "Once",
     "PMap",
+    "Pipeline",
     "Selected",
+    "Stage",
     "Task",
     "TaskGroup",
     "WaitGroup",
     "aselect",
     "checkpoint",
+    "pipeline",
     "pmap",
     "select",
     "sleep",
+    "stage",
     "timeout",
     "try_select",
 ]

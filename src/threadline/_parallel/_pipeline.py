@@ -1,0 +1,103 @@
+"""pipeline: stages of pmap joined end to end.
+
+    source ─▶ pmap(stage 1) ─▶ pmap(stage 2) ─▶ ... ─▶ consumer
+
+Each stage is a ``pmap`` whose input is the previous stage's output, so
+every join is bounded by the next stage's window, a failure anywhere stops
+the stages before it and reaches the consumer after every earlier result
+(the failing stage's feeder sees it as its input failing), and closing the
+pipeline closes every stage, last to first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+from ._pmap import PMap, pmap
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One step of a pipeline: ``fn`` applied by ``workers`` workers."""
+
+    fn: Callable[[Any], Any]
+    workers: int | None = None
+    ordered: bool = True
+    window: int | None = None
+
+
+def stage(
+    fn: Callable[[Any], Any],
+    *,
+    workers: int | None = None,
+    ordered: bool = True,
+    window: int | None = None,
+) -> Stage:
+    """Describe a pipeline stage (arguments as for ``pmap``)."""
+    if not callable(fn):
+        raise TypeError(f"fn must be callable, got {fn!r}")
+    return Stage(fn, workers, ordered, window)
+
+
+class Pipeline:
+    """The iterator that ``pipeline`` returns: the last stage's results."""
+
+    def __init__(self, source: Iterable[Any], stages: tuple[Stage, ...]) -> None:
+        self._stages: list[PMap[Any]] = []
+        upstream: Iterable[Any] = source
+        try:
+            for step in stages:
+                mapped = pmap(
+                    step.fn,
+                    upstream,
+                    workers=step.workers,
+                    ordered=step.ordered,
+                    window=step.window,
+                )
+                self._stages.append(mapped)
+                upstream = mapped
+        except BaseException:
+            self.close()
+            raise
+
+    def __iter__(self) -> Iterator[Any]:
+        return self
+
+    def __next__(self) -> Any:
+        try:
+            return next(self._stages[-1])
+        except StopIteration:
+            raise
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Stop every stage; returns once no stage function is running."""
+        for mapped in reversed(self._stages):
+            mapped.close()
+
+    def __enter__(self) -> Pipeline:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def pipeline(source: Iterable[Any], *stages: Stage) -> Pipeline:
+    """Run *source* through *stages* (made with ``tl.stage``), each in
+    parallel, lazily and bounded; iterate over the result."""
+    if not stages:
+        raise ValueError("pipeline needs at least one stage, got none")
+    for position, step in enumerate(stages):
+        if not isinstance(step, Stage):
+            raise TypeError(f"pipeline stage {position} must come from tl.stage(), got {step!r}")
+    return Pipeline(source, stages)
