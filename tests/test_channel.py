@@ -315,7 +315,7 @@ def test_close_under_load_loses_and_duplicates_nothing(capacity: int, tiny_switc
     ch: tl.Channel[tuple[int, int]] = tl.Channel(capacity)
 
     def sender(k: int) -> list[tuple[int, int]]:
-        sent = []
+        sent: list[tuple[int, int]] = []
         for i in itertools.count():
             try:
                 ch.send((k, i), timeout=HANG_GUARD)

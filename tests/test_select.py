@@ -65,8 +65,8 @@ def test_receive_case() -> None:
     ch = filled(["x"])
     sel = tl.select(ch)
     assert isinstance(sel, tl.Selected)
-    assert sel == (0, "x", True)
     assert (sel.index, sel.value, sel.ok) == (0, "x", True)
+    assert sel == (0, "x", True)
     assert len(ch) == 0
 
 
@@ -343,7 +343,7 @@ def test_nonblocking_select_sees_a_case_that_was_ready_throughout(
                 c2.send(1, timeout=0)
                 c1.try_recv()
 
-        c2._lock = _RunAfterRelease(c2._lock, move)  # type: ignore[misc]
+        c2._lock = _RunAfterRelease(c2._lock, move)  # type: ignore[assignment]
         try:
             sel = poll(c1, c2)
         except TimeoutError:

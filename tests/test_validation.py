@@ -109,7 +109,7 @@ def test_bad_timeout_on_select_has_no_effect() -> None:
     with pytest.raises(ValueError, match="timeout"):
         tl.select(inbox, (outbox, 2), timeout=-1)
     with pytest.raises(TypeError, match="timeout"):
-        tl.select(inbox, (outbox, 2), timeout="soon")
+        tl.select(inbox, (outbox, 2), timeout="soon")  # type: ignore[arg-type]
     assert (len(inbox), len(outbox)) == (1, 0)
 
 

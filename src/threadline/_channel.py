@@ -189,48 +189,55 @@ class Channel(Generic[T]):
         with self._lock:
             return self._send_locked(value)
 
+    # A blocking operation queues an entry and parks on its waiter.  The
+    # ``try`` begins before the lock is taken, so that an interrupt landing
+    # anywhere after the entry was queued (even inside the ``with``) still
+    # unqueues it: ``entry`` is None until then.
+
     def send(self, value: T, timeout: float | None = None) -> None:
         """Send *value*, blocking until it is buffered or handed over."""
         seconds = None if timeout is None else check_timeout(timeout)
         if _current.get() is not None:
             checkpoint()
-        with self._lock:
-            if not self._recvq and len(self._buf) < self._capacity and not self._closed:
-                self._buf.append(value)  # the common case of _send_locked, inline
-                return
-            if self._send_locked(value):
-                return
-            if seconds == 0:
-                raise TimeoutError("send timed out")
-            waiter = Waiter()
-            entry = _Entry(waiter, 0, value)
-            self._sendq.append(entry)
+        entry: _Entry | None = None
         try:
-            park(waiter, seconds)
+            with self._lock:
+                if not self._recvq and len(self._buf) < self._capacity and not self._closed:
+                    self._buf.append(value)  # the common case of _send_locked, inline
+                    return
+                if self._send_locked(value):
+                    return
+                if seconds == 0:
+                    raise TimeoutError("send timed out")
+                entry = _Entry(Waiter(), 0, value)
+                self._sendq.append(entry)
+            park(entry.waiter, seconds)
         except BaseException:
-            self._abandon_send(waiter, entry)
+            if entry is not None:
+                self._abandon_send(entry.waiter, entry)
             raise
-        self._settle(self._sendq, waiter, entry, "channel closed while sending")
+        self._settle(self._sendq, entry.waiter, entry, "channel closed while sending")
 
     async def asend(self, value: T, timeout: float | None = None) -> None:
         """``send`` for coroutines: suspends the task instead of the thread."""
         seconds = check_timeout(timeout)
         checkpoint()
         loop = asyncio.get_running_loop()
-        with self._lock:
-            if self._send_locked(value):
-                return
-            if seconds == 0:
-                raise TimeoutError("send timed out")
-            waiter = Waiter(loop)
-            entry = _Entry(waiter, 0, value)
-            self._sendq.append(entry)
+        entry: _Entry | None = None
         try:
-            await apark(waiter, seconds)
+            with self._lock:
+                if self._send_locked(value):
+                    return
+                if seconds == 0:
+                    raise TimeoutError("send timed out")
+                entry = _Entry(Waiter(loop), 0, value)
+                self._sendq.append(entry)
+            await apark(entry.waiter, seconds)
         except BaseException:
-            self._abandon_send(waiter, entry)
+            if entry is not None:
+                self._abandon_send(entry.waiter, entry)
             raise
-        self._settle(self._sendq, waiter, entry, "channel closed while sending")
+        self._settle(self._sendq, entry.waiter, entry, "channel closed while sending")
 
     def _settle(self, queue: deque[_Entry], waiter: Waiter, entry: _Entry, closed: str) -> Any:
         """After a wait: the received value (None for a send), or the error."""
@@ -269,51 +276,51 @@ class Channel(Generic[T]):
         seconds = None if timeout is None else check_timeout(timeout)
         if _current.get() is not None:
             checkpoint()
-        with self._lock:
-            buf = self._buf
-            if buf and not self._sendq:
-                return buf.popleft()  # the common case of _recv_locked, inline
-            value = self._recv_locked()
-            if value is _EMPTY:
+        entry: _Entry | None = None
+        try:
+            with self._lock:
+                buf = self._buf
+                if buf and not self._sendq:
+                    return buf.popleft()  # the common case of _recv_locked, inline
+                value = self._recv_locked()
+                if value is _CLOSED:
+                    raise ChannelClosed(_RECV_CLOSED)
+                if value is not _EMPTY:
+                    return value  # type: ignore[no-any-return]
                 if seconds == 0:
                     raise TimeoutError("receive timed out")
-                waiter = Waiter()
-                entry = _Entry(waiter, 0, None)
+                entry = _Entry(Waiter(), 0, None)
                 self._recvq.append(entry)
-        if value is _EMPTY:
-            try:
-                park(waiter, seconds)
-            except BaseException:
-                self._abandon_recv(waiter, entry)
-                raise
-            return self._settle(self._recvq, waiter, entry, _RECV_CLOSED)  # type: ignore[no-any-return]
-        if value is _CLOSED:
-            raise ChannelClosed(_RECV_CLOSED)
-        return value  # type: ignore[no-any-return]
+            park(entry.waiter, seconds)
+        except BaseException:
+            if entry is not None:
+                self._abandon_recv(entry.waiter, entry)
+            raise
+        return self._settle(self._recvq, entry.waiter, entry, _RECV_CLOSED)  # type: ignore[no-any-return]
 
     async def arecv(self, timeout: float | None = None) -> T:
         """``recv`` for coroutines: suspends the task instead of the thread."""
         seconds = check_timeout(timeout)
         checkpoint()
         loop = asyncio.get_running_loop()
-        with self._lock:
-            value = self._recv_locked()
-            if value is _EMPTY:
+        entry: _Entry | None = None
+        try:
+            with self._lock:
+                value = self._recv_locked()
+                if value is _CLOSED:
+                    raise ChannelClosed(_RECV_CLOSED)
+                if value is not _EMPTY:
+                    return value  # type: ignore[no-any-return]
                 if seconds == 0:
                     raise TimeoutError("receive timed out")
-                waiter = Waiter(loop)
-                entry = _Entry(waiter, 0, None)
+                entry = _Entry(Waiter(loop), 0, None)
                 self._recvq.append(entry)
-        if value is _EMPTY:
-            try:
-                await apark(waiter, seconds)
-            except BaseException:
-                self._abandon_recv(waiter, entry)
-                raise
-            return self._settle(self._recvq, waiter, entry, _RECV_CLOSED)  # type: ignore[no-any-return]
-        if value is _CLOSED:
-            raise ChannelClosed(_RECV_CLOSED)
-        return value  # type: ignore[no-any-return]
+            await apark(entry.waiter, seconds)
+        except BaseException:
+            if entry is not None:
+                self._abandon_recv(entry.waiter, entry)
+            raise
+        return self._settle(self._recvq, entry.waiter, entry, _RECV_CLOSED)  # type: ignore[no-any-return]
 
     def _abandon_recv(self, waiter: Waiter, entry: _Entry) -> None:
         """The wait was interrupted; undo whatever half of it happened."""

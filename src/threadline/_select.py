@@ -107,36 +107,34 @@ def _poll(ops: list[_Op]) -> Selected | None:
     return None
 
 
-def _poll_or_enqueue(ops: list[_Op], waiter: Waiter | None) -> Selected | list[_Entry]:
-    """With every channel locked: perform a ready case, or park them all
-    (with no *waiter*: return an empty list instead)."""
+def _poll_or_enqueue(ops: list[_Op], entries: list[_Entry] | None) -> Selected | None:
+    """With every channel locked: perform a ready case, or queue *entries*
+    (one per case) on their channels (with no *entries*, just poll)."""
     channels = sorted({id(op[1]): op[1] for op in ops}.values(), key=id)
-    return _with_locks(channels, 0, ops, waiter)
+    return _with_locks(channels, 0, ops, entries)
 
 
 def _with_locks(
-    channels: list[Channel[Any]], i: int, ops: list[_Op], waiter: Waiter | None
-) -> Selected | list[_Entry]:
+    channels: list[Channel[Any]], i: int, ops: list[_Op], entries: list[_Entry] | None
+) -> Selected | None:
     # Nested ``with`` blocks, one per channel: unlike acquire() plus
     # bookkeeping, a ``with`` leaves no gap where a Ctrl-C could strand a
     # lock taken but not yet due for release.
     if i < len(channels):
         with channels[i]._lock:
-            return _with_locks(channels, i + 1, ops, waiter)
+            return _with_locks(channels, i + 1, ops, entries)
     order = _order(len(ops))
     for k in order:
         done = _attempt_locked(ops[k])
         if done is not None:
             return done
-    if waiter is None:
-        return []
-    # Enqueue in the same random order: when several cases wait on one
-    # channel, which of them a partner meets first is random too.
-    entries = [_Entry(waiter, index, value) for index, _, _, value in ops]
-    for k in order:
-        _, channel, is_send, _ = ops[k]
-        (channel._sendq if is_send else channel._recvq).append(entries[k])
-    return entries
+    if entries is not None:
+        # Enqueue in the same random order: when several cases wait on one
+        # channel, which of them a partner meets first is random too.
+        for k in order:
+            _, channel, is_send, _ = ops[k]
+            (channel._sendq if is_send else channel._recvq).append(entries[k])
+    return None
 
 
 def _unpark(ops: list[_Op], entries: list[_Entry], waiter: Waiter) -> None:
@@ -217,27 +215,21 @@ def _poll_now(ops: list[_Op]) -> Selected | None:
         return None
     done = _poll(ops)
     if done is None and len(ops) > 1:
-        locked = _poll_or_enqueue(ops, None)
-        if isinstance(locked, Selected):
-            return locked
+        done = _poll_or_enqueue(ops, None)
     return done
 
 
-def _begin(
-    ops: list[_Op], seconds: float | None, loop: asyncio.AbstractEventLoop | None
-) -> Selected | tuple[Waiter, list[_Entry]]:
-    """Perform a ready case, or park on every case: the part of select and
-    aselect that does not block."""
+def _first_poll(ops: list[_Op], seconds: float | None) -> Selected | None:
+    """Perform a ready case, if any, without parking (TimeoutError for a
+    select with ``timeout=0`` that finds none)."""
     done = _poll(ops) if seconds != 0 else _poll_now(ops)
-    if done is not None:
-        return done
-    if seconds == 0:
+    if done is None and seconds == 0:
         raise TimeoutError("select timed out")
-    waiter = Waiter(loop)
-    parked = _poll_or_enqueue(ops, waiter)
-    if isinstance(parked, Selected):
-        return parked
-    return waiter, parked
+    return done
+
+
+# select and aselect park like Channel.send: the ``try`` covers queuing the
+# entries, so an interrupt landing right after one was queued unqueues it.
 
 
 def select(*cases: object, timeout: float | None = None) -> Selected:
@@ -253,32 +245,40 @@ def select(*cases: object, timeout: float | None = None) -> Selected:
         if done is not None:
             return done
     ops, seconds = _prepare(cases, timeout)
-    begun = _begin(ops, seconds, None)
-    if isinstance(begun, Selected):
-        return begun
-    waiter, parked = begun
+    done = _first_poll(ops, seconds)
+    if done is not None:
+        return done
+    waiter = Waiter()
+    entries = [_Entry(waiter, index, value) for index, _, _, value in ops]
     try:
+        done = _poll_or_enqueue(ops, entries)
+        if done is not None:
+            return done
         park(waiter, seconds)
     except BaseException:
-        _abandon(ops, parked, waiter)
+        _abandon(ops, entries, waiter)
         raise
-    _unpark(ops, parked, waiter)
+    _unpark(ops, entries, waiter)
     return _result(ops, waiter)
 
 
 async def aselect(*cases: object, timeout: float | None = None) -> Selected:
     """``select`` for coroutines: suspends the task instead of the thread."""
     ops, seconds = _prepare(cases, timeout)
-    begun = _begin(ops, seconds, asyncio.get_running_loop())
-    if isinstance(begun, Selected):
-        return begun
-    waiter, parked = begun
+    done = _first_poll(ops, seconds)
+    if done is not None:
+        return done
+    waiter = Waiter(asyncio.get_running_loop())
+    entries = [_Entry(waiter, index, value) for index, _, _, value in ops]
     try:
+        done = _poll_or_enqueue(ops, entries)
+        if done is not None:
+            return done
         await apark(waiter, seconds)
     except BaseException:
-        _abandon(ops, parked, waiter)
+        _abandon(ops, entries, waiter)
         raise
-    _unpark(ops, parked, waiter)
+    _unpark(ops, entries, waiter)
     return _result(ops, waiter)
 
 

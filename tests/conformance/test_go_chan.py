@@ -143,7 +143,7 @@ def test_many_senders_and_receivers(capacity: float, tiny_switch: None) -> None:
 
     receivers = [spawn(receive_some) for _ in range(senders)]
     join([spawn(send_all) for _ in range(senders)])
-    total = sum(join(receivers), Counter())
+    total: Counter[int] = sum(join(receivers), Counter())
     assert total == Counter(dict.fromkeys(range(length), senders))
 
 

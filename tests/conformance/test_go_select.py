@@ -281,8 +281,8 @@ def _with_value() -> tl.Channel[int]:
 BLOCKING_SEMANTICS: dict[str, tuple[bool, Callable[[float], object]]] = {
     "only-nil-case": (True, lambda t: tl.select(None, timeout=t)),
     "only-nil-cases": (True, lambda t: tl.select(None, None, timeout=t)),
-    "unbuffered-recv": (True, lambda t: tl.Channel().recv(timeout=t)),
-    "unbuffered-send": (True, lambda t: tl.Channel().send(1, timeout=t)),
+    "unbuffered-recv": (True, lambda t: tl.Channel[int]().recv(timeout=t)),
+    "unbuffered-send": (True, lambda t: tl.Channel[int]().send(1, timeout=t)),
     "buffered-recv-empty": (True, lambda t: _with_room().recv(timeout=t)),
     "buffered-send-full": (True, lambda t: _with_value().send(1, timeout=t)),
     "buffered-send-room": (False, lambda t: _with_room().send(1, timeout=t)),

@@ -10,10 +10,12 @@ one of partner / close / timeout / cancellation wins" true.
 Locking:
   * ``_lock`` guards the outcome (``case``, ``value``, ``ok``).  ``fire``
     checks, publishes and wakes (releases ``_sema``) inside one ``with``
-    block, so a Ctrl-C in the firing thread can never leave a waiter claimed
-    but unpublished or unwoken: no call runs between the claim and the
-    wake-up.  So a ``fire`` that returns False has *seen* the outcome: the
-    loser reads it at once and never waits for it.
+    block, so a Ctrl-C in the firing thread can never leave a sync waiter
+    claimed but unpublished or unwoken: no call runs between the claim and
+    the wake-up.  So a ``fire`` that returns False has *seen* the outcome:
+    the loser reads it at once and never waits for it.  An async waiter is
+    woken through its loop after the block; the owner's own losing fires
+    repeat that wake-up, so an interrupted winner cannot strand it.
   * ``_sema`` (sync waiters) starts acquired; the winner releases it.
   * Async waiters are woken through the owning loop (``call_soon_threadsafe``).
   * ``_lock`` is a leaf: ``fire`` may be called with channel or scope locks
@@ -64,19 +66,22 @@ class Waiter:
         if loop is not None and loop.is_closed():
             return False
         with self._lock:
-            if self.case is not None:
-                return False
-            self.value = value
-            self.ok = ok
-            self.case = case
-            if self._sema is not None:
-                self._sema.release()
-                return True
-        assert self._loop is not None
-        # The loop may be closed if its owner is gone: nobody to wake then.
-        with contextlib.suppress(RuntimeError):
-            self._loop.call_soon_threadsafe(_resolve, self._future)
-        return True
+            won = self.case is None
+            if won:
+                self.value = value
+                self.ok = ok
+                self.case = case
+                if self._sema is not None:
+                    self._sema.release()
+                    return True
+        if loop is not None and (won or case < 0):
+            # Wake the loop.  The owner's side (case < 0) wakes it again even
+            # when it lost: if an interrupt cut the winner short between the
+            # claim and this call, the wake-up is made up for (it is
+            # idempotent).
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                loop.call_soon_threadsafe(_resolve, self._future)
+        return won
 
     @property
     def fired(self) -> bool:
