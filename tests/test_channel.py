@@ -638,3 +638,11 @@ def test_async_operations_on_closed_and_full_channels() -> None:
             await ch.arecv()
 
     asyncio.run(main())
+
+
+def test_an_empty_channel_is_still_true() -> None:
+    """Regression: ``__len__`` alone made an empty channel false in ``if ch:``."""
+    ch: tl.Channel[int] = tl.Channel(4)
+    assert len(ch) == 0
+    assert ch
+    assert any([ch])

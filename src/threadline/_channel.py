@@ -107,6 +107,11 @@ class Channel(Generic[T]):
         with self._lock:
             return len(self._buf)
 
+    def __bool__(self) -> bool:
+        """Always True: a channel is an object, not a container; an empty
+        buffer must not make ``if ch:`` or ``any(channels)`` false."""
+        return True
+
     def __repr__(self) -> str:
         cap = "inf" if self._capacity == math.inf else self._capacity
         state = "closed" if self._closed else "open"
