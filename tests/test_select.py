@@ -580,3 +580,18 @@ def test_aselect_woken_by_close() -> None:
     worker = spawn(closer)
     assert asyncio.run(tl.aselect(ch, timeout=HANG_GUARD)) == (0, None, False)
     join([worker])
+
+
+def test_send_case_on_none_is_never_ready_and_keeps_its_index() -> None:
+    """``(None, value)`` disables a send case, as a nil channel does in Go."""
+    ready: tl.Channel[int] = tl.Channel(1)
+    ready.send(9)
+    for _ in range(20):
+        sel = tl.select((None, 1), ready, timeout=1.0)
+        assert sel == tl.Selected(1, 9, True)
+        ready.send(9)
+    assert tl.try_select((None, 1), tl.Channel[int]()) is None
+    with pytest.raises(TimeoutError):
+        tl.select((None, 1), timeout=0.01)
+    with pytest.raises(ValueError, match="only None cases"):
+        tl.select((None, 1))

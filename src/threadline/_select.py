@@ -1,7 +1,8 @@
 """select: wait on several channel operations, and perform exactly one.
 
 A case is a ``Channel`` (receive), a ``(channel, value)`` pair (send) or
-``None`` (never ready).  The algorithm follows Go's ``selectgo``:
+``None`` (never ready; so is ``(None, value)``, as with Go's nil channel).
+The algorithm follows Go's ``selectgo``:
 
   1. Poll: visit the cases in a random order, each under its own channel's
      lock, and perform the first one that can proceed.  (Cheap: no waiter.)
@@ -61,6 +62,8 @@ def _parse(cases: tuple[object, ...]) -> list[_Op]:
     for index, case in enumerate(cases):
         if case is None:
             continue
+        if type(case) is tuple and len(case) == 2 and case[0] is None:
+            continue  # a send on no channel: never ready, like Go's nil channel
         if isinstance(case, Channel):
             ops.append((index, case, False, None))
         elif type(case) is tuple and len(case) == 2 and isinstance(case[0], Channel):
