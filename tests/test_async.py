@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 import threadline as tl
-from tests.helpers import join_all, spawn
+from tests.helpers import drain, join_all, spawn
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -37,18 +37,6 @@ async def parked(task: asyncio.Task[Any]) -> None:
     for _ in range(3):
         await asyncio.sleep(0)
     assert not task.done()
-
-
-def drain(ch: tl.Channel[Any]) -> list[Any]:
-    out = []
-    while True:
-        try:
-            value, ok = ch.try_recv()
-        except tl.ChannelClosed:
-            return out
-        if not ok:
-            return out
-        out.append(value)
 
 
 # -- basics ------------------------------------------------------------------------------

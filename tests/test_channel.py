@@ -18,22 +18,10 @@ from typing import Any
 import pytest
 
 import threadline as tl
-from tests.helpers import Worker, join_all, spawn
+from tests.helpers import join, parked, spawn, wait_parked
 
 CAPACITIES = [0, 1, 3, math.inf]
 HANG_GUARD = 10.0
-
-
-def join(workers: list[Worker]) -> list[Any]:
-    """join_all with the hang guard: a stuck thread fails the test, not the run."""
-    return join_all(workers, timeout=HANG_GUARD)
-
-
-def parked(ch: tl.Channel[Any]) -> tuple[int, int]:
-    """How many receivers and senders are parked on *ch* (a snapshot)."""
-    with ch._lock:
-        queues = (list(ch._recvq), list(ch._sendq))
-    return tuple(sum(not entry.waiter.fired for entry in queue) for queue in queues)  # type: ignore[return-value]
 
 
 def wait_until(predicate: Callable[[], bool], what: str) -> None:
@@ -42,14 +30,6 @@ def wait_until(predicate: Callable[[], bool], what: str) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"still waiting for {what}")
         time.sleep(0.001)
-
-
-def wait_parked(ch: tl.Channel[Any], *, receivers: int = 0, senders: int = 0) -> None:
-    """Wait until exactly this many receivers and senders are parked on *ch*."""
-    wait_until(
-        lambda: parked(ch) == (receivers, senders),
-        f"{receivers} receivers and {senders} senders parked, have {parked(ch)}",
-    )
 
 
 def fill(ch: tl.Channel[Any], values: list[Any]) -> None:

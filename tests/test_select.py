@@ -18,31 +18,9 @@ from typing import Any
 import pytest
 
 import threadline as tl
-from tests.helpers import Worker, join_all, spawn
+from tests.helpers import join, spawn, wait_parked
 
 HANG_GUARD = 10.0
-
-
-def join(workers: list[Worker]) -> list[Any]:
-    """join_all with the hang guard: a stuck thread fails the test, not the run."""
-    return join_all(workers, timeout=HANG_GUARD)
-
-
-def parked(ch: tl.Channel[Any]) -> tuple[int, int]:
-    """How many receivers and senders are parked on *ch* (a snapshot)."""
-    with ch._lock:
-        queues = (list(ch._recvq), list(ch._sendq))
-    receivers, senders = (sum(not e.waiter.fired for e in queue) for queue in queues)
-    return receivers, senders
-
-
-def wait_parked(ch: tl.Channel[Any], *, receivers: int = 0, senders: int = 0) -> None:
-    """Wait until exactly this many receivers and senders are parked on *ch*."""
-    deadline = time.monotonic() + HANG_GUARD
-    while parked(ch) != (receivers, senders):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"parked (receivers, senders) = {parked(ch)}")
-        time.sleep(0.001)
 
 
 def filled(values: Iterable[Any]) -> tl.Channel[Any]:

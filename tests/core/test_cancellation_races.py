@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 import threadline as tl
-from tests.helpers import join_all, spawn
+from tests.helpers import drain, join_all, spawn
 
 pytestmark = [pytest.mark.usefixtures("tiny_switch"), pytest.mark.timeout(60)]
 
@@ -327,16 +327,3 @@ def test_op_timeout_races_partner(capacity: int) -> None:
 
 
 # -- helpers -------------------------------------------------------------------------
-
-
-def drain(ch: tl.Channel[Any]) -> list[Any]:
-    """Everything buffered in *ch*, without blocking."""
-    out = []
-    while True:
-        try:
-            value, ok = ch.try_recv()
-        except tl.ChannelClosed:
-            return out
-        if not ok:
-            return out
-        out.append(value)

@@ -12,13 +12,11 @@ import math
 import random
 import threading
 import time
-from collections import Counter
-from collections.abc import Iterable
 
 import pytest
 
 import threadline as tl
-from tests.helpers import join_all, spawn
+from tests.helpers import check_exactly_once, drain, join_all, spawn
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -27,37 +25,6 @@ SENDERS = 8
 RECEIVERS = 8
 
 Value = tuple[int, int]  # (sender, seq)
-
-
-def check_exactly_once(expected: Iterable[Value], seen: list[list[Value]]) -> None:
-    """Every expected value in exactly one list, once; nothing else; and in
-    each list, the values of one sender in increasing order."""
-    counts = Counter(value for values in seen for value in values)
-    duplicated = sorted(value for value, count in counts.items() if count > 1)
-    assert not duplicated, f"received more than once: {duplicated[:10]}"
-    expected = set(expected)
-    missing = sorted(expected - counts.keys())
-    assert not missing, f"lost: {len(missing)} values, e.g. {missing[:10]}"
-    extra = sorted(counts.keys() - expected)
-    assert not extra, f"received but never (successfully) sent: {extra[:10]}"
-    for values in seen:
-        last: dict[int, int] = {}
-        for sender, seq in values:
-            assert seq > last.get(sender, -1), f"sender {sender}: {seq} after {last[sender]}"
-            last[sender] = seq
-
-
-def drain(ch: tl.Channel[Value]) -> list[Value]:
-    ch._check_invariants()
-    out = []
-    while True:
-        try:
-            value, ok = ch.try_recv()
-        except tl.ChannelClosed:
-            return out
-        if not ok:
-            return out
-        out.append(value)
 
 
 # -- many senders, many receivers -------------------------------------------------------

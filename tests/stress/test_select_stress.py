@@ -17,50 +17,16 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable
 from typing import Any
 
 import pytest
 
 import threadline as tl
-from tests.helpers import join_all, spawn
+from tests.helpers import check_exactly_once, drain, join_all, spawn
 
 pytestmark = pytest.mark.timeout(60)
 
 Value = tuple[int, int]  # (producer, seq)
-
-
-def check_exactly_once(expected: Iterable[Value], seen: list[list[Value]]) -> None:
-    """Every expected value in exactly one list, once; nothing else; and in
-    each list (one receiver, one channel) each producer's values in order."""
-    counts = Counter(value for values in seen for value in values)
-    duplicated = sorted(value for value, count in counts.items() if count > 1)
-    assert not duplicated, f"received more than once: {duplicated[:10]}"
-    expected = set(expected)
-    missing = sorted(expected - counts.keys())
-    assert not missing, f"lost: {len(missing)} values, e.g. {missing[:10]}"
-    extra = sorted(counts.keys() - expected)
-    assert not extra, f"received but never (successfully) sent: {extra[:10]}"
-    for values in seen:
-        last: dict[int, int] = {}
-        for producer, seq in values:
-            assert seq > last.get(producer, -1), f"{producer}: {seq} after {last[producer]}"
-            last[producer] = seq
-
-
-def drain(*channels: tl.Channel[Value]) -> list[Value]:
-    out = []
-    for ch in channels:
-        ch._check_invariants()
-        while True:
-            try:
-                value, ok = ch.try_recv()
-            except tl.ChannelClosed:
-                break
-            if not ok:
-                break
-            out.append(value)
-    return out
 
 
 def orders(count: int, n: int) -> list[list[int]]:
