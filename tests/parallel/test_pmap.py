@@ -8,7 +8,8 @@ import itertools
 import threading
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 import pytest
 
@@ -36,9 +37,14 @@ def square(x: int) -> int:
     return x * x
 
 
+def pmap(fn: Callable[[Any], Any], items: Iterable[Any], **kwargs: Any) -> tl.PMap[Any]:
+    """These tests are about the threads backend (their functions are local)."""
+    return tl.pmap(fn, items, backend="threads", **kwargs)
+
+
 @pytest.mark.parametrize("workers", [1, 2, 8])
 def test_ordered_matches_builtin_map(workers: int) -> None:
-    assert list(tl.pmap(square, range(200), workers=workers)) == list(map(square, range(200)))
+    assert list(pmap(square, range(200), workers=workers)) == list(map(square, range(200)))
 
 
 def test_unordered_yields_every_result_once() -> None:
@@ -46,18 +52,18 @@ def test_unordered_yields_every_result_once() -> None:
         time.sleep((x % 3) * 0.001)
         return x
 
-    assert sorted(tl.pmap(jitter, range(300), ordered=False, workers=4)) == list(range(300))
+    assert sorted(pmap(jitter, range(300), ordered=False, workers=4)) == list(range(300))
 
 
 def test_empty_input() -> None:
-    assert list(tl.pmap(square, [])) == []
+    assert list(pmap(square, [])) == []
 
 
 @pytest.mark.parametrize("workers", [1, 3])
 def test_input_is_taken_only_as_results_are(workers: int) -> None:
     source = Counting()
     window = 4 * workers + 16
-    results = tl.pmap(square, source, workers=workers)
+    results = pmap(square, source, workers=workers)
     for consumed in range(1, 60):
         next(results)
         time.sleep(0.002 if consumed % 10 == 0 else 0)  # give the feeder a chance
@@ -67,7 +73,7 @@ def test_input_is_taken_only_as_results_are(workers: int) -> None:
 
 def test_explicit_window_bounds_the_lookahead() -> None:
     source = Counting()
-    results = tl.pmap(square, source, workers=2, window=3)
+    results = pmap(square, source, workers=2, window=3)
     next(results)
     time.sleep(0.1)
     assert source.taken <= 1 + 3
@@ -83,7 +89,7 @@ def test_failure_yields_earlier_results_then_raises() -> None:
 
     out: list[int] = []
     with pytest.raises(ValueError, match="item 10") as info:
-        for r in tl.pmap(f, range(1000), workers=4):
+        for r in pmap(f, range(1000), workers=4):
             out.append(r)
     assert out == list(range(10))
     frames = [frame.name for frame in traceback.extract_tb(info.value.__traceback__)]
@@ -106,7 +112,7 @@ def test_failure_stops_intake_and_cancels_later_calls() -> None:
 
     begin = time.monotonic()
     with pytest.raises(KeyError):
-        list(tl.pmap(f, source, workers=4))
+        list(pmap(f, source, workers=4))
     assert time.monotonic() - begin < 10
     assert source.taken < 5 + 4 * 4 + 16 + 2
     count = len(started)
@@ -121,7 +127,7 @@ def test_input_that_raises_is_reported_after_earlier_results() -> None:
 
     out: list[int] = []
     with pytest.raises(OSError, match="input broke"):
-        for r in tl.pmap(square, source(), workers=2):
+        for r in pmap(square, source(), workers=2):
             out.append(r)
     assert out == [0, 1, 4, 9, 16]
 
@@ -145,7 +151,7 @@ def test_close_stops_the_work_and_waits_for_running_calls() -> None:
             with lock:
                 running -= 1
 
-    results = tl.pmap(f, itertools.count(), workers=3)
+    results = pmap(f, itertools.count(), workers=3)
     assert next(results) == 0
     results.close()
     assert running == 0  # close() returned only once no call was running
@@ -158,7 +164,7 @@ def test_close_stops_the_work_and_waits_for_running_calls() -> None:
 
 def test_break_in_with_block_cancels() -> None:
     source = Counting()
-    with tl.pmap(square, source, workers=2) as results:
+    with pmap(square, source, workers=2) as results:
         for r in results:
             if r >= 25:
                 break
@@ -176,7 +182,7 @@ def test_abandoned_iterator_is_collected_and_cancels() -> None:
         tl.sleep(30)
         return x
 
-    results = tl.pmap(slow, source, workers=2)
+    results = pmap(slow, source, workers=2)
     engine = results._engine
     started.wait(5)
     del results
@@ -192,15 +198,15 @@ def test_consumer_deadline_cancels_the_work() -> None:
     begin = time.monotonic()
     with pytest.raises(TimeoutError):
         with tl.timeout(0.2):
-            list(tl.pmap(slow, range(10), workers=2))
+            list(pmap(slow, range(10), workers=2))
     assert time.monotonic() - begin < 10
 
 
 @pytest.mark.usefixtures("tiny_switch")
 def test_many_items_under_a_tiny_switch_interval() -> None:
     n = 3000
-    assert list(tl.pmap(square, range(n), workers=6)) == [square(i) for i in range(n)]
-    assert sorted(tl.pmap(square, range(n), workers=6, ordered=False)) == sorted(
+    assert list(pmap(square, range(n), workers=6)) == [square(i) for i in range(n)]
+    assert sorted(pmap(square, range(n), workers=6, ordered=False)) == sorted(
         square(i) for i in range(n)
     )
 
@@ -214,6 +220,8 @@ def test_many_items_under_a_tiny_switch_interval() -> None:
         ({"workers": True}, TypeError, "workers must be a positive int or None, got True"),
         ({"window": 0}, ValueError, "window must be an int >= 1, got 0"),
         ({"backend": "gpu"}, ValueError, "backend must be one of .*got 'gpu'"),
+        ({"backend": 3}, TypeError, "backend must be one of .*Executor, got 3"),
+        ({"progress": "yes"}, TypeError, "progress must be True or False, got 'yes'"),
     ],
 )
 def test_bad_arguments(kwargs: dict[str, object], error: type[Exception], match: str) -> None:
@@ -224,3 +232,8 @@ def test_bad_arguments(kwargs: dict[str, object], error: type[Exception], match:
 def test_fn_must_be_callable() -> None:
     with pytest.raises(TypeError, match="fn must be callable, got 3"):
         tl.pmap(3, range(3))  # type: ignore[arg-type]
+
+
+def test_items_must_be_iterable() -> None:
+    with pytest.raises(TypeError, match="items must be iterable, got 5"):
+        tl.pmap(square, 5)  # type: ignore[call-overload]

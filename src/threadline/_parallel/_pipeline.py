@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
-from ._pmap import PMap, pmap
+from ._backends import check_backend
+from ._pmap import PMap, check_window, check_workers, pmap
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,7 @@ class Stage:
     workers: int | None = None
     ordered: bool = True
     window: int | None = None
+    backend: Any = "auto"
 
 
 def stage(
@@ -35,11 +37,15 @@ def stage(
     workers: int | None = None,
     ordered: bool = True,
     window: int | None = None,
+    backend: Any = "auto",
 ) -> Stage:
     """Describe a pipeline stage (arguments as for ``pmap``)."""
     if not callable(fn):
         raise TypeError(f"fn must be callable, got {fn!r}")
-    return Stage(fn, workers, ordered, window)
+    check_workers(workers)
+    check_window(window)
+    check_backend(backend)
+    return Stage(fn, workers, ordered, window, backend)
 
 
 class Pipeline:
@@ -56,6 +62,7 @@ class Pipeline:
                     workers=step.workers,
                     ordered=step.ordered,
                     window=step.window,
+                    backend=step.backend,
                 )
                 self._stages.append(mapped)
                 upstream = mapped

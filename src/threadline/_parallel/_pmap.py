@@ -1,137 +1,29 @@
-"""pmap: a lazy, bounded, cancellable parallel map.
+"""pmap: a lazy, bounded, cancellable parallel map (the consumer's half).
 
-    consumer thread                 background group (a pool task owns it)
-    for r in pmap(fn, items):       ┌─────────────────────────────────────┐
-        ◀── results (unbounded) ────│ N workers: fn(item) in an item scope │
-        ── credits (window) ──────▶ │ feeder: next(items) per credit      │
-                                    └─────────────────────────────────────┘
+The work happens in an ``Engine`` (see ``_engine``) run by a pool task; the
+backend decides what its drivers do (``_backends``).  This module is the
+iterator the caller holds: it receives ``(index, ok, value)`` results,
+puts them back in input order when ``ordered``, returns one credit to the
+engine per result handed out, and turns the first failure into the
+exception the caller sees.
 
-The feeder takes an item from the input only after taking a credit; the
-consumer returns a credit for each result it hands out.  So at most
-``window`` items are taken from the input ahead of the consumer, and an
-infinite input is fine.  Workers receive ``(index, item)`` on an unbuffered
-channel and send ``(index, ok, value)`` back.
-
-Failure: the first failing item's index is recorded (``_Engine.failed``);
-the feeder stops, items after it are skipped, and those already running
-after it are cancelled through their item scopes.  With ``ordered=True``
-the consumer still yields every result before the failing item, then
-raises its exception.  Leaving early (``close()``, ``break``, garbage
-collection) cancels the group; ``close()`` also waits until no call of
-``fn`` is running.
-
-Locking: ``_Engine.lock`` guards ``failed`` and ``running`` (the item
-scopes of calls in progress); an item is registered in ``running`` only
-after checking ``failed`` under the lock, so ``fail`` cancels every call
-after the failing item.  Everything else moves through channels.
+``PMap`` is used by one consumer thread at a time (like any iterator) and
+holds no lock; its finalizer only cancels (it must not block).
 """
 
 from __future__ import annotations
 
-import math
-import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Sized
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
-from .._channel import Channel
 from .._core import _workers
-from .._core._scope import CancelScope
 from .._errors import ChannelClosed
-from .._tasks import TaskGroup
+from . import _backends, _progress
+from ._engine import Engine
 
 T = TypeVar("T")
 R = TypeVar("R")
-
-_BACKENDS = ("auto", "threads")
-
-
-class _Engine:
-    """The background half: feeder, workers and the group that owns them.
-    It holds no reference to the ``PMap`` handle, so an abandoned handle is
-    collected, and its finalizer cancels the engine."""
-
-    def __init__(self, fn: Callable[[Any], Any], items: Iterator[Any], window: int) -> None:
-        self.fn = fn
-        self.items = items
-        self.results: Channel[tuple[int, bool, Any]] = Channel(math.inf)
-        self.credits: Channel[None] = Channel(window)
-        for _ in range(window):
-            self.credits.send(None)
-        self.lock = threading.Lock()
-        self.failed = math.inf  # index of the first failing item
-        self.running: dict[int, CancelScope] = {}
-        self.group: TaskGroup | None = None
-        self.started = threading.Event()
-        self.finished = threading.Event()
-        self.error: BaseException | None = None
-
-    def run(self, workers: int) -> None:
-        try:
-            with TaskGroup() as group:
-                self.group = group
-                self.started.set()
-                jobs: Channel[tuple[int, Any]] = Channel(0)
-                group.go(self.feed, jobs)
-                for _ in range(workers):
-                    group.go(self.work, jobs)
-        except BaseException as exc:  # a deadlock, or a bug: never lose it
-            self.error = exc
-        finally:
-            self.started.set()
-            self.results.close()
-            self.finished.set()
-
-    def fail(self, index: int) -> None:
-        """Item *index* failed: stop intake and cancel the calls after it."""
-        with self.lock:
-            if index >= self.failed:
-                return
-            self.failed = index
-            later = [scope for i, scope in self.running.items() if i > index]
-        for scope in later:
-            scope.cancel()
-
-    def feed(self, jobs: Channel[tuple[int, Any]]) -> None:
-        with jobs:
-            index = 0
-            while True:
-                self.credits.recv()
-                if index > self.failed:
-                    return
-                try:
-                    item = next(self.items)
-                except StopIteration:
-                    return
-                except Exception as exc:  # the input failed: like a failing item
-                    self.fail(index)
-                    self.results.send((index, False, exc))
-                    return
-                jobs.send((index, item))
-                index += 1
-
-    def work(self, jobs: Channel[tuple[int, Any]]) -> None:
-        for index, item in jobs:
-            with CancelScope() as scope:
-                with self.lock:
-                    if index > self.failed:
-                        continue
-                    self.running[index] = scope
-                try:
-                    value = self.fn(item)
-                except Exception as exc:
-                    self.fail(index)
-                    self.results.send((index, False, exc))
-                else:
-                    self.results.send((index, True, value))
-                finally:
-                    with self.lock:
-                        del self.running[index]
-
-    def cancel(self) -> None:
-        self.started.wait()
-        if self.group is not None:
-            self.group.cancel()
 
 
 class PMap(Generic[R]):
@@ -139,15 +31,18 @@ class PMap(Generic[R]):
     ``close()`` (or leaving a ``with`` block) stops the work."""
 
     def __init__(
-        self, fn: Callable[[T], R], items: Iterable[T], workers: int, ordered: bool, window: int
+        self,
+        engine: Engine,
+        ordered: bool,
+        progress: _progress.Progress | None,
     ) -> None:
-        self._engine = _Engine(fn, iter(items), window)
+        self._engine = engine
         self._ordered = ordered
+        self._progress = progress
         self._pending: dict[int, tuple[bool, Any]] = {}
         self._next = 0
         self._closed = False
-        engine = self._engine
-        _workers.submit(lambda: engine.run(workers))
+        _workers.submit(engine.run)
 
     def __iter__(self) -> PMap[R]:
         return self
@@ -176,11 +71,14 @@ class PMap(Generic[R]):
             self.close()
             raise value
         self._engine.credits.try_send(None)
+        if self._progress is not None:
+            self._progress.advance()
         return value  # type: ignore[no-any-return]
 
     def _finish(self) -> R:
-        """The results channel is closed: every worker is done."""
+        """The results channel is closed: every driver is done."""
         self._closed = True
+        self._end_progress()
         error = self._engine.error
         if error is not None:
             if isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
@@ -193,13 +91,19 @@ class PMap(Generic[R]):
                 return self._hand_out(index, ok, value)
         raise StopIteration
 
+    def _end_progress(self) -> None:
+        progress, self._progress = self._progress, None
+        if progress is not None:
+            progress.close()
+
     def close(self) -> None:
         """Stop the work: no new call of ``fn`` starts, running calls are
-        cancelled (at their next blocking point), and this returns once
-        none is running."""
+        cancelled (threads: at their next blocking point; processes: the
+        process is killed), and this returns once none is running."""
         self._closed = True
         self._engine.cancel()
         self._engine.finished.wait()
+        self._end_progress()
 
     def __enter__(self) -> PMap[R]:
         return self
@@ -219,14 +123,22 @@ class PMap(Generic[R]):
             engine.group.cancel()
 
 
-def _check_workers(workers: object) -> int:
+def check_workers(workers: object) -> int | None:
     if workers is None:
-        return _workers.EAGER
+        return None
     if isinstance(workers, bool) or not isinstance(workers, int):
         raise TypeError(f"workers must be a positive int or None, got {workers!r}")
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers!r}")
     return workers
+
+
+def check_window(window: object) -> int | None:
+    if window is None:
+        return None
+    if isinstance(window, bool) or not isinstance(window, int) or window < 1:
+        raise ValueError(f"window must be an int >= 1, got {window!r}")
+    return window
 
 
 def pmap(
@@ -235,20 +147,33 @@ def pmap(
     *,
     workers: int | None = None,
     ordered: bool = True,
-    backend: str = "auto",
+    backend: Any = "auto",
     progress: bool = False,
     window: int | None = None,
 ) -> PMap[R]:
-    """Map *fn* over *items* in parallel, lazily; see the module docstring."""
+    """Map *fn* over *items* in parallel, lazily and bounded.
+
+    ``backend`` is ``"auto"``, ``"threads"``, ``"processes"``,
+    ``"interpreters"`` (Python 3.14+) or a ``concurrent.futures.Executor``.
+    At most ``window`` (default ``4 * workers + 16``) items are taken from
+    *items* ahead of the consumer.  ``progress=True`` draws a progress bar
+    on stderr.
+    """
     if not callable(fn):
         raise TypeError(f"fn must be callable, got {fn!r}")
-    count = _check_workers(workers)
-    if backend not in _BACKENDS:
-        raise ValueError(f"backend must be one of {_BACKENDS}, got {backend!r}")
-    if window is None:
-        window = 4 * count + 16
-    elif isinstance(window, bool) or not isinstance(window, int) or window < 1:
-        raise ValueError(f"window must be an int >= 1, got {window!r}")
-    if progress:
-        raise ValueError("progress=True is not available yet")
-    return PMap(fn, items, count, ordered, window)
+    try:
+        source = iter(items)
+    except TypeError:
+        raise TypeError(f"items must be iterable, got {items!r}") from None
+    count = check_workers(workers)
+    _backends.check_backend(backend)
+    size = check_window(window)
+    if not isinstance(progress, bool):
+        raise TypeError(f"progress must be True or False, got {progress!r}")
+    if count is None:
+        count = _backends.default_workers(backend)
+    if size is None:
+        size = 4 * count + 16
+    runner = _backends.make_runner(fn, backend, count, size)
+    bar = _progress.start(len(items) if isinstance(items, Sized) else None) if progress else None
+    return PMap(Engine(source, size, runner), ordered, bar)

@@ -1,0 +1,408 @@
+"""pmap's backends: the contract's rules on every backend, then what is
+particular to processes (pickling, batching, crashes), executors, the
+interpreters backend, ``"auto"`` and the progress display."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import itertools
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import types
+from collections.abc import Callable, Iterator
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import threadline as tl
+from threadline._parallel import _backends, _batches, _procs, _progress
+
+from . import workers as w
+
+pytestmark = pytest.mark.timeout(60)
+
+BACKENDS = ["threads", "processes", "thread-executor", "process-executor"]
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> Iterator[Any]:
+    if request.param == "thread-executor":
+        with concurrent.futures.ThreadPoolExecutor(3) as executor:
+            yield executor
+    elif request.param == "process-executor":
+        with concurrent.futures.ProcessPoolExecutor(2, mp_context=_procs_context()) as executor:
+            yield executor
+    else:
+        yield request.param
+
+
+def _procs_context() -> Any:
+    return _procs.context()
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def wait_gone(pids: list[int], seconds: float = 5.0) -> None:
+    deadline = time.monotonic() + seconds
+    while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not [pid for pid in pids if alive(pid)], "worker processes left running"
+
+
+def runner_pids(results: tl.PMap[Any]) -> list[int]:
+    return list(results._engine.runner.pids)  # type: ignore[attr-defined]
+
+
+# -- the contract on every backend ---------------------------------------------
+
+
+def test_ordered_matches_map(backend: Any) -> None:
+    assert list(tl.pmap(w.square, range(300), backend=backend, workers=2)) == [
+        x * x for x in range(300)
+    ]
+
+
+def test_unordered_yields_each_result_once(backend: Any) -> None:
+    out = list(tl.pmap(w.square, range(200), backend=backend, workers=2, ordered=False))
+    assert sorted(out) == [x * x for x in range(200)]
+
+
+def test_empty_input(backend: Any) -> None:
+    assert list(tl.pmap(w.square, [], backend=backend)) == []
+
+
+def test_input_is_taken_only_as_results_are(backend: Any) -> None:
+    taken = itertools.count()
+
+    def source() -> Iterator[int]:
+        for i in itertools.count():
+            next(taken)
+            yield i
+
+    with tl.pmap(w.square, source(), backend=backend, workers=2, window=6) as results:
+        assert [next(results) for _ in range(5)] == [0, 1, 4, 9, 16]
+        time.sleep(0.2)
+        # 5 handed out, so at most 5 + window items were ever taken
+        assert next(taken) <= 5 + 6
+
+
+def test_failure_yields_earlier_results_then_raises(backend: Any) -> None:
+    seen = []
+    with pytest.raises(ValueError, match="bad item 7") as info:
+        for r in tl.pmap(w.fail_at_7, range(100), backend=backend, workers=2):
+            seen.append(r)
+    assert seen == list(range(7))
+    if backend != "threads" and not isinstance(backend, concurrent.futures.ThreadPoolExecutor):
+        # the worker's traceback comes along as a note
+        assert any("fail_at_7" in note for note in info.value.__notes__)
+
+
+def test_leaving_early_stops_the_work(backend: Any) -> None:
+    results = tl.pmap(w.sleep_then_square, itertools.count(), backend=backend, workers=2)
+    assert next(results) == 0
+    started = time.monotonic()
+    results.close()
+    assert time.monotonic() - started < 5
+    assert list(results) == []
+
+
+# -- processes ------------------------------------------------------------------
+
+
+def test_processes_run_in_other_processes() -> None:
+    out = list(tl.pmap(w.whoami, range(40), backend="processes", workers=2))
+    assert [x for _, x in out] == list(range(40))
+    assert os.getpid() not in {pid for pid, _ in out}
+
+
+def test_processes_stop_when_done() -> None:
+    results = tl.pmap(w.square, range(50), backend="processes", workers=2)
+    assert list(results) == [x * x for x in range(50)]
+    wait_gone(runner_pids(results))
+
+
+def test_unpicklable_fn_is_a_type_error_naming_it() -> None:
+    def local(x: int) -> int:
+        return x
+
+    with pytest.raises(TypeError, match=r"fn <function .*local.*> cannot be pickled.*module level"):
+        tl.pmap(local, range(3), backend="processes")
+    with pytest.raises(TypeError, match="cannot be pickled"):
+        tl.pmap(lambda x: x, range(3), backend=concurrent.futures.ThreadPoolExecutor(1))
+
+
+def test_unpicklable_item_fails_that_item() -> None:
+    items: list[Any] = [0, 1, 2, threading.Lock(), 4]
+    seen = []
+    with pytest.raises(TypeError, match=r"pmap item 3 \(<unlocked _thread.lock.*cannot be pickled"):
+        for r in tl.pmap(w.square, items, backend="processes", workers=1):
+            seen.append(r)
+    assert seen == [0, 1, 4]
+
+
+def test_unpicklable_result_fails_that_item() -> None:
+    seen = []
+    with pytest.raises(TypeError, match=r"the result of pmap item 3 .*cannot be pickled"):
+        for r in tl.pmap(w.unpicklable_result, range(10), backend="processes", workers=2):
+            seen.append(r)
+    assert seen == [0, 1, 2]
+
+
+def test_exception_that_cannot_be_rebuilt_arrives_as_runtime_error() -> None:
+    with pytest.raises(RuntimeError, match="result of pmap item 2 could not be unpickled"):
+        list(tl.pmap(w.raise_picky, range(5), backend="processes", workers=1))
+
+
+@pytest.mark.parametrize(
+    ("fn", "how"),
+    [
+        (w.exit_at_5, "exit code 3"),
+        (w.sigkill_at_5, "signal SIGKILL"),
+        (w.segfault_at_5, "signal SIGSEGV"),
+    ],
+)
+def test_a_worker_that_dies_is_reported_naming_its_item(fn: Callable[[int], int], how: str) -> None:
+    seen = []
+    results = tl.pmap(fn, range(1000), backend="processes", workers=2)
+    started = time.monotonic()
+    with pytest.raises(BrokenProcessPool, match=rf"died \({how}\) while running item 5 \(5\)"):
+        for r in results:
+            seen.append(r)
+    assert time.monotonic() - started < 10
+    # what was yielded is valid and in order, and stops before the crash
+    assert seen == list(range(len(seen)))
+    assert len(seen) <= 5
+    wait_gone(runner_pids(results))
+
+
+def test_failure_kills_processes_running_later_items() -> None:
+    results = tl.pmap(w.zero_fails_late, range(10), backend="processes", workers=3, window=3)
+    started = time.monotonic()
+    with pytest.raises(KeyError, match="zero"):
+        list(results)
+    assert time.monotonic() - started < 10  # the 60 s sleeps were cut short
+    wait_gone(runner_pids(results))
+
+
+def test_close_kills_a_process_in_the_middle_of_an_item() -> None:
+    results = tl.pmap(w.sleep_long, range(4), backend="processes", workers=2)
+    time.sleep(0.5)  # both processes are now inside time.sleep(60)
+    pids = runner_pids(results)
+    assert len(pids) == 2
+    started = time.monotonic()
+    results.close()
+    assert time.monotonic() - started < 5
+    wait_gone(pids)
+
+
+def test_fn_that_cannot_be_loaded_in_the_child(monkeypatch: pytest.MonkeyPatch) -> None:
+    module = types.ModuleType("only_in_the_parent")
+    exec("def double(x):\n    return 2 * x\n", module.__dict__)
+    monkeypatch.setitem(sys.modules, "only_in_the_parent", module)
+    with pytest.raises(TypeError, match="could not be loaded in the pmap worker process"):
+        list(tl.pmap(module.double, range(3), backend="processes", workers=1))
+
+
+def test_batches_grow_for_cheap_items_and_stay_in_the_window() -> None:
+    sizes: list[int] = []
+
+    class Recording(concurrent.futures.ThreadPoolExecutor):
+        def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+            sizes.append(len(args[1]))
+            return super().submit(fn, *args, **kwargs)
+
+    with Recording(2) as executor:
+        out = list(tl.pmap(w.square, range(2000), backend=executor, workers=2, window=200))
+    assert out == [x * x for x in range(2000)]
+    assert sizes[0] == 1
+    assert max(sizes) <= _batches.batch_limit(200, 2) == 50
+    assert len(sizes) < 2000 / 10  # amortised: far fewer round trips than items
+
+
+def test_next_size_targets_a_batch_duration() -> None:
+    assert _batches.next_size(0.001, 10, 1000) == int(_batches.TARGET_SECONDS / 0.0001)
+    assert _batches.next_size(1.0, 1, 1000) == 1  # slow items: one at a time
+    assert _batches.next_size(1e-6, 1000, 64) == 64  # capped by the window
+    assert _batches.next_size(0.0, 0, 8) == 8
+
+
+# -- executors ------------------------------------------------------------------
+
+
+def test_a_given_executor_is_left_open() -> None:
+    with concurrent.futures.ThreadPoolExecutor(2) as executor:
+        assert list(tl.pmap(w.square, range(10), backend=executor)) == [x * x for x in range(10)]
+        assert executor.submit(w.square, 3).result() == 9
+
+
+def test_close_waits_for_a_running_executor_batch() -> None:
+    finished = threading.Event()
+    with concurrent.futures.ThreadPoolExecutor(1) as executor:
+        results = tl.pmap(w.sleep_then_square, range(100), backend=executor, workers=1)
+        assert next(results) == 0
+        executor.submit(finished.set)  # runs only once pmap's batch is done
+        results.close()
+        # close() returned: pmap's batch had finished (the future was cancelled
+        # or had run), so the queued marker runs right away
+        assert finished.wait(5)
+
+
+def test_broken_process_pool_executor_is_reported() -> None:
+    with concurrent.futures.ProcessPoolExecutor(2, mp_context=_procs_context()) as executor:
+        with pytest.raises(BrokenProcessPool):
+            list(tl.pmap(w.exit_at_5, range(100), backend=executor))
+
+
+def test_dask_local_cluster() -> None:
+    pytest.importorskip("distributed")
+    root = Path(__file__).parents[2]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), *sys.path])}
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.parallel.dask_check"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip() == "dask ok"
+
+
+# -- interpreters ---------------------------------------------------------------
+
+
+@pytest.mark.skipif(sys.version_info >= (3, 14), reason="the backend exists from 3.14")
+def test_interpreters_before_3_14_is_a_clear_error() -> None:
+    with pytest.raises(RuntimeError, match=r"backend='interpreters' needs Python 3.14 or later"):
+        tl.pmap(w.square, range(3), backend="interpreters")
+
+
+def test_interpreters_backend_uses_and_shuts_down_its_executor(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    made: list[concurrent.futures.Executor] = []
+
+    class FakeInterpreterPool(concurrent.futures.ThreadPoolExecutor):
+        def __init__(self, workers: int) -> None:
+            super().__init__(workers)
+            made.append(self)
+
+    monkeypatch.setattr(
+        concurrent.futures, "InterpreterPoolExecutor", FakeInterpreterPool, raising=False
+    )
+    assert list(tl.pmap(w.square, range(20), backend="interpreters", workers=2)) == [
+        x * x for x in range(20)
+    ]
+    assert len(made) == 1
+    with pytest.raises(RuntimeError, match="after shutdown"):
+        made[0].submit(w.square, 1)
+
+
+# -- auto -----------------------------------------------------------------------
+
+
+def test_auto_without_gil_uses_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "_is_gil_enabled", lambda: False, raising=False)
+    assert not _backends.gil_enabled()
+    out = list(tl.pmap(w.whoami, range(20)))
+    assert {pid for pid, _ in out} == {os.getpid()}
+
+
+def test_auto_with_gil_uses_processes_for_picklable_fn(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "_is_gil_enabled", lambda: True, raising=False)
+    out = list(tl.pmap(w.whoami, range(20)))
+    assert os.getpid() not in {pid for pid, _ in out}
+
+
+def test_auto_on_interpreters_without_the_probe_assumes_a_gil(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delattr(sys, "_is_gil_enabled", raising=False)
+    assert _backends.gil_enabled()
+
+
+def test_auto_with_gil_and_unpicklable_fn_warns_once_and_uses_threads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(sys, "_is_gil_enabled", lambda: True, raising=False)
+    with pytest.warns(RuntimeWarning, match="cannot be pickled.*threads will not run") as record:
+        out = list(tl.pmap(lambda x: (os.getpid(), x), range(20)))
+    assert len(record) == 1
+    assert record[0].filename == __file__  # points at the caller's line
+    assert {pid for pid, _ in out} == {os.getpid()}
+
+
+# -- progress -------------------------------------------------------------------
+
+
+def test_plain_progress_shows_count_rate_and_eta(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "rich.progress", None)  # as if rich were missing
+    assert list(tl.pmap(w.square, range(50), backend="threads", progress=True)) == [
+        x * x for x in range(50)
+    ]
+    err = capsys.readouterr().err
+    assert "pmap: 50/50 items (100%)" in err
+    assert "items/s" in err
+    assert "ETA" in err
+
+
+def test_plain_progress_without_a_length() -> None:
+    class Stream:
+        text = ""
+
+        def write(self, s: str) -> None:
+            self.text += s
+
+        def flush(self) -> None:
+            pass
+
+    bar = _progress.PlainProgress(None, Stream())
+    for _ in range(7):
+        bar.advance()
+    bar.close()
+    bar.close()
+    assert bar.stream.text.count("pmap: 7 items") == 1
+    assert "elapsed" in bar.stream.text
+
+
+def test_rich_progress(capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("rich")
+    results = tl.pmap(w.square, range(30), backend="threads", progress=True)
+    assert isinstance(results._progress, _progress.RichProgress)
+    assert sum(results) == sum(x * x for x in range(30))
+    assert "30/30" in capsys.readouterr().err
+
+
+def test_progress_stops_when_the_consumer_leaves(capsys: pytest.CaptureFixture[str]) -> None:
+    with tl.pmap(w.square, itertools.count(), backend="threads", progress=True) as results:
+        next(results)
+    assert results._progress is None
+    assert "pmap" in capsys.readouterr().err
+
+
+def test_ctrl_c_in_the_consumer_stops_the_processes() -> None:
+    results = tl.pmap(w.sleep_long, range(4), backend="processes", workers=2)
+    time.sleep(0.5)
+    pids = runner_pids(results)
+    timer = threading.Timer(0.2, lambda: os.kill(os.getpid(), signal.SIGINT))
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        next(results)
+    timer.join()
+    wait_gone(pids)
