@@ -35,6 +35,7 @@ demo: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(BIN)/python bench/channels.py
 	$(BIN)/python bench/tasks.py
+	$(BIN)/python bench/parallel.py --memory --scaling
 
 clean:
 	rm -rf $(VENV) .venv-* .mypy_cache .pytest_cache .ruff_cache build dist

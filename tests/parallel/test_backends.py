@@ -5,6 +5,7 @@ interpreters backend, ``"auto"`` and the progress display."""
 from __future__ import annotations
 
 import concurrent.futures
+import gc
 import itertools
 import os
 import signal
@@ -55,6 +56,8 @@ def alive(pid: int) -> bool:
 
 
 def wait_gone(pids: list[int], seconds: float = 5.0) -> None:
+    """Every process in *pids* has exited, except those parked idle for reuse."""
+    pids = [pid for pid in pids if pid not in _procs.idle_pids()]
     deadline = time.monotonic() + seconds
     while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -127,10 +130,41 @@ def test_processes_run_in_other_processes() -> None:
     assert os.getpid() not in {pid for pid, _ in out}
 
 
-def test_processes_stop_when_done() -> None:
-    results = tl.pmap(w.square, range(50), backend="processes", workers=2)
-    assert list(results) == [x * x for x in range(50)]
-    wait_gone(runner_pids(results))
+def test_idle_processes_are_parked_reused_and_retire(monkeypatch: pytest.MonkeyPatch) -> None:
+    first = {pid for pid, _ in tl.pmap(w.whoami, range(50), backend="processes", workers=2)}
+    assert len(first) == 2
+    assert _procs.idle_pids() == first  # parked, not running anything
+    second = {pid for pid, _ in tl.pmap(w.whoami, range(50), backend="processes", workers=2)}
+    assert second == first  # reused: no start-up cost the second time
+
+    _procs.retire_idle()
+    monkeypatch.setattr(_procs, "_IDLE_SECONDS", 0.3)
+    monkeypatch.setattr(_procs, "_REUSE_SECONDS", 0.2)
+    third = {pid for pid, _ in tl.pmap(w.whoami, range(10), backend="processes", workers=2)}
+    assert not third & first
+    time.sleep(0.25)
+    # too old to reuse: a new pmap starts fresh processes, and the old ones
+    # retire by themselves
+    fourth = {pid for pid, _ in tl.pmap(w.whoami, range(10), backend="processes", workers=2)}
+    assert not fourth & third
+    deadline = time.monotonic() + 5
+    while any(alive(pid) for pid in third) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not any(alive(pid) for pid in third)
+
+
+def test_a_process_idle_too_long_inside_one_pmap_is_replaced(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(_procs, "_IDLE_SECONDS", 0.3)
+    monkeypatch.setattr(_procs, "_REUSE_SECONDS", 0.2)
+
+    def slow_source() -> Iterator[int]:
+        yield 1
+        time.sleep(0.5)  # longer than the child's idle limit
+        yield 2
+
+    assert list(tl.pmap(w.square, slow_source(), backend="processes", workers=1)) == [1, 4]
 
 
 def test_unpicklable_fn_is_a_type_error_naming_it() -> None:
@@ -207,6 +241,25 @@ def test_close_kills_a_process_in_the_middle_of_an_item() -> None:
     wait_gone(pids)
 
 
+def test_an_abandoned_iterator_kills_its_busy_processes() -> None:
+    results = tl.pmap(w.sleep_long, range(4), backend="processes", workers=2)
+    time.sleep(0.5)
+    pids = runner_pids(results)
+    assert len(pids) == 2
+    del results
+    gc.collect()
+    wait_gone(pids)
+
+
+def test_pipeline_stages_on_different_backends() -> None:
+    out = tl.pipeline(
+        range(30),
+        tl.stage(w.square, backend="processes", workers=2),
+        tl.stage(w.square, backend="threads", workers=2),
+    )
+    assert list(out) == [x**4 for x in range(30)]
+
+
 def test_fn_that_cannot_be_loaded_in_the_child(monkeypatch: pytest.MonkeyPatch) -> None:
     module = types.ModuleType("only_in_the_parent")
     exec("def double(x):\n    return 2 * x\n", module.__dict__)
@@ -229,6 +282,21 @@ def test_batches_grow_for_cheap_items_and_stay_in_the_window() -> None:
     assert sizes[0] == 1
     assert max(sizes) <= _batches.batch_limit(200, 2) == 50
     assert len(sizes) < 2000 / 10  # amortised: far fewer round trips than items
+
+
+def test_big_items_and_results_both_ways_do_not_jam_the_pipe() -> None:
+    # Each item and result is bigger than a pipe buffer; a batch that large
+    # is not sent while another is in flight, so neither side blocks writing.
+    items = [bytes([i]) * 300_000 for i in range(12)]
+    assert list(tl.pmap(w.echo, items, backend="processes", workers=2)) == items
+
+
+def test_failure_between_two_batches_in_flight_drops_the_later_one() -> None:
+    seen = []
+    with pytest.raises(ValueError, match="bad item 7"):
+        for r in tl.pmap(w.fail_at_7, range(10_000), backend="processes", workers=1, window=64):
+            seen.append(r)
+    assert seen == list(range(7))
 
 
 def test_next_size_targets_a_batch_duration() -> None:

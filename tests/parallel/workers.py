@@ -79,3 +79,7 @@ def raise_picky(x: int) -> int:
     if x == 2:
         raise Picky(x, why="needs a keyword")
     return x
+
+
+def echo(x: bytes) -> bytes:
+    return x

@@ -14,6 +14,7 @@ import os
 import pickle
 import sys
 import warnings
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -81,23 +82,43 @@ class ExecutorRunner:
         self.owned = owned
 
     def drive(self, engine: Engine, jobs: Channel[Job]) -> None:
-        _batches.drive_batches(engine, jobs, self.limit, self.run)
-
-    def run(self, payload: list[tuple[int, bytes]]) -> tuple[float, list[_batches.Reply]]:
-        future = self.executor.submit(_batches.run_batch, self.fn, payload)
-        done: Channel[None] = Channel(1)
-        future.add_done_callback(lambda _: done.try_send(None))
+        remote = _Futures(self)
         try:
-            done.recv()
-        except BaseException:
-            if not future.cancel():
-                concurrent.futures.wait([future])
-            raise
-        return future.result()
+            _batches.drive_batches(engine, jobs, self.limit, remote)
+        finally:
+            remote.abandon()
 
     def shutdown(self) -> None:
         if self.owned:
             self.executor.shutdown(wait=True, cancel_futures=True)
+
+
+class _Futures:
+    """One driver's batches in flight on the executor, oldest first."""
+
+    def __init__(self, runner: ExecutorRunner) -> None:
+        self.runner = runner
+        self.pending: deque[concurrent.futures.Future[Any]] = deque()
+
+    def send(self, payload: list[tuple[int, bytes]]) -> None:
+        runner = self.runner
+        self.pending.append(runner.executor.submit(_batches.run_batch, runner.fn, payload))
+
+    def receive(self) -> tuple[float, list[_batches.Reply]]:
+        future = self.pending[0]
+        done: Channel[None] = Channel(1)
+        future.add_done_callback(lambda _: done.try_send(None))
+        done.recv()
+        self.pending.popleft()
+        return future.result()  # type: ignore[no-any-return]
+
+    def abandon(self) -> None:
+        """Cancel what has not started; wait for what has, so nothing keeps
+        running after the driver."""
+        running = [future for future in self.pending if not future.cancel()]
+        self.pending.clear()
+        if running:
+            concurrent.futures.wait(running)
 
 
 def default_workers(backend: object) -> int:

@@ -18,14 +18,17 @@ from __future__ import annotations
 import pickle
 import time
 import traceback
+from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from .._channel import Channel
 from .._core._scope import CancelScope
 from ._engine import Engine, Job
 
 TARGET_SECONDS = 0.02
+DEPTH = 2
+PREFETCH_BYTES = 64 * 1024
 
 # One item's outcome on the way back: (index, ok, pickled value or error).
 Reply = tuple[int, bool, bytes]
@@ -43,39 +46,83 @@ def next_size(elapsed: float, done: int, limit: int) -> int:
     return max(1, min(limit, int(TARGET_SECONDS / per_item)))
 
 
-def drive_batches(
-    engine: Engine,
-    jobs: Channel[Job],
-    limit: int,
-    run: Callable[[list[tuple[int, bytes]]], tuple[float, list[Reply]]],
-) -> None:
-    """The driver loop shared by the process and executor backends.  *run*
-    executes one pickled batch; an exception from it fails the batch's
-    first item and ends this driver (its worker is gone)."""
+class Remote(Protocol):
+    """Where batches run: ``send`` queues one, ``receive`` waits for the
+    oldest one's reply.  An exception from either means the worker is gone."""
+
+    def send(self, payload: list[tuple[int, bytes]]) -> None: ...
+
+    def receive(self) -> tuple[float, list[Reply]]: ...
+
+
+def drive_batches(engine: Engine, jobs: Channel[Job], limit: int, remote: Remote) -> None:
+    """The driver loop shared by the process and executor backends.
+
+    Up to ``DEPTH`` batches are in flight, so the worker starts the next
+    batch while this thread is still waking up for the last reply.  The
+    driver's scope is registered under its oldest batch in flight: a
+    failure before that batch cancels the driver (its worker is stopped); a
+    failure between two batches in flight lets the older one finish and
+    drops the younger one.  A batch bigger than ``PREFETCH_BYTES`` waits
+    until nothing is in flight, so a pipe never has to hold two big
+    messages at once."""
     size = 1
+    inflight: deque[int] = deque()  # the first index of each batch sent
+    held: list[tuple[int, bytes]] | None = None
+    closed = False
     while True:
-        batch = engine.take(jobs, size)
-        if not batch:
-            return
-        first = batch[0][0]
-        payload = pack_items(engine, batch)
-        if not payload:
+        while not closed and held is None and len(inflight) < DEPTH:
+            batch = engine.take(jobs, size, block=not inflight)
+            if batch is None:
+                closed = True
+            if not batch:
+                break
+            payload = pack_items(engine, batch)
+            if not payload:
+                continue
+            if inflight and sum(len(data) for _, data in payload) > PREFETCH_BYTES:
+                held = payload
+                break
+            if not _send(engine, remote, payload, inflight):
+                return
+        if not inflight:
+            if held is not None:
+                payload, held = held, None
+                if not _send(engine, remote, payload, inflight):
+                    return
+                continue
+            if closed:
+                return
             continue
+        first = inflight[0]
         with CancelScope() as scope:
             if not engine.begin(first, scope):
-                continue
+                return  # a failure before every batch in flight
             try:
-                elapsed, replies = run(payload)
+                elapsed, replies = remote.receive()
             except Exception as exc:
                 engine.deliver(first, False, exc)
                 return
             finally:
                 engine.end(first)
         if scope.cancelled_caught:
-            return  # a failure before this batch: the worker was stopped
+            return  # a failure before this batch: the worker is stopped
+        inflight.popleft()
         for index, ok, data in replies:
             engine.deliver(index, *unpack_reply(index, ok, data))
         size = next_size(elapsed, len(replies), limit)
+
+
+def _send(
+    engine: Engine, remote: Remote, payload: list[tuple[int, bytes]], inflight: deque[int]
+) -> bool:
+    try:
+        remote.send(payload)
+    except Exception as exc:
+        engine.deliver(payload[0][0], False, exc)
+        return False
+    inflight.append(payload[0][0])
+    return True
 
 
 def pack_items(engine: Engine, batch: list[Job]) -> list[tuple[int, bytes]]:

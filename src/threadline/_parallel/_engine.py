@@ -118,15 +118,18 @@ class Engine:
                 jobs.send((index, item))
                 index += 1
 
-    def take(self, jobs: Channel[Job], limit: int) -> list[Job]:
-        """Up to *limit* jobs that are not skipped: block for the first, then
-        take what is ready.  Empty once ``jobs`` is closed and drained."""
+    def take(self, jobs: Channel[Job], limit: int, *, block: bool = True) -> list[Job] | None:
+        """Up to *limit* jobs that are not skipped: the first waited for (if
+        *block*), the rest only if ready.  None once ``jobs`` is closed and
+        drained.  (``failed`` is read without the lock here: a stale value
+        only lets a job through to ``begin``, which checks again.)"""
         batch: list[Job] = []
         try:
-            while not batch:
-                job = jobs.recv()
-                if job[0] < self.failed:
-                    batch.append(job)
+            if block:
+                while not batch:
+                    job = jobs.recv()
+                    if job[0] < self.failed:
+                        batch.append(job)
             while len(batch) < limit:
                 ready, ok = jobs.try_recv()
                 if not ok:
@@ -135,7 +138,7 @@ class Engine:
                 if ready[0] < self.failed:
                     batch.append(ready)
         except ChannelClosed:
-            pass
+            return batch or None
         return batch
 
     def begin(self, index: int, scope: CancelScope) -> bool:

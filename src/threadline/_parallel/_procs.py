@@ -1,26 +1,38 @@
-"""The processes backend: one worker process per driver, over a pipe.
+"""The processes backend: worker processes driven over pipes, reused
+between pmap calls.
 
-Each driver owns one process for the life of the pmap.  It sends a batch
-and waits for the reply on the pipe and on the process's sentinel, 20 ms
+Each driver uses one worker process at a time.  It sends ``(fn, batch)``
+messages (two in flight, see ``_batches.drive_batches``) and waits for each
+reply on the pipe and on the process's sentinel, 20 ms
 at a time between cancellation checkpoints, so it notices cancellation and
 the death of its process promptly.  The child records the index of the
 item it is running in shared memory, so a death (killed, ``os._exit``, a
 crash in C code) is reported naming that item.
 
-A driver stops its process on every way out: politely when it is idle
-(``None`` on the pipe), by SIGKILL when it is cancelled in the middle of a
-batch or the process does not exit.  Processes are daemonic, and the
+Starting a process costs a re-import of the program's main module (tens
+to hundreds of ms), so a driver that ends with its process idle parks it
+in ``_idle`` for the next pmap.  A process that is cancelled in the middle
+of a batch, or whose owner disappears, is killed (SIGKILL) instead.
+Parked processes retire on their own: the child exits after
+``_IDLE_SECONDS`` without a message, and the parent reuses a process only
+if it has been idle for less than ``_REUSE_SECONDS`` (smaller), so it
+never sends work to one that is retiring.  Processes are daemonic and the
 child ignores SIGINT: Ctrl-C reaches the parent, whose group cancels.
 
-No lock: each process and pipe belongs to one driver.
+Locking: ``_pool_lock`` guards ``_idle`` only; it is never held while
+joining or killing a process.  A ``_Process`` in use belongs to one driver.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import multiprocessing.connection
+import os
 import pickle
 import signal
+import threading
+import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing.context import BaseContext
@@ -34,6 +46,11 @@ from ._engine import Engine, Job
 
 _POLL = 0.02
 _STOP_GRACE = 1.0
+_IDLE_SECONDS = 10.0
+_REUSE_SECONDS = 8.0
+
+_pool_lock = threading.Lock()
+_idle: list[_Process] = []
 
 
 def context() -> BaseContext:
@@ -55,6 +72,83 @@ def pickled_fn(fn: Callable[[Any], Any], backend: str) -> bytes:
         ) from None
 
 
+class _Process:
+    """A live worker process, its pipe and its shared "current item"."""
+
+    def __init__(self, ctx: BaseContext) -> None:
+        self.context = ctx
+        self.conn, child = ctx.Pipe()
+        self.current = ctx.RawValue("q", -1)
+        self.process: Any = ctx.Process(  # type: ignore[attr-defined]
+            target=_child_main,
+            args=(child, self.current, _IDLE_SECONDS),
+            name="threadline-pmap-worker",
+            daemon=True,
+        )
+        self.process.start()
+        child.close()
+        self.pid: int = self.process.pid
+        self.last_used = time.monotonic()
+
+    def reusable(self, ctx: BaseContext, now: float) -> bool:
+        return (
+            self.context is ctx
+            and now - self.last_used < _REUSE_SECONDS
+            and self.process.is_alive()
+        )
+
+    def kill(self) -> None:
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join()
+        self.conn.close()
+
+
+def _acquire(ctx: BaseContext) -> _Process:
+    """A parked process that is still fresh, else a new one."""
+    now = time.monotonic()
+    stale = []
+    found = None
+    with _pool_lock:
+        while _idle:
+            proc = _idle.pop()  # the most recently used first
+            if proc.reusable(ctx, now):
+                found = proc
+                break
+            stale.append(proc)
+    for proc in stale:
+        proc.kill()
+    return found if found is not None else _Process(ctx)
+
+
+def _park(proc: _Process) -> None:
+    with _pool_lock:
+        _idle.append(proc)
+
+
+def retire_idle() -> None:
+    """Stop every parked process now (tests; also safe at any time)."""
+    with _pool_lock:
+        parked = _idle[:]
+        _idle.clear()
+    for proc in parked:
+        proc.kill()
+
+
+def idle_pids() -> set[int]:
+    with _pool_lock:
+        return {proc.pid for proc in _idle}
+
+
+def _after_fork_in_child() -> None:
+    global _pool_lock
+    _pool_lock = threading.Lock()
+    _idle.clear()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 class ProcessRunner:
     def __init__(self, fn: Callable[[Any], Any], workers: int, window: int) -> None:
         self.fn = fn
@@ -62,12 +156,12 @@ class ProcessRunner:
         self.drivers = workers
         self.limit = _batches.batch_limit(window, workers)
         self.context = context()
-        self.pids: list[int] = []  # for tests: every process this pmap started
+        self.pids: list[int] = []  # for tests: every process this pmap used
 
     def drive(self, engine: Engine, jobs: Channel[Job]) -> None:
         worker = _Worker(self)
         try:
-            _batches.drive_batches(engine, jobs, self.limit, worker.run)
+            _batches.drive_batches(engine, jobs, self.limit, worker)
         finally:
             worker.stop()
 
@@ -76,101 +170,86 @@ class ProcessRunner:
 
 
 class _Worker:
-    """One worker process, started on first use."""
+    """A driver's hold on one process at a time, and its batches in flight
+    there, oldest first."""
 
     def __init__(self, runner: ProcessRunner) -> None:
         self.runner = runner
-        self.process: Any = None
-        self.conn: multiprocessing.connection.Connection | None = None
-        self.busy = False
+        self.proc: _Process | None = None
+        self.pending: deque[list[tuple[int, bytes]]] = deque()
 
-    def start(self) -> None:
-        ctx = self.runner.context
-        parent, child = ctx.Pipe()
-        current = ctx.RawValue("q", -1)
-        process = ctx.Process(  # type: ignore[attr-defined]
-            target=_child_main,
-            args=(child, current, self.runner.fn_bytes),
-            name="threadline-pmap-worker",
-            daemon=True,
-        )
-        process.start()
-        child.close()
-        self.process, self.conn, self.current = process, parent, current
-        self.pid = process.pid
-        self.runner.pids.append(process.pid)
-
-    def run(self, payload: list[tuple[int, bytes]]) -> tuple[float, list[Reply]]:
-        if self.process is None:
-            self.start()
-        assert self.conn is not None
-        self.busy = True
+    def send(self, payload: list[tuple[int, bytes]]) -> None:
+        proc = self.proc
+        if not self.pending and (
+            proc is None or not proc.reusable(self.runner.context, time.monotonic())
+        ):
+            if proc is not None:
+                proc.kill()  # idle too long inside this pmap: it may be retiring
+            proc = self.proc = _acquire(self.runner.context)
+            self.runner.pids.append(proc.pid)
+        assert proc is not None
+        self.pending.append(payload)
         try:
-            self.conn.send(payload)
+            proc.conn.send((self.runner.fn_bytes, payload))
         except OSError:  # the process is gone already
-            raise self._death(payload) from None
-        reply = self._wait(payload)
-        self.busy = False
+            raise self._death(proc) from None
+
+    def receive(self) -> tuple[float, list[Reply]]:
+        proc = self.proc
+        assert proc is not None
+        reply = self._wait(proc)
+        proc.last_used = time.monotonic()
+        self.pending.popleft()
         if isinstance(reply, str):  # fn could not be loaded in the child
             raise TypeError(reply)
         return reply  # type: ignore[no-any-return]
 
-    def _wait(self, payload: list[tuple[int, bytes]]) -> Any:
-        assert self.conn is not None
-        sentinel = self.process.sentinel
+    def _wait(self, proc: _Process) -> Any:
+        sentinel = proc.process.sentinel
         while True:
-            ready = multiprocessing.connection.wait([self.conn, sentinel], _POLL)
-            if self.conn in ready:
+            ready = multiprocessing.connection.wait([proc.conn, sentinel], _POLL)
+            if proc.conn in ready:
                 try:
-                    return self.conn.recv()
-                except EOFError:
+                    return proc.conn.recv()
+                except (EOFError, OSError):  # EOF, or a reset with data unread
                     pass  # died after the wait: report below
-                raise self._death(payload)
+                raise self._death(proc)
             if sentinel in ready:
-                raise self._death(payload)
+                raise self._death(proc)
             checkpoint()
 
-    def _death(self, payload: list[tuple[int, bytes]]) -> BrokenProcessPool:
-        self.process.join(_STOP_GRACE)
-        code = self.process.exitcode
-        index = self.current.value
+    def _death(self, proc: _Process) -> BrokenProcessPool:
+        proc.process.join(_STOP_GRACE)
+        code = proc.process.exitcode
+        items = dict(pair for payload in self.pending for pair in payload)
+        index = proc.current.value
         if index < 0:
-            index = payload[0][0]
+            index = self.pending[0][0][0]
         how = f"exit code {code}"
         if code is not None and code < 0:
             try:
                 how = f"signal {signal.Signals(-code).name}"
             except ValueError:
                 how = f"signal {-code}"
-        data = dict(payload).get(index)
+        data = items.get(index)
         item = "" if data is None else f" ({_describe(data)})"
-        lost = len(payload) - 1
-        extra = f"; the other {lost} item(s) of its batch were lost with it" if lost else ""
-        self.busy = False
-        self.process = None  # dead: nothing to stop
+        lost = len(items) - 1
+        extra = f"; {lost} more item(s) sent to it were lost with it" if lost else ""
         return BrokenProcessPool(
-            f"a pmap worker process (pid {self.pid}) died ({how}) "
+            f"a pmap worker process (pid {proc.pid}) died ({how}) "
             f"while running item {index}{item}{extra}"
         )
 
     def stop(self) -> None:
-        process, conn = self.process, self.conn
-        if process is None:
-            if conn is not None:
-                conn.close()
+        """Park the process if it is idle and healthy, else kill it."""
+        proc, self.proc = self.proc, None
+        if proc is None:
             return
-        assert conn is not None
-        if not self.busy:
-            try:
-                conn.send(None)
-            except OSError:
-                pass
-            process.join(_STOP_GRACE)
-        if process.is_alive():
-            process.kill()
-            process.join()
-        conn.close()
-        self.process = None
+        if self.pending or not proc.process.is_alive():
+            proc.kill()
+        else:
+            _park(proc)
+        self.pending.clear()
 
 
 def _describe(data: bytes) -> str:
@@ -180,25 +259,35 @@ def _describe(data: bytes) -> str:
         return "an item"
 
 
-def _child_main(conn: multiprocessing.connection.Connection, current: Any, fn_bytes: bytes) -> None:
+def _child_main(
+    conn: multiprocessing.connection.Connection, current: Any, idle_seconds: float
+) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    loaded: tuple[bytes, Any] | None = None
+    while True:
+        try:
+            if not conn.poll(idle_seconds):
+                return  # retire: the parent no longer reuses this process
+            message = conn.recv()
+        except (EOFError, OSError):
+            return  # the parent is gone
+        fn_bytes, payload = message
+        if loaded is None or loaded[0] != fn_bytes:
+            loaded = (fn_bytes, _load(fn_bytes))
+        fn = loaded[1]
+        if isinstance(fn, str):
+            conn.send(fn)
+        else:
+            conn.send(_batches.run_batch(fn, payload, current))
+
+
+def _load(fn_bytes: bytes) -> Any:
+    """The function, or a message saying why it could not be loaded."""
     try:
-        fn = pickle.loads(fn_bytes)
+        return pickle.loads(fn_bytes)
     except Exception as exc:
-        fn = None
-        problem = (
+        return (
             f"fn could not be loaded in the pmap worker process ({type(exc).__name__}: {exc}); "
             "functions for backend='processes' must be importable from a module "
             "(a script's functions need the `if __name__ == '__main__':` guard)"
         )
-    while True:
-        try:
-            payload = conn.recv()
-        except (EOFError, OSError):
-            return  # the parent is gone
-        if payload is None:
-            return
-        if fn is None:
-            conn.send(problem)
-            continue
-        conn.send(_batches.run_batch(fn, payload, current))
