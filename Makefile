@@ -1,5 +1,5 @@
 # make test  — create .venv, install threadline with its dev tools, lint, type-check, test
-# make demo  — create .venv, install, run the bundled examples
+# make demo  — create .venv, install, run the bundled examples and a scale report (demo-output/)
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -31,6 +31,14 @@ demo: $(VENV)/.installed
 		echo "=== $$f"; \
 		$(BIN)/python $$f || exit 1; \
 	done
+	@mkdir -p demo-output
+	@for w in cpu gil_releasing; do \
+		echo "=== threadline scale threadline.scale.workloads:$$w"; \
+		$(BIN)/threadline scale threadline.scale.workloads:$$w --duration 0.3 --rounds 3 \
+			--json demo-output/scale-$$w.json --plot demo-output/scale-$$w.png \
+			--table demo-output/scale-$$w.txt || exit 1; \
+	done
+	@echo "reports, JSON and plots: demo-output/"
 
 bench: $(VENV)/.installed
 	$(BIN)/python bench/channels.py
@@ -38,4 +46,4 @@ bench: $(VENV)/.installed
 	$(BIN)/python bench/parallel.py --memory --scaling
 
 clean:
-	rm -rf $(VENV) .venv-* .mypy_cache .pytest_cache .ruff_cache build dist
+	rm -rf $(VENV) .venv-* demo-output .mypy_cache .pytest_cache .ruff_cache build dist

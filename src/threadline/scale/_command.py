@@ -1,0 +1,286 @@
+"""``threadline scale``: the command line, checks, and running each
+interpreter's measurement in a subprocess with a progress display.
+
+Nothing is written until every interpreter has been measured: a failure
+leaves no half-written JSON or PNG.  Bad input exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from . import _report, _runner, _target
+
+EXIT_USAGE = 2
+
+
+class ScaleError(Exception):
+    """A problem to report in one line, with exit status 2."""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "target",
+        metavar="TARGET",
+        help="the unit of work: MODULE:FUNCTION or path/to/file.py:FUNCTION (no arguments)",
+    )
+    parser.add_argument(
+        "--workers",
+        metavar="N,N,...",
+        help="worker counts (default 1, 2, 4, ... up to the CPU count); 1 is always included",
+    )
+    parser.add_argument(
+        "--python",
+        metavar="PATH",
+        action="append",
+        default=[],
+        help="also measure on this interpreter (repeatable)",
+    )
+    parser.add_argument(
+        "--mode",
+        default="threads,processes",
+        metavar="MODES",
+        help="threads, processes or both (default threads,processes)",
+    )
+    parser.add_argument(
+        "--scaling",
+        choices=("weak", "strong"),
+        default="weak",
+        help="weak: each worker does the same amount (default); strong: a fixed total is shared",
+    )
+    parser.add_argument(
+        "--duration", type=float, default=1.0, metavar="S", help="seconds per round for one worker"
+    )
+    parser.add_argument("--rounds", type=int, default=3, metavar="R", help="rounds per point")
+    parser.add_argument(
+        "--warmup", type=float, default=0.5, metavar="S", help="warm-up seconds (calibration)"
+    )
+    parser.add_argument("--json", metavar="FILE", help="write every figure and raw sample")
+    parser.add_argument("--plot", metavar="FILE.png", help="write speedup against workers")
+    parser.add_argument("--table", metavar="FILE", help="also write the table as plain text")
+    parser.add_argument("--quiet", action="store_true", help="no progress display")
+
+
+def parse_workers(text: str | None) -> list[int]:
+    if text is None:
+        cpus = os.cpu_count() or 1
+        counts = [1]
+        while counts[-1] * 2 <= cpus:
+            counts.append(counts[-1] * 2)
+        if counts[-1] != cpus:
+            counts.append(cpus)
+        return counts
+    chosen = {1}
+    for raw in text.split(","):
+        part = raw.strip()
+        if not part.isdigit() or int(part) < 1:
+            raise ScaleError(f"--workers: {part!r} is not a positive integer (in {text!r})")
+        chosen.add(int(part))
+    return sorted(chosen)
+
+
+def parse_modes(text: str) -> list[str]:
+    modes = [m.strip() for m in text.split(",") if m.strip()]
+    bad = [m for m in modes if m not in ("threads", "processes")]
+    if bad or not modes:
+        raise ScaleError(f"--mode: expected threads and/or processes, got {text!r}")
+    return sorted(set(modes), key=("threads", "processes").index)
+
+
+def check_interpreter(path: str) -> str:
+    """The interpreter's absolute path, if it is a Python threadline can run on."""
+    found = shutil.which(path)
+    if found is None:
+        raise ScaleError(f"--python: no such interpreter: {path!r}")
+    try:
+        done = subprocess.run(
+            [found, "-c", "import sys; sys.stdout.write('%d %d' % sys.version_info[:2])"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        major, minor = map(int, done.stdout.split())
+    except (OSError, ValueError, subprocess.TimeoutExpired):
+        raise ScaleError(f"--python: {path!r} is not a Python interpreter") from None
+    if (major, minor) < (3, 11):
+        raise ScaleError(f"--python: {path!r} is Python {major}.{minor}; threadline needs 3.11+")
+    return found
+
+
+def check_output(option: str, path: str | None) -> None:
+    if path is None:
+        return
+    folder = Path(path).resolve().parent
+    if not folder.is_dir():
+        raise ScaleError(f"{option}: the folder {str(folder)!r} does not exist")
+
+
+def check_number(option: str, value: float, minimum: float) -> None:
+    if not value >= minimum:  # also NaN
+        raise ScaleError(f"{option} must be >= {minimum}, got {value!r}")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        return _run(args)
+    except ScaleError as exc:
+        print(f"threadline scale: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _run(args: argparse.Namespace) -> int:
+    try:
+        _target.split(args.target)
+    except _target.TargetError as exc:
+        raise ScaleError(str(exc)) from None
+    workers = parse_workers(args.workers)
+    modes = parse_modes(args.mode)
+    check_number("--duration", args.duration, 0.001)
+    check_number("--warmup", args.warmup, 0.0)
+    check_number("--rounds", args.rounds, 1)
+    check_output("--json", args.json)
+    check_output("--plot", args.plot)
+    check_output("--table", args.table)
+    if args.plot:
+        try:
+            import matplotlib  # noqa: F401, PLC0415 - an optional extra
+        except ImportError:
+            raise ScaleError("--plot needs matplotlib: pip install 'threadline[scale]'") from None
+    interpreters = [sys.executable] + [check_interpreter(p) for p in args.python]
+    settings = {
+        "target": args.target,
+        "workers": workers,
+        "modes": modes,
+        "scaling": args.scaling,
+        "duration": args.duration,
+        "rounds": args.rounds,
+        "warmup": args.warmup,
+        "cwd": os.getcwd(),
+    }
+    progress = _Progress(len(interpreters) * len(modes) * len(workers) * args.rounds, args.quiet)
+    try:
+        reports = [_report.analyse(_measure(python, settings, progress)) for python in interpreters]
+    finally:
+        progress.close()
+    created = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+    document = _report.build(settings, reports, created)
+    if not _report.print_rich(document):
+        print(_report.plain_table(document), end="")
+    if args.json:
+        _report.write_json(document, args.json)
+    if args.plot:
+        _report.write_plot(document, args.plot)
+    if args.table:
+        text = _report.plain_table(document)
+        _report.write_atomic(args.table, lambda tmp: _write_text(tmp, text))
+    return 0
+
+
+def _write_text(path: str, text: str) -> None:
+    Path(path).write_text(text, encoding="utf-8")
+
+
+def _measure(python: str, settings: dict[str, Any], progress: _Progress) -> dict[str, Any]:
+    """Run the protocol in *python* and return its raw result."""
+    package_root = str(Path(__file__).resolve().parents[2])  # holds threadline/
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+    xoptions = [
+        f"-X{k}={v}" if v is not True else f"-X{k}" for k, v in sys._xoptions.items() if k == "gil"
+    ]
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "result.json")
+        command = [python, *xoptions, "-m", "threadline.scale._runner", json.dumps(settings), out]
+        progress.start(python)
+        with subprocess.Popen(
+            command, stderr=subprocess.PIPE, text=True, env=env, cwd=settings["cwd"]
+        ) as proc:
+            assert proc.stderr is not None
+            passed: list[str] = []
+            for line in proc.stderr:
+                if line.startswith(_runner.PROGRESS):
+                    progress.event(json.loads(line[len(_runner.PROGRESS) :]))
+                else:
+                    passed.append(line)
+                    progress.echo(line)
+        try:
+            with open(out, encoding="utf-8") as f:
+                raw: dict[str, Any] = json.load(f)
+        except (OSError, ValueError):
+            tail = "".join(passed[-20:])
+            raise ScaleError(
+                f"the measurement on {python} failed (exit status {proc.returncode}):\n{tail}"
+            ) from None
+    if "error" in raw:
+        error = raw["error"]
+        what = "cannot load the target" if error["kind"] == "target" else "the unit of work raised"
+        raise ScaleError(f"{what} on {python}: {error['message'].rstrip()}")
+    return raw
+
+
+class _Progress:
+    """What is being measured, on stderr: rich's bar when rich is installed
+    and stderr is a terminal, otherwise one line per interpreter and mode."""
+
+    def __init__(self, total: int, quiet: bool) -> None:
+        self.total = total
+        self.quiet = quiet
+        self.bar: Any = None
+        self.task: Any = None
+        self.last = ""
+        if quiet or not sys.stderr.isatty():
+            return
+        try:
+            from rich.progress import Progress  # noqa: PLC0415 - an optional extra
+        except ImportError:
+            return
+        self.bar = Progress(transient=True)
+        self.task = self.bar.add_task("measuring", total=total)
+        self.bar.start()
+
+    def start(self, python: str) -> None:
+        self.python = python
+        self.say(f"measuring on {python}")
+
+    def say(self, text: str) -> None:
+        if self.quiet:
+            return
+        if self.bar is not None:
+            self.bar.update(self.task, description=text)
+        else:
+            print(text, file=sys.stderr, flush=True)
+
+    def event(self, event: dict[str, Any]) -> None:
+        if event["event"] == "calibrated":
+            self.say(
+                f"  one unit takes {event['unit_seconds'] * 1e3:.3g} ms; "
+                f"{event['units']} units per worker-round"
+            )
+        elif event["event"] == "round":
+            key = f"  {event['mode']}, {event['workers']} worker(s)"
+            if self.bar is not None:
+                self.bar.update(self.task, advance=1, description=key.strip())
+            elif key != self.last:
+                self.last = key
+                self.say(key)
+
+    def echo(self, line: str) -> None:
+        if self.bar is not None:
+            self.bar.console.print(line.rstrip("\n"), markup=False, highlight=False)
+        else:
+            sys.stderr.write(line)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+            self.bar = None

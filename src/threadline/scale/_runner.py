@@ -1,0 +1,247 @@
+"""The measuring protocol, run inside each interpreter under test:
+
+    python -m threadline.scale._runner CONFIG_JSON RESULT_PATH
+
+1. Import the target (recording any warning that the GIL was re-enabled).
+2. Warm up: call the unit for ``warmup`` seconds (at least twice) and take
+   its mean time.  A unit that raises ends the run (exit status 3).
+3. Calibrate: ``units`` is how many units one worker does in ``duration``
+   seconds.  Weak scaling gives each of p workers ``units``; strong scaling
+   shares ``units`` among them.
+4. For each mode (threads, processes) and worker count p, run ``rounds``
+   rounds: p workers wait at a barrier, do their units, and record when they
+   started and ended; a round's time is last end minus first start.
+5. Write every figure and the interpreter's description to RESULT_PATH.
+
+Progress events go to stderr as lines starting with ``PROGRESS``; anything
+else the unit prints passes through.  No threadline runtime is used here:
+the tool measures the user's code on plain threads and processes.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import platform
+import sys
+import sysconfig
+import threading
+import time
+import traceback
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+from . import _target
+
+PROGRESS = "\x1ethreadline-scale "
+EXIT_TARGET = 3
+
+
+class UnitFailed(Exception):
+    """The unit of work raised; carries the formatted traceback."""
+
+
+def emit(event: dict[str, Any]) -> None:
+    sys.__stderr__.write(PROGRESS + json.dumps(event) + "\n")  # type: ignore[union-attr]
+    sys.__stderr__.flush()  # type: ignore[union-attr]
+
+
+def describe_interpreter() -> dict[str, Any]:
+    jit = getattr(sys, "_jit", None)
+    return {
+        "executable": sys.executable,
+        "version": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "build": sys.version,
+        "free_threaded_build": bool(sysconfig.get_config_var("Py_GIL_DISABLED")),
+        "jit_enabled": bool(jit.is_enabled()) if jit is not None else None,
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        "xoptions": {str(k): str(v) for k, v in sys._xoptions.items()},
+        "env_PYTHON_GIL": os.environ.get("PYTHON_GIL"),
+    }
+
+
+def gil_enabled() -> bool:
+    probe = getattr(sys, "_is_gil_enabled", None)
+    return True if probe is None else bool(probe())
+
+
+def call_units(fn: Callable[[], Any], count: int) -> None:
+    for _ in range(count):
+        fn()
+
+
+def warm_up(fn: Callable[[], Any], seconds: float) -> float:
+    """Mean seconds per unit, over at least two calls and *seconds*."""
+    calls = 0
+    start = time.perf_counter()
+    try:
+        while calls < 2 or time.perf_counter() - start < seconds:
+            fn()
+            calls += 1
+    except Exception as exc:
+        raise UnitFailed("".join(traceback.format_exception(exc))) from None
+    return (time.perf_counter() - start) / calls
+
+
+def shares(units: int, workers: int, scaling: str) -> list[int]:
+    """How many units each worker does in one round."""
+    if scaling == "weak":
+        return [units] * workers
+    base, extra = divmod(max(units, workers), workers)
+    return [base + (1 if i < extra else 0) for i in range(workers)]
+
+
+def run_threads(fn: Callable[[], Any], counts: list[int]) -> float:
+    workers = len(counts)
+    barrier = threading.Barrier(workers)
+    spans: list[tuple[float, float]] = [(0.0, 0.0)] * workers
+    errors: list[BaseException] = []
+
+    def work(i: int) -> None:
+        barrier.wait()
+        start = time.perf_counter()
+        try:
+            call_units(fn, counts[i])
+        except BaseException as exc:
+            errors.append(exc)
+        spans[i] = (start, time.perf_counter())
+
+    threads = [threading.Thread(target=work, args=(i,), name=f"scale-{i}") for i in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise UnitFailed("".join(traceback.format_exception(errors[0])))
+    return max(end for _, end in spans) - min(start for start, _ in spans)
+
+
+def _process_main(job: tuple[str, str, int, int], barrier: Any, results: Any) -> None:
+    """One worker process: load the unit, then for each of *rounds* rounds
+    wait at the barrier, do *count* units and report (start, end), or the
+    error."""
+    spec, cwd, count, rounds = job
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fn = _target.load(spec, cwd)
+        fn()
+    except BaseException as exc:
+        barrier.abort()
+        results.put(("error", "".join(traceback.format_exception(exc))))
+        return
+    for _ in range(rounds):
+        try:
+            barrier.wait()
+        except threading.BrokenBarrierError:  # another worker failed
+            return
+        start = time.perf_counter()
+        try:
+            call_units(fn, count)
+        except BaseException as exc:
+            results.put(("error", "".join(traceback.format_exception(exc))))
+            return
+        results.put(("ok", (start, time.perf_counter())))
+
+
+def run_processes(
+    spec: str, cwd: str, counts: list[int], rounds: int, on_round: Callable[[int], None]
+) -> list[float]:
+    """All rounds for one worker count, on freshly started processes (their
+    start-up is outside the timing); process i does ``counts[i]`` units."""
+    methods = multiprocessing.get_all_start_methods()
+    ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+    workers = len(counts)
+    barrier = ctx.Barrier(workers)
+    results = ctx.Queue()
+    processes = [
+        ctx.Process(  # type: ignore[attr-defined]
+            target=_process_main, args=((spec, cwd, n, rounds), barrier, results)
+        )
+        for n in counts
+    ]
+    for process in processes:
+        process.start()
+    times = []
+    try:
+        for round_ in range(rounds):
+            spans = []
+            for _ in range(workers):
+                kind, value = results.get(timeout=600)
+                if kind == "error":
+                    raise UnitFailed(value)
+                spans.append(value)
+            times.append(max(end for _, end in spans) - min(start for start, _ in spans))
+            on_round(round_)
+    finally:
+        for process in processes:
+            process.join(5)
+            if process.is_alive():
+                process.kill()
+                process.join()
+    return times
+
+
+def measure(config: dict[str, Any], fn: Callable[[], Any]) -> dict[str, Any]:
+    unit_seconds = warm_up(fn, config["warmup"])
+    units = max(1, round(config["duration"] / unit_seconds))
+    emit({"event": "calibrated", "unit_seconds": unit_seconds, "units": units})
+    runs = []
+    for mode in config["modes"]:
+        for workers in config["workers"]:
+            counts = shares(units, workers, config["scaling"])
+            total = sum(counts)
+
+            def on_round(round_: int, mode: str = mode, workers: int = workers) -> None:
+                emit({"event": "round", "mode": mode, "workers": workers, "round": round_})
+
+            if mode == "threads":
+                times = []
+                for round_ in range(config["rounds"]):
+                    times.append(run_threads(fn, counts))
+                    on_round(round_)
+            else:
+                times = run_processes(
+                    config["target"], config["cwd"], counts, config["rounds"], on_round
+                )
+            runs.append(
+                {
+                    "mode": mode,
+                    "workers": workers,
+                    "units_per_round": total,
+                    "seconds": times,
+                    "throughput": [total / t for t in times],
+                }
+            )
+    return {"unit_seconds": unit_seconds, "units": units, "runs": runs}
+
+
+def main(argv: list[str]) -> int:
+    config = json.loads(argv[0])
+    out_path = argv[1]
+    result: dict[str, Any] = {"interpreter": describe_interpreter()}
+    status = 0
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            fn = _target.load(config["target"], config["cwd"])
+            result.update(measure(config, fn))
+        except _target.TargetError as exc:
+            result["error"] = {"kind": "target", "message": str(exc)}
+            status = EXIT_TARGET
+        except UnitFailed as exc:
+            result["error"] = {"kind": "unit", "message": str(exc)}
+            status = EXIT_TARGET
+    result["interpreter"]["gil_enabled_at_end"] = gil_enabled()
+    result["interpreter"]["gil_reenabled_by"] = _target.gil_reenabled_by(caught)
+    with open(out_path, "w", encoding="utf-8") as f:
+        json.dump(result, f)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,249 @@
+"""``threadline scale`` end to end, on small budgets: the protocol in a
+subprocess per interpreter, the JSON (against its schema), the PNG, the
+table, and every kind of bad input (exit status 2, nothing written)."""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from threadline._cli import main
+from threadline.scale import _report
+
+pytestmark = pytest.mark.timeout(120)
+
+QUICK = ["--duration", "0.03", "--rounds", "2", "--warmup", "0.01", "--quiet"]
+
+
+def other_python() -> str | None:
+    """A second interpreter (3.12+) that is not the one running the tests."""
+    mine = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    for pattern in ("3.12", "3.13", "3.11"):
+        if pattern == mine:
+            continue
+        found = sorted(glob.glob(os.path.expanduser(f"~/.pyenv/versions/{pattern}.*/bin/python3")))
+        if found:
+            return found[-1]
+    return None
+
+
+def load(path: Path) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return document
+
+
+def validate(document: dict[str, Any]) -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    schema = json.loads(_report.SCHEMA_PATH.read_text(encoding="utf-8"))
+    jsonschema.validate(document, schema)
+
+
+def test_report_with_json_plot_and_table(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "report.json"
+    png = tmp_path / "speedup.png"
+    txt = tmp_path / "table.txt"
+    status = main(
+        [
+            "scale",
+            "threadline.scale.workloads:cpu",
+            "--workers",
+            "2",
+            *QUICK,
+            "--json",
+            str(out),
+            "--plot",
+            str(png),
+            "--table",
+            str(txt),
+        ]
+    )
+    assert status == 0
+    printed = capsys.readouterr().out
+    assert "verdict: threads scale to" in printed
+
+    document = load(out)
+    validate(document)
+    [report] = document["interpreters"]
+    assert document["settings"]["workers"] == [1, 2]  # 1 is always measured
+    assert report["interpreter"]["executable"] == sys.executable
+    assert report["interpreter"]["version"] == ".".join(map(str, sys.version_info[:3]))
+    assert report["interpreter"]["gil_enabled_at_end"] is True
+    points = {(r["mode"], r["workers"]) for r in report["results"]}
+    assert points == {("threads", 1), ("threads", 2), ("processes", 1), ("processes", 2)}
+    for result in report["results"]:
+        assert len(result["seconds"]) == len(result["throughput"]) == 2
+        # weak scaling: every worker did the calibrated number of units
+        assert result["units_per_round"] == report["units"] * result["workers"]
+        for seconds, rate in zip(result["seconds"], result["throughput"], strict=True):
+            assert rate == pytest.approx(result["units_per_round"] / seconds)
+
+    image = pytest.importorskip("matplotlib.image").imread(str(png))
+    assert image.shape[0] > 100
+    assert image.shape[1] > 100
+
+    text = txt.read_text(encoding="utf-8")
+    assert "Karp-Flatt" in text
+    assert report["verdict"] in text.replace("\n", " ")
+    assert not list(tmp_path.glob(".threadline-*"))  # no temporary left behind
+
+
+def test_file_target_strong_scaling_threads_only(tmp_path: Path) -> None:
+    unit = tmp_path / "work.py"
+    unit.write_text("import time\n\ndef unit():\n    time.sleep(0.001)\n", encoding="utf-8")
+    out = tmp_path / "r.json"
+    status = main(
+        [
+            "scale",
+            f"{unit}:unit",
+            "--workers",
+            "1,3",
+            "--mode",
+            "threads",
+            "--scaling",
+            "strong",
+            *QUICK,
+            "--json",
+            str(out),
+        ]
+    )
+    assert status == 0
+    document = load(out)
+    validate(document)
+    [report] = document["interpreters"]
+    assert {r["mode"] for r in report["results"]} == {"threads"}
+    # strong scaling: the same total, shared
+    assert {r["units_per_round"] for r in report["results"]} == {report["units"]}
+
+
+def test_a_second_interpreter(tmp_path: Path) -> None:
+    other = other_python()
+    if other is None:
+        pytest.skip("no second Python 3.11+ under pyenv")
+    out = tmp_path / "r.json"
+    status = main(
+        [
+            "scale",
+            "threadline.scale.workloads:io_sleep",
+            "--workers",
+            "2",
+            "--mode",
+            "threads",
+            "--python",
+            other,
+            *QUICK,
+            "--json",
+            str(out),
+        ]
+    )
+    assert status == 0
+    document = load(out)
+    validate(document)
+    first, second = document["interpreters"]
+    assert first["interpreter"]["executable"] == sys.executable
+    assert Path(second["interpreter"]["executable"]).resolve() == Path(other).resolve()
+    assert first["interpreter"]["version"] != second["interpreter"]["version"]
+
+
+def test_python_gil_setting_passes_through(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PYTHON_GIL", "1")
+    out = tmp_path / "r.json"
+    assert (
+        main(
+            [
+                "scale",
+                "threadline.scale.workloads:io_sleep",
+                "--mode",
+                "threads",
+                *QUICK,
+                "--json",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    assert load(out)["interpreters"][0]["interpreter"]["env_PYTHON_GIL"] == "1"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["no_such_module_xyz:f"],
+            "cannot load the target on .*cannot import 'no_such_module_xyz'",
+        ),
+        (["threadline.scale.workloads:nope"], "has no attribute 'nope'"),
+        (["tests.scale.units:explode"], "the unit of work raised on .*ZeroDivisionError"),
+        (["just_a_module"], "TARGET must be MODULE:FUNCTION"),
+        (["m:f", "--workers", "0,-1,x"], r"--workers: '0' is not a positive integer"),
+        (["m:f", "--workers", "2,x"], r"--workers: 'x' is not a positive integer"),
+        (["m:f", "--mode", "fibers"], "--mode: expected threads and/or processes, got 'fibers'"),
+        (["m:f", "--duration", "nan"], "--duration must be >= 0.001, got nan"),
+        (["m:f", "--rounds", "0"], "--rounds must be >= 1, got 0"),
+        (
+            ["m:f", "--python", "/no/such/python"],
+            "--python: no such interpreter: '/no/such/python'",
+        ),
+        (["m:f", "--python", "/bin/true"], "--python: '/bin/true' is not a Python interpreter"),
+        (
+            ["m:f", "--json", "/no/such/folder/r.json"],
+            "--json: the folder '/no/such/folder' does not exist",
+        ),
+    ],
+)
+def test_bad_input_exits_2_and_writes_nothing(
+    args: list[str],
+    message: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(Path(__file__).parents[2])  # so tests.scale.units imports
+    out = tmp_path / "r.json"
+    png = tmp_path / "p.png"
+    extra = [] if "--json" in args else ["--json", str(out), "--plot", str(png)]
+    status = main(["scale", *QUICK, *args, *extra])
+    assert status == 2
+    err = capsys.readouterr().err
+    assert err.startswith("threadline scale: error: ")
+    assert re.search(message, err, re.DOTALL), err
+    assert not out.exists()
+    assert not png.exists()
+
+
+def test_python_2_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    found = glob.glob(os.path.expanduser("~/.pyenv/versions/2.7*/bin/python"))
+    if not found:
+        pytest.skip("no Python 2 under pyenv")
+    assert main(["scale", "m:f", "--python", found[0], *QUICK]) == 2
+    assert "is Python 2.7; threadline needs 3.11+" in capsys.readouterr().err
+
+
+def test_usage_errors_exit_2() -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["scale"])
+    assert info.value.code == 2
+    with pytest.raises(SystemExit) as info:
+        main(["scale", "m:f", "--scaling", "sideways"])
+    assert info.value.code == 2
+
+
+def test_python_dash_m_threadline() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "threadline", "scale", "--help"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0
+    assert "--python PATH" in done.stdout
+    assert "--scaling" in done.stdout

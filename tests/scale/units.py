@@ -1,0 +1,5 @@
+"""Units of work for the command tests."""
+
+
+def explode() -> None:
+    1 / 0
