@@ -35,8 +35,10 @@ Reply = tuple[int, bool, bytes]
 
 
 def batch_limit(window: int, drivers: int) -> int:
-    """The largest batch: half the window spread over the drivers."""
-    return max(1, window // (2 * drivers))
+    """The largest batch: with ``DEPTH`` batches in flight per driver, the
+    batches in flight fill at most DEPTH / (DEPTH + 1) of the window, so the
+    feeder always has room to prepare the next batches."""
+    return max(1, window // (drivers * (DEPTH + 1)))
 
 
 def next_size(elapsed: float, done: int, limit: int) -> int:
@@ -108,8 +110,7 @@ def drive_batches(engine: Engine, jobs: Channel[Job], limit: int, remote: Remote
         if scope.cancelled_caught:
             return  # a failure before this batch: the worker is stopped
         inflight.popleft()
-        for index, ok, data in replies:
-            engine.deliver(index, *unpack_reply(index, ok, data))
+        engine.deliver_all([(index, *unpack_reply(index, ok, data)) for index, ok, data in replies])
         size = next_size(elapsed, len(replies), limit)
 
 

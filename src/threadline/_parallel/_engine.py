@@ -11,7 +11,8 @@ consumer returns a credit for each result it hands out.  So at most
 ``window`` items are taken from the input ahead of the consumer, and an
 infinite input is fine.  ``jobs`` holds ``(index, item)`` pairs in input
 order (FIFO), so every item still in ``jobs`` comes after every item a
-driver has taken.  Drivers send ``(index, ok, value)`` to ``results``.
+driver has taken.  Drivers send lists of ``(index, ok, value)`` to
+``results`` (a whole batch in one message, so the consumer wakes once).
 
 Failure: the first failing item's index is recorded (``failed``); the
 feeder stops, items after it are skipped, and calls already running after
@@ -36,6 +37,7 @@ from .._errors import ChannelClosed
 from .._tasks import TaskGroup
 
 Job = tuple[int, Any]
+Outcome = tuple[int, bool, Any]  # (index, ok, value or exception)
 
 
 class Runner(Protocol):
@@ -57,7 +59,7 @@ class Engine:
         self.items = items
         self.window = window
         self.runner = runner
-        self.results: Channel[tuple[int, bool, Any]] = Channel(math.inf)
+        self.results: Channel[list[Outcome]] = Channel(math.inf)
         self.credits: Channel[None] = Channel(window)
         for _ in range(window):
             self.credits.send(None)
@@ -154,9 +156,15 @@ class Engine:
             del self.running[index]
 
     def deliver(self, index: int, ok: bool, value: Any) -> None:
-        if not ok:
-            self.fail(index)
-        self.results.send((index, ok, value))
+        self.deliver_all([(index, ok, value)])
+
+    def deliver_all(self, outcomes: list[Outcome]) -> None:
+        """Send *outcomes* in one message, after recording the first failure."""
+        for index, ok, _ in outcomes:
+            if not ok:
+                self.fail(index)
+                break
+        self.results.send(outcomes)
 
     def cancel(self) -> None:
         self.started.wait()

@@ -3,6 +3,7 @@
 The work happens in an ``Engine`` (see ``_engine``) run by a pool task; the
 backend decides what its drivers do (``_backends``).  This module is the
 iterator the caller holds: it receives ``(index, ok, value)`` results,
+in lists,
 puts them back in input order when ``ordered``, returns one credit to the
 engine per result handed out, and turns the first failure into the
 exception the caller sees.
@@ -13,6 +14,7 @@ holds no lock; its finalizer only cancels (it must not block).
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterable, Sized
 from types import TracebackType
 from typing import Any, Generic, TypeVar
@@ -20,7 +22,7 @@ from typing import Any, Generic, TypeVar
 from .._core import _workers
 from .._errors import ChannelClosed
 from . import _backends, _progress
-from ._engine import Engine
+from ._engine import Engine, Outcome
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -39,7 +41,8 @@ class PMap(Generic[R]):
         self._engine = engine
         self._ordered = ordered
         self._progress = progress
-        self._pending: dict[int, tuple[bool, Any]] = {}
+        self._pending: dict[int, tuple[bool, Any]] = {}  # ordered: by index
+        self._ready: deque[Outcome] = deque()  # unordered: as they came
         self._next = 0
         self._closed = False
         _workers.submit(engine.run)
@@ -51,19 +54,24 @@ class PMap(Generic[R]):
         if self._closed:
             raise StopIteration
         while True:
-            if self._ordered and self._next in self._pending:
-                ok, value = self._pending.pop(self._next)
-                return self._hand_out(self._next, ok, value)
+            if self._ordered:
+                if self._next in self._pending:
+                    ok, value = self._pending.pop(self._next)
+                    return self._hand_out(self._next, ok, value)
+            elif self._ready:
+                return self._hand_out(*self._ready.popleft())
             try:
-                index, ok, value = self._engine.results.recv()
+                outcomes = self._engine.results.recv()
             except ChannelClosed:
                 return self._finish()
             except BaseException:
                 self.close()
                 raise
-            if not self._ordered:
-                return self._hand_out(index, ok, value)
-            self._pending[index] = (ok, value)
+            if self._ordered:
+                for index, ok, value in outcomes:
+                    self._pending[index] = (ok, value)
+            else:
+                self._ready.extend(outcomes)
 
     def _hand_out(self, index: int, ok: bool, value: Any) -> R:
         self._next = index + 1
