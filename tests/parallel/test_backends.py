@@ -131,21 +131,25 @@ def test_processes_run_in_other_processes() -> None:
 
 
 def test_idle_processes_are_parked_reused_and_retire(monkeypatch: pytest.MonkeyPatch) -> None:
-    first = {pid for pid, _ in tl.pmap(w.whoami, range(50), backend="processes", workers=2)}
+    def pids_used() -> set[int]:
+        return {
+            pid for pid, _ in tl.pmap(w.whoami_slowly, range(20), backend="processes", workers=2)
+        }
+
+    first = pids_used()
     assert len(first) == 2
     assert _procs.idle_pids() == first  # parked, not running anything
-    second = {pid for pid, _ in tl.pmap(w.whoami, range(50), backend="processes", workers=2)}
-    assert second == first  # reused: no start-up cost the second time
+    assert pids_used() == first  # reused: no start-up cost the second time
 
     _procs.retire_idle()
     monkeypatch.setattr(_procs, "_IDLE_SECONDS", 0.3)
     monkeypatch.setattr(_procs, "_REUSE_SECONDS", 0.2)
-    third = {pid for pid, _ in tl.pmap(w.whoami, range(10), backend="processes", workers=2)}
+    third = pids_used()
     assert not third & first
     time.sleep(0.25)
     # too old to reuse: a new pmap starts fresh processes, and the old ones
     # retire by themselves
-    fourth = {pid for pid, _ in tl.pmap(w.whoami, range(10), backend="processes", workers=2)}
+    fourth = pids_used()
     assert not fourth & third
     deadline = time.monotonic() + 5
     while any(alive(pid) for pid in third) and time.monotonic() < deadline:

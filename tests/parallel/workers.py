@@ -17,6 +17,12 @@ def whoami(x: int) -> tuple[int, int]:
     return os.getpid(), x
 
 
+def whoami_slowly(x: int) -> tuple[int, int]:
+    """Slow enough that every worker gets items."""
+    time.sleep(0.01)
+    return os.getpid(), x
+
+
 def fail_at_7(x: int) -> int:
     if x == 7:
         raise ValueError(f"bad item {x}")
