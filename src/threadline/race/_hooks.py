@@ -1,0 +1,616 @@
+"""What instrumented code calls: ``__tl_race__.<hook>(...)``.
+
+Each hook performs the original operation and records the accesses it
+makes.  Expressions keep Python's evaluation order: loads become calls that
+return the loaded value; stores receive the value already computed; an
+augmented assignment pushes its target (``ra_push``/``ri_push``) and stores
+through it after the operand is evaluated (``wa_top``/``wi_top``).
+
+Sync objects are recognised by type when a method is called on them, or
+when they are used in ``with``, so locks made before the detector started
+work too, and the library's own internal locking (never instrumented)
+creates no edges.  The per-thread stack for augmented assignments is a
+``threading.local``; nothing else here holds state.
+"""
+
+from __future__ import annotations
+
+import builtins
+import collections
+import operator
+import queue
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from ._detector import Detector
+
+SHAPE = "<shape>"  # the key of a container's length and layout
+
+
+def _describe(obj: Any, key: Any) -> str:
+    kind = type(obj).__name__
+    if key == SHAPE:
+        return f"the contents of a {kind}"
+    if isinstance(key, tuple) and key[:1] == ("<item>",):
+        return f"{kind}[{key[1]!r}]"
+    if isinstance(key, tuple) and key[:1] == ("<global>",):
+        module = obj.get("__name__", "?") if isinstance(obj, dict) else "?"
+        return f"global {key[1]} (module {module})"
+    if isinstance(key, tuple) and key[:1] == ("<cell>",):
+        return f"closure variable {key[1]}"
+    if isinstance(obj, type):
+        return f"class attribute {obj.__qualname__}.{key}"
+    if type(obj).__name__ == "module":
+        return f"global {key} (module {obj.__name__})"
+    return f"{kind}.{key}"
+
+
+def _per_thread(obj: Any) -> bool:
+    """A ``threading.local``: every thread has its own attributes."""
+    return isinstance(obj, threading.local)
+
+
+class Hooks:
+    """The object instrumented modules see as ``__tl_race__``."""
+
+    iadd = staticmethod(operator.iadd)
+    isub = staticmethod(operator.isub)
+    imul = staticmethod(operator.imul)
+    imatmul = staticmethod(operator.imatmul)
+    itruediv = staticmethod(operator.itruediv)
+    ifloordiv = staticmethod(operator.ifloordiv)
+    imod = staticmethod(operator.imod)
+    ipow = staticmethod(operator.ipow)
+    ilshift = staticmethod(operator.ilshift)
+    irshift = staticmethod(operator.irshift)
+    ior = staticmethod(operator.ior)
+    ixor = staticmethod(operator.ixor)
+    iand = staticmethod(operator.iand)
+
+    def __init__(self, detector: Detector) -> None:
+        self.d = detector
+        self._stack = threading.local()
+
+    # -- attributes ---------------------------------------------------------
+
+    def _attr_target(self, obj: Any) -> Any:
+        # a module's attributes are its globals: the same location either way
+        return obj.__dict__ if type(obj).__name__ == "module" else obj
+
+    def _attr_key(self, obj: Any, name: str) -> Any:
+        return ("<global>", name) if type(obj).__name__ == "module" else name
+
+    def ra(self, obj: Any, name: str) -> Any:
+        try:
+            value = getattr(obj, name)
+        except AttributeError:  # still a read: of the attribute's absence
+            self._read_attr(obj, name)
+            raise
+        if not callable(value) or type(obj).__name__ == "module":
+            self._read_attr(obj, name)
+        return value
+
+    def _read_attr(self, obj: Any, name: str) -> None:
+        if not _per_thread(obj):
+            self.d.access(self._attr_target(obj), self._attr_key(obj, name), False, _describe)
+
+    def wa(self, obj: Any, name: str, value: Any) -> None:
+        setattr(obj, name, value)
+        if not _per_thread(obj):
+            self.d.access(self._attr_target(obj), self._attr_key(obj, name), True, _describe)
+
+    def da(self, obj: Any, name: str) -> None:
+        delattr(obj, name)
+        if not _per_thread(obj):
+            self.d.access(self._attr_target(obj), self._attr_key(obj, name), True, _describe)
+
+    def ra_push(self, obj: Any, name: str) -> Any:
+        self._push((obj, name))
+        return self.ra(obj, name)
+
+    def wa_top(self, value: Any) -> None:
+        obj, name = self._pop()
+        self.wa(obj, name, value)
+
+    # -- items --------------------------------------------------------------
+
+    def _item_keys(self, obj: Any, key: Any) -> list[Any]:
+        if isinstance(obj, (list, collections.deque)):
+            size = len(obj)
+            if isinstance(key, slice):
+                return [("<item>", i) for i in range(*key.indices(size))]
+            if isinstance(key, int) and key < 0:
+                key += size
+        return [("<item>", key)]
+
+    def ri(self, obj: Any, key: Any) -> Any:
+        value = obj[key]
+        for k in self._item_keys(obj, key):
+            self.d.access(obj, k, False, _describe)
+        return value
+
+    def wi(self, obj: Any, key: Any, value: Any) -> None:
+        keys = self._item_keys(obj, key)
+        new_key = isinstance(obj, dict) and key not in obj
+        obj[key] = value
+        self._wrote(obj, keys, reshaped=new_key or isinstance(key, slice))
+
+    def di(self, obj: Any, key: Any) -> None:
+        keys = self._item_keys(obj, key)
+        del obj[key]
+        self._wrote(obj, keys, reshaped=True)
+
+    def ri_push(self, obj: Any, key: Any) -> Any:
+        self._push((obj, key))
+        return self.ri(obj, key)
+
+    def wi_top(self, value: Any) -> None:
+        obj, key = self._pop()
+        self.wi(obj, key, value)
+
+    def _wrote(self, obj: Any, keys: list[Any], *, reshaped: bool) -> None:
+        for k in keys:
+            self.d.access(obj, k, True, _describe)
+        if reshaped:  # inserting or removing a key is atomic in itself
+            self.d.access(obj, SHAPE, True, _describe, True)
+
+    def sa(self, value: Any, obj: Any, name: str) -> None:
+        """``obj.name = value`` (value first: Python evaluates it first)."""
+        self.wa(obj, name, value)
+
+    def si(self, value: Any, obj: Any, key: Any) -> None:
+        """``obj[key] = value``."""
+        self.wi(obj, key, value)
+
+    slice_ = slice
+
+    # -- globals and closure cells ------------------------------------------
+
+    def rgv(self, namespace: dict[str, Any], name: str, value: Any) -> Any:
+        self.rg(namespace, name)
+        return value
+
+    def wgv(self, namespace: dict[str, Any], name: str, value: Any) -> Any:
+        self.wg(namespace, name)
+        return value
+
+    def rcv(self, probe: Callable[[], Any], name: str, value: Any) -> Any:
+        self.rc(probe, name)
+        return value
+
+    def wcv(self, probe: Callable[[], Any], name: str, value: Any) -> Any:
+        self.wc(probe, name)
+        return value
+
+    def rg(self, namespace: dict[str, Any], name: str) -> None:
+        self.d.access(namespace, ("<global>", name), False, _describe)
+
+    def wg(self, namespace: dict[str, Any], name: str) -> None:
+        self.d.access(namespace, ("<global>", name), True, _describe)
+
+    def rc(self, probe: Callable[[], Any], name: str) -> None:
+        self.d.access(probe.__closure__[0], ("<cell>", name), False, _describe)  # type: ignore[index]
+
+    def wc(self, probe: Callable[[], Any], name: str) -> None:
+        self.d.access(probe.__closure__[0], ("<cell>", name), True, _describe)  # type: ignore[index]
+
+    # -- whole containers ---------------------------------------------------
+
+    def whole(self, obj: Any) -> None:
+        """A read of every item and of the shape (len, iteration, sum ...)."""
+        if isinstance(obj, (list, tuple, collections.deque)) and type(obj) is not tuple:
+            self.d.access(obj, SHAPE, False, _describe)
+            for i in range(len(obj)):
+                self.d.access(obj, ("<item>", i), False, _describe)
+        elif isinstance(obj, dict):
+            self.d.access(obj, SHAPE, False, _describe)
+            for k in list(obj):
+                self.d.access(obj, ("<item>", k), False, _describe)
+        elif isinstance(obj, (set, frozenset)) and type(obj) is not frozenset:
+            self.d.access(obj, SHAPE, False, _describe)
+
+    def it(self, obj: Any) -> Any:
+        """``for x in obj``: iterating reads the container."""
+        self.whole(obj)
+        return obj
+
+    def isin(self, item: Any, container: Any) -> bool:
+        if isinstance(container, dict):
+            self.d.access(container, SHAPE, False, _describe)
+        else:
+            self.whole(container)
+        return item in container
+
+    def call(self, fn: Any) -> Any:
+        """``len(x)``, ``sum(x)``, ``getattr(o, n)``...: builtins that read
+        or write what instrumented code would have."""
+        if fn is builtins.len:
+            return self._len
+        if fn is builtins.getattr:
+            return self._getattr
+        if fn is builtins.hasattr:
+            return self._hasattr
+        if fn is builtins.setattr:
+            return self.wa
+        if fn is builtins.delattr:
+            return self.da
+        if fn in _WHOLE_READERS:
+            return _reading(self, fn)
+        return fn
+
+    def _getattr(self, obj: Any, name: str, *default: Any) -> Any:
+        try:
+            return self.ra(obj, name)
+        except AttributeError:
+            if default:
+                return default[0]
+            raise
+
+    def _hasattr(self, obj: Any, name: str) -> bool:
+        try:
+            self.ra(obj, name)
+        except AttributeError:
+            return False
+        return True
+
+    def _len(self, obj: Any) -> int:
+        if isinstance(obj, (list, dict, set, collections.deque)):
+            self.d.access(obj, SHAPE, False, _describe)
+        return len(obj)
+
+    # -- methods ------------------------------------------------------------
+
+    def m(self, obj: Any, name: str) -> Any:
+        """``obj.name(...)``: the method, wrapped when it synchronises or
+        touches a builtin container."""
+        method = getattr(obj, name)
+        table = _METHODS.get(type(obj))
+        if table is None:
+            for cls, entries in _METHODS_BY_BASE:
+                if isinstance(obj, cls):
+                    table = entries
+                    break
+        if table is not None and name in table:
+            return table[name](self, obj, method)
+        return method
+
+    def cm(self, obj: Any) -> Any:
+        """``with obj:`` for a lock-like object: acquire after enter, release
+        before exit."""
+        if _is_lock_like(obj):
+            return _Held(self.d, obj)
+        return obj
+
+    # -- the aug-assign target stack ------------------------------------------
+
+    def _push(self, entry: tuple[Any, Any]) -> None:
+        stack = getattr(self._stack, "items", None)
+        if stack is None:
+            stack = self._stack.items = []
+        stack.append(entry)
+
+    def _pop(self) -> tuple[Any, Any]:
+        return self._stack.items.pop()  # type: ignore[no-any-return]
+
+
+_WHOLE_READERS = frozenset(
+    [
+        builtins.sum,
+        builtins.sorted,
+        builtins.list,
+        builtins.tuple,
+        builtins.set,
+        builtins.frozenset,
+        builtins.dict,
+        builtins.min,
+        builtins.max,
+        builtins.any,
+        builtins.all,
+        builtins.enumerate,
+        builtins.reversed,
+    ]
+)
+
+
+def _reading(hooks: Hooks, fn: Any) -> Callable[..., Any]:
+    def call(*args: Any, **kwargs: Any) -> Any:
+        if args:
+            hooks.whole(args[0])
+        return fn(*args, **kwargs)
+
+    return call
+
+
+class _Held:
+    """A lock-like object in ``with``: HB edges around the real enter/exit."""
+
+    __slots__ = ("d", "obj")
+
+    def __init__(self, detector: Detector, obj: Any) -> None:
+        self.d = detector
+        self.obj = obj
+
+    def __enter__(self) -> Any:
+        value = self.obj.__enter__()
+        self.d.acquire(self.obj)
+        return value
+
+    def __exit__(self, *exc: Any) -> Any:
+        self.d.release(self.obj)
+        return self.obj.__exit__(*exc)
+
+
+_LOCK_TYPES: tuple[type, ...] = (
+    type(threading.Lock()),
+    type(threading.RLock()),
+    threading.Condition,
+    threading.Semaphore,
+)
+
+
+def _is_lock_like(obj: Any) -> bool:
+    return isinstance(obj, _LOCK_TYPES)
+
+
+# -- method tables: type -> name -> wrapper(hooks, obj, bound method) -------------
+
+Wrapper = Callable[[Hooks, Any, Any], Any]
+
+
+def _acquiring(h: Hooks, obj: Any, method: Any) -> Any:
+    def call(*args: Any, **kwargs: Any) -> Any:
+        got = method(*args, **kwargs)
+        if got or got is None:
+            h.d.acquire(obj)
+        return got
+
+    return call
+
+
+def _releasing(h: Hooks, obj: Any, method: Any) -> Any:
+    def call(*args: Any, **kwargs: Any) -> Any:
+        h.d.release(obj)
+        return method(*args, **kwargs)
+
+    return call
+
+
+def _waiting(h: Hooks, obj: Any, method: Any) -> Any:
+    """Condition.wait: releases the lock while it waits, then re-acquires."""
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        h.d.release(obj)
+        try:
+            return method(*args, **kwargs)
+        finally:
+            h.d.acquire(obj)
+
+    return call
+
+
+def _event_wait(h: Hooks, obj: Any, method: Any) -> Any:
+    def call(*args: Any, **kwargs: Any) -> Any:
+        flag = method(*args, **kwargs)
+        if flag:
+            h.d.acquire(obj)
+        return flag
+
+    return call
+
+
+def _barrier_wait(h: Hooks, obj: Any, method: Any) -> Any:
+    def call(*args: Any, **kwargs: Any) -> Any:
+        h.d.release(obj)
+        result = method(*args, **kwargs)
+        h.d.acquire(obj)
+        return result
+
+    return call
+
+
+def _getting(h: Hooks, obj: Any, method: Any) -> Any:
+    def call(*args: Any, **kwargs: Any) -> Any:
+        value = method(*args, **kwargs)
+        h.d.acquire(obj)
+        return value
+
+    return call
+
+
+def _writes(*, items: bool, reads_all: bool = False) -> Wrapper:
+    """A container method that changes its shape and, with *items*, may
+    move or change every item."""
+
+    def wrap(h: Hooks, obj: Any, method: Any) -> Any:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            if reads_all:
+                h.whole(obj)
+            if items:  # the items there before, and after
+                _all_items_written(h, obj)
+            result = method(*args, **kwargs)
+            if items:
+                _all_items_written(h, obj)
+            h.d.access(obj, SHAPE, True, _describe, True)
+            return result
+
+        return call
+
+    return wrap
+
+
+def _all_items_written(h: Hooks, obj: Any) -> None:
+    keys = range(len(obj)) if isinstance(obj, (list, collections.deque)) else list(obj)
+    for k in keys:
+        h.d.access(obj, ("<item>", k), True, _describe, True)
+
+
+def _shifting(h: Hooks, obj: Any, method: Any) -> Any:
+    """list.pop/insert/remove, deque.pop: the items from one index on move."""
+    name = method.__name__
+
+    def call(*args: Any) -> Any:
+        size = len(obj)
+        if name == "remove":
+            h.whole(obj)
+            start = obj.index(args[0])
+        elif name == "insert":
+            start = args[0] if args[0] >= 0 else max(size + args[0], 0)
+        else:  # pop
+            start = args[0] if args else size - 1
+            start = start + size if start < 0 else start
+        result = method(*args)
+        for k in range(min(start, size), max(size, len(obj))):
+            h.d.access(obj, ("<item>", k), True, _describe, True)
+        h.d.access(obj, SHAPE, True, _describe, True)
+        return result
+
+    return call
+
+
+def _list_append(h: Hooks, obj: Any, method: Any) -> Any:
+    def call(value: Any) -> None:
+        method(value)
+        h.d.access(obj, SHAPE, True, _describe, True)
+
+    return call
+
+
+def _dict_key_reader(h: Hooks, obj: Any, method: Any) -> Any:
+    def call(key: Any, *args: Any) -> Any:
+        h.d.access(obj, ("<item>", key), False, _describe)
+        return method(key, *args)
+
+    return call
+
+
+def _dict_key_writer(h: Hooks, obj: Any, method: Any) -> Any:
+    def call(key: Any, *args: Any) -> Any:
+        had = key in obj
+        result = method(key, *args)
+        h.d.access(obj, ("<item>", key), True, _describe, True)
+        if had != (key in obj):
+            h.d.access(obj, SHAPE, True, _describe, True)
+        return result
+
+    return call
+
+
+def _dict_update(h: Hooks, obj: Any, method: Any) -> Any:
+    def call(*args: Any, **kwargs: Any) -> None:
+        before = len(obj)
+        method(*args, **kwargs)
+        keys = list(dict(*args, **kwargs))
+        for key in keys:
+            h.d.access(obj, ("<item>", key), True, _describe, True)
+        if len(obj) != before:
+            h.d.access(obj, SHAPE, True, _describe, True)
+
+    return call
+
+
+def _reads_all(h: Hooks, obj: Any, method: Any) -> Any:
+    def call(*args: Any, **kwargs: Any) -> Any:
+        h.whole(obj)
+        return method(*args, **kwargs)
+
+    return call
+
+
+_LIST: dict[str, Wrapper] = {
+    "append": _list_append,
+    "extend": _writes(items=False),
+    "insert": _shifting,
+    "pop": _shifting,
+    "remove": _shifting,
+    "clear": _writes(items=True),
+    "sort": _writes(items=True, reads_all=True),
+    "reverse": _writes(items=True, reads_all=True),
+    "index": _reads_all,
+    "count": _reads_all,
+    "copy": _reads_all,
+}
+_DICT: dict[str, Wrapper] = {
+    "get": _dict_key_reader,
+    "setdefault": _dict_key_writer,
+    "pop": _dict_key_writer,
+    "update": _dict_update,
+    "clear": _writes(items=True),
+    "popitem": _writes(items=True),
+    "keys": _reads_all,
+    "values": _reads_all,
+    "items": _reads_all,
+    "copy": _reads_all,
+}
+_SET: dict[str, Wrapper] = {
+    "add": _writes(items=False),
+    "discard": _writes(items=False),
+    "remove": _writes(items=False),
+    "pop": _writes(items=False),
+    "clear": _writes(items=False),
+    "update": _writes(items=False),
+    "difference_update": _writes(items=False),
+    "intersection_update": _writes(items=False),
+    "copy": _reads_all,
+}
+_DEQUE: dict[str, Wrapper] = {
+    "append": _writes(items=False),
+    "appendleft": _writes(items=True),
+    "pop": _shifting,
+    "popleft": _writes(items=True),
+    "extend": _writes(items=False),
+    "extendleft": _writes(items=True),
+    "clear": _writes(items=True),
+    "rotate": _writes(items=True),
+    "remove": _shifting,
+}
+_LOCK: dict[str, Wrapper] = {"acquire": _acquiring, "release": _releasing}
+_COND: dict[str, Wrapper] = {
+    **_LOCK,
+    "wait": _waiting,
+    "wait_for": _waiting,
+}
+_EVENT: dict[str, Wrapper] = {"set": _releasing, "wait": _event_wait, "is_set": _event_wait}
+_QUEUE: dict[str, Wrapper] = {
+    "put": _releasing,
+    "put_nowait": _releasing,
+    "get": _getting,
+    "get_nowait": _getting,
+}
+
+_METHODS: dict[type, dict[str, Wrapper]] = {
+    list: _LIST,
+    dict: _DICT,
+    set: _SET,
+    collections.deque: _DEQUE,
+    type(threading.Lock()): _LOCK,
+    type(threading.RLock()): _LOCK,
+    threading.Condition: _COND,
+    threading.Semaphore: _LOCK,
+    threading.BoundedSemaphore: _LOCK,
+    threading.Event: _EVENT,
+    threading.Barrier: {"wait": _barrier_wait},
+    queue.Queue: _QUEUE,
+    queue.LifoQueue: _QUEUE,
+    queue.PriorityQueue: _QUEUE,
+    queue.SimpleQueue: _QUEUE,
+}
+_METHODS_BY_BASE: list[tuple[type, dict[str, Wrapper]]] = [
+    (queue.Queue, _QUEUE),
+    (threading.Condition, _COND),
+    (threading.Semaphore, _LOCK),
+    (threading.Event, _EVENT),
+    (dict, _DICT),
+    (list, _LIST),
+]
+
+
+def _join(h: Hooks, obj: Any, method: Any) -> Any:
+    def call(parts: Any) -> Any:
+        h.whole(parts)
+        return method(parts)
+
+    return call
+
+
+_METHODS[str] = {"join": _join}

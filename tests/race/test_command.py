@@ -1,0 +1,153 @@
+"""``threadline race`` as a command: the report's format (both stacks, both
+threads and where they were started), exit statuses, ``-m``, ``--json``,
+``--suppress``, and bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+CORPUS = Path(__file__).with_name("corpus")
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def race(*args: str, cwd: Path = CORPUS) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "threadline", "race", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=cwd,
+    )
+
+
+def line_of(name: str, text: str) -> int:
+    """The number of the first line of corpus program *name* containing *text*."""
+    lines = (CORPUS / name).read_text(encoding="utf-8").splitlines()
+    return next(n for n, line in enumerate(lines, 1) if text in line)
+
+
+def test_report_format() -> None:
+    access = line_of("race_attribute_counter.py", "counter.count += 1")
+    start = line_of("race_attribute_counter.py", "t.start()")
+    done = race("race_attribute_counter.py")
+    assert done.returncode == 66
+    err = done.stderr
+    assert err.count("WARNING: DATA RACE") == 1
+    lines = err.splitlines()
+    head = lines.index("WARNING: DATA RACE")
+    assert lines[head - 1] == lines[-2] == "=" * 18
+    assert lines[head + 1].startswith(
+        ("Read of Counter.count by Thread-", "Write of Counter.count by Thread-")
+    )
+    previous = next(line for line in lines if line.startswith("Previous "))
+    assert previous.startswith(
+        ("Previous write of Counter.count by Thread-", "Previous read of Counter.count")
+    )
+    # both stacks, with file:line frames in the program
+    assert err.count(f"  work()\n      race_attribute_counter.py:{access}\n") == 2
+    # where each thread was started
+    where = f" created at:\n  <module>()\n      race_attribute_counter.py:{start}\n"
+    assert err.count(where) == 2
+    assert lines[-1] == "Found 1 data race(s)"
+
+
+def test_json(tmp_path: Path) -> None:
+    out = tmp_path / "races.json"
+    done = race("--json", str(out), "race_global.py")
+    assert done.returncode == 66
+    [found] = json.loads(out.read_text(encoding="utf-8"))["races"]
+    assert (
+        found["current"]["location"]
+        == found["previous"]["location"]
+        == "global total (module __main__)"
+    )
+    assert {found["current"]["kind"], found["previous"]["kind"]} <= {"read", "write"}
+    assert "write" in {found["current"]["kind"], found["previous"]["kind"]}
+    assert found["current"]["thread"]["id"] != found["previous"]["thread"]["id"]
+    assert found["current"]["thread_created_at"][0]["line"] == line_of(
+        "race_global.py", "t.start()"
+    )
+    assert found["current"]["stack"][0]["function"] == "add"
+
+
+def test_no_race_exits_with_the_programs_status(tmp_path: Path) -> None:
+    script = tmp_path / "quits.py"
+    script.write_text("import sys\nprint('hello', sys.argv[1:])\nsys.exit(3)\n", encoding="utf-8")
+    done = race(str(script), "a", "b", cwd=tmp_path)
+    assert done.returncode == 3
+    assert done.stdout == "hello ['a', 'b']\n"
+    assert "DATA RACE" not in done.stderr
+
+
+def test_a_failing_program_with_a_race_still_exits_66(tmp_path: Path) -> None:
+    script = tmp_path / "fails.py"
+    script.write_text(
+        (CORPUS / "race_global.py").read_text(encoding="utf-8") + "\nraise ValueError('boom')\n",
+        encoding="utf-8",
+    )
+    done = race(str(script), cwd=tmp_path)
+    assert done.returncode == 66
+    assert "ValueError: boom" in done.stderr
+
+
+def test_dash_m_module(tmp_path: Path) -> None:
+    package = tmp_path / "app"
+    package.mkdir()
+    (package / "__init__.py").write_text("", encoding="utf-8")
+    (package / "state.py").write_text("hits = {'n': 0}\n", encoding="utf-8")
+    (package / "main.py").write_text(
+        "import threading\nfrom app import state\n\n"
+        "def hit():\n    state.hits['n'] += 1\n\n"
+        "ts = [threading.Thread(target=hit) for _ in range(2)]\n"
+        "for t in ts:\n    t.start()\nfor t in ts:\n    t.join()\n",
+        encoding="utf-8",
+    )
+    done = race("-m", "app.main", cwd=tmp_path)
+    assert done.returncode == 66, done.stderr
+    assert "dict['n']" in done.stderr
+
+
+def test_suppressions(tmp_path: Path) -> None:
+    rules = tmp_path / "suppress.txt"
+    line = line_of("race_global.py", "total += 1")
+    rules.write_text(f"# known and accepted\nrace_global.py:{line}\n", encoding="utf-8")
+    assert race("--suppress", str(rules), "race_global.py").returncode == 0
+    rules.write_text("add  # by function\n", encoding="utf-8")
+    assert race("--suppress", str(rules), "race_global.py").returncode == 0
+    rules.write_text("elsewhere.py:1\n", encoding="utf-8")
+    assert race("--suppress", str(rules), "race_global.py").returncode == 66
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ((), "give a SCRIPT or -m MODULE"),
+        (("no_such_script.py",), "no such file: 'no_such_script.py'"),
+        (("-m", "no_such_module_xyz"), "no module named 'no_such_module_xyz'"),
+        (("--suppress", "/no/such/file", "race_global.py"), "--suppress:"),
+    ],
+)
+def test_bad_input(args: tuple[str, ...], message: str) -> None:
+    done = race(*args)
+    assert done.returncode == 2
+    assert message in done.stderr
+
+
+def test_instrumented_code_is_never_cached(tmp_path: Path) -> None:
+    (tmp_path / "helper.py").write_text("value = 1\n", encoding="utf-8")
+    (tmp_path / "main.py").write_text("import helper\nprint(helper.value)\n", encoding="utf-8")
+    assert race("main.py", cwd=tmp_path).returncode == 0
+    cached = (
+        list((tmp_path / "__pycache__").glob("*.pyc"))
+        if (tmp_path / "__pycache__").exists()
+        else []
+    )
+    for pyc in cached:
+        assert b"__tl_race__" not in pyc.read_bytes()
