@@ -1,0 +1,72 @@
+"""``pytest --race``: run the tests with race detection; a test during
+which a race was found fails, with the race's report.
+
+Registered as a pytest plugin (entry point ``pytest11``); without ``--race``
+it only adds the option.  With it, modules under pytest's root folder that
+are imported after start-up (test modules, and the project's modules they
+import) are instrumented.  Those test modules then lose pytest's assertion
+rewriting: a failing ``assert`` still fails, with a plainer message.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Generator
+from typing import Any
+
+import pytest
+
+from ._report import format_race
+from ._session import Session
+
+_KEY = pytest.StashKey[Session]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("threadline")
+    group.addoption(
+        "--race",
+        action="store_true",
+        default=False,
+        help="detect data races on Python-level shared state; a test that races fails",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("race"):
+        session = Session([str(config.rootpath)], out=io.StringIO())
+        session.start()
+        config.stash[_KEY] = session
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    session = config.stash.get(_KEY, None)
+    if session is not None:
+        session.stop()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, None]:
+    session = item.config.stash.get(_KEY, None)
+    before = len(session.reporter.races) if session is not None else 0
+    if call.when == "setup":
+        item.stash[_SEEN] = before
+    outcome = yield
+    if session is None or call.when != "call":
+        return
+    report = outcome.get_result()
+    new = session.reporter.races[item.stash.get(_SEEN, 0) :]
+    item.stash[_SEEN] = len(session.reporter.races)
+    if new and report.outcome != "failed":
+        report.outcome = "failed"
+        text = "\n".join(format_race(race) for race in new)
+        report.longrepr = f"{len(new)} data race(s) during {item.nodeid}:\n{text}"
+
+
+_SEEN = pytest.StashKey[int]()
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    session = config.stash.get(_KEY, None)
+    if session is not None:
+        terminalreporter.write_line(f"threadline race: {session.reporter.summary()}")
