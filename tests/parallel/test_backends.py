@@ -5,6 +5,7 @@ interpreters backend, ``"auto"`` and the progress display."""
 from __future__ import annotations
 
 import concurrent.futures
+import functools
 import gc
 import itertools
 import os
@@ -23,6 +24,8 @@ import pytest
 
 import threadline as tl
 from threadline._parallel import _backends, _batches, _procs, _progress
+from threadline._parallel._engine import Engine
+from threadline._parallel._pmap import PMap
 
 from . import workers as w
 
@@ -293,6 +296,55 @@ def test_big_items_and_results_both_ways_do_not_jam_the_pipe() -> None:
     # is not sent while another is in flight, so neither side blocks writing.
     items = [bytes([i]) * 300_000 for i in range(12)]
     assert list(tl.pmap(w.echo, items, backend="processes", workers=2)) == items
+
+
+def test_a_big_fn_and_big_results_do_not_jam_the_pipe() -> None:
+    # Regression: fn was sent with every batch, so a prefetched message could
+    # be bigger than the pipe while the child was writing a big reply.
+    fn = functools.partial(w.repeat, b"x" * 2**21)
+    out = list(tl.pmap(fn, range(8), backend="processes", workers=2))
+    assert [len(r) for r in out] == [2**22 + 1] * 8
+    assert [r[-1] for r in out] == list(range(8))
+
+
+def test_a_worker_lost_while_sending_is_reported_at_the_batch_in_flight() -> None:
+    # Regression: a failed send was reported at the new batch and the driver
+    # returned, so the batch in flight was never received and its items lost.
+    class Gone:
+        def __init__(self) -> None:
+            self.sent: list[int] = []
+
+        def send(self, payload: list[tuple[int, bytes]]) -> None:
+            if self.sent:
+                raise OSError("broken pipe")
+            self.sent.append(payload[0][0])
+
+        def receive(self) -> tuple[float, list[_batches.Reply]]:
+            raise BrokenProcessPool(f"died while running item {self.sent[0]}")
+
+    class Runner:
+        drivers = 1
+
+        def drive(self, engine: Any, jobs: Any) -> None:
+            _batches.drive_batches(engine, jobs, 4, Gone())
+
+        def shutdown(self) -> None:
+            pass
+
+    results = PMap(Engine(iter(range(10)), 8, Runner()), ordered=True, progress=None)
+    with pytest.raises(BrokenProcessPool, match="died while running item 0"):
+        list(results)
+
+
+def test_a_pmap_dropped_before_it_starts_is_cancelled() -> None:
+    # Regression: the finalizer only cancelled once the group existed.
+    engines = []
+    for _ in range(20):
+        results = tl.pmap(w.sleep_then_square, itertools.count(), backend="threads", workers=2)
+        engines.append(results._engine)
+        del results
+    gc.collect()
+    assert all(engine.finished.wait(10) for engine in engines)
 
 
 def test_failure_between_two_batches_in_flight_drops_the_later_one() -> None:

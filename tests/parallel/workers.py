@@ -89,3 +89,8 @@ def raise_picky(x: int) -> int:
 
 def echo(x: bytes) -> bytes:
     return x
+
+
+def repeat(blob: bytes, x: int) -> bytes:
+    """With a large *blob* bound by functools.partial: a big fn, big results."""
+    return blob * 2 + bytes([x])

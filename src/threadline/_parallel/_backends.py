@@ -62,7 +62,7 @@ class ThreadRunner:
 
 
 class ExecutorRunner:
-    """Batches submitted to an Executor, one batch in flight per driver.
+    """Batches submitted to an Executor, two in flight per driver.
     A cancelled driver cancels its future; if the batch is already running
     it waits for it, so nothing keeps running after ``close()``."""
 

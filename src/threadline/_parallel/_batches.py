@@ -28,7 +28,7 @@ from ._engine import Engine, Job
 
 TARGET_SECONDS = 0.02
 DEPTH = 2
-PREFETCH_BYTES = 64 * 1024
+PREFETCH_BYTES = 8 * 1024  # fits any pipe or socket buffer (macOS: 8 KiB)
 
 # One item's outcome on the way back: (index, ok, pickled value or error).
 Reply = tuple[int, bool, bytes]
@@ -66,11 +66,11 @@ def drive_batches(engine: Engine, jobs: Channel[Job], limit: int, remote: Remote
     failure before that batch cancels the driver (its worker is stopped); a
     failure between two batches in flight lets the older one finish and
     drops the younger one.  A batch bigger than ``PREFETCH_BYTES`` waits
-    until nothing is in flight, so a pipe never has to hold two big
-    messages at once."""
+    until nothing is in flight, so the sender never blocks on a full pipe
+    while the worker blocks sending a reply."""
     size = 1
     inflight: deque[int] = deque()  # the first index of each batch sent
-    held: list[tuple[int, bytes]] | None = None
+    held: list[tuple[int, bytes]] | None = None  # to send once nothing is in flight
     closed = False
     while True:
         while not closed and held is None and len(inflight) < DEPTH:
@@ -86,7 +86,9 @@ def drive_batches(engine: Engine, jobs: Channel[Job], limit: int, remote: Remote
                 held = payload
                 break
             if not _send(engine, remote, payload, inflight):
-                return
+                # the worker is gone: the batches in flight report it first
+                held = payload
+                break
         if not inflight:
             if held is not None:
                 payload, held = held, None
@@ -117,10 +119,14 @@ def drive_batches(engine: Engine, jobs: Channel[Job], limit: int, remote: Remote
 def _send(
     engine: Engine, remote: Remote, payload: list[tuple[int, bytes]], inflight: deque[int]
 ) -> bool:
+    """Send *payload*; False if the worker is gone.  With nothing in flight
+    that failure is the payload's own and is delivered here; otherwise the
+    caller reports it through the batches in flight, oldest first."""
     try:
         remote.send(payload)
     except Exception as exc:
-        engine.deliver(payload[0][0], False, exc)
+        if not inflight:
+            engine.deliver(payload[0][0], False, exc)
         return False
     inflight.append(payload[0][0])
     return True

@@ -67,6 +67,7 @@ class Engine:
         self.failed = math.inf  # index of the first failing item
         self.running: dict[int, CancelScope] = {}
         self.group: TaskGroup | None = None
+        self.cancel_requested = False  # set by a finalizer, before the group may exist
         self.started = threading.Event()
         self.finished = threading.Event()
         self.error: BaseException | None = None
@@ -75,6 +76,8 @@ class Engine:
         try:
             with TaskGroup() as group:
                 self.group = group
+                if self.cancel_requested:  # see request_cancel
+                    group.cancel()
                 self.started.set()
                 jobs: Channel[Job] = Channel(self.window)
                 group.go(self.feed, jobs)
@@ -170,3 +173,12 @@ class Engine:
         self.started.wait()
         if self.group is not None:
             self.group.cancel()
+
+    def request_cancel(self) -> None:
+        """Cancel without waiting or locking (for a finalizer).  The flag is
+        set before ``group`` is read, and ``run`` sets ``group`` before it
+        reads the flag, so one of the two sides cancels."""
+        self.cancel_requested = True
+        group = self.group
+        if group is not None:
+            group.cancel()

@@ -97,6 +97,9 @@ class PMap(Generic[R]):
             ok, value = self._pending.pop(index)
             if not ok:
                 return self._hand_out(index, ok, value)
+            raise RuntimeError(
+                f"pmap lost the result of item {self._next} (a bug in threadline: please report it)"
+            )
         raise StopIteration
 
     def _end_progress(self) -> None:
@@ -127,8 +130,8 @@ class PMap(Generic[R]):
     def __del__(self) -> None:
         # A finalizer must not block (nor take channel locks): cancel only.
         engine = getattr(self, "_engine", None)
-        if engine is not None and not engine.finished.is_set() and engine.group is not None:
-            engine.group.cancel()
+        if engine is not None and not engine.finished.is_set():
+            engine.request_cancel()
 
 
 def check_workers(workers: object) -> int | None:

@@ -2,7 +2,8 @@
 between pmap calls.
 
 Each driver uses one worker process at a time.  It sends ``(fn, batch)``
-messages (two in flight, see ``_batches.drive_batches``) and waits for each
+messages (``fn`` only when the process does not have it yet; two batches
+in flight, see ``_batches.drive_batches``) and waits for each
 reply on the pipe and on the process's sentinel, 20 ms
 at a time between cancellation checkpoints, so it notices cancellation and
 the death of its process promptly.  The child records the index of the
@@ -89,6 +90,7 @@ class _Process:
         child.close()
         self.pid: int = self.process.pid
         self.last_used = time.monotonic()
+        self.fn_bytes: bytes | None = None  # the fn the child has loaded
 
     def reusable(self, ctx: BaseContext, now: float) -> bool:
         return (
@@ -188,11 +190,14 @@ class _Worker:
             proc = self.proc = _acquire(self.runner.context)
             self.runner.pids.append(proc.pid)
         assert proc is not None
+        fn_bytes = self.runner.fn_bytes
+        fresh = None if proc.fn_bytes == fn_bytes else fn_bytes  # sent once per fn
         self.pending.append(payload)
         try:
-            proc.conn.send((self.runner.fn_bytes, payload))
+            proc.conn.send((fresh, payload))
         except OSError:  # the process is gone already
             raise self._death(proc) from None
+        proc.fn_bytes = fn_bytes
 
     def receive(self) -> tuple[float, list[Reply]]:
         proc = self.proc
@@ -234,7 +239,11 @@ class _Worker:
         data = items.get(index)
         item = "" if data is None else f" ({_describe(data)})"
         lost = len(items) - 1
-        extra = f"; {lost} more item(s) sent to it were lost with it" if lost else ""
+        extra = (
+            f"; the {lost} other item(s) sent to it, finished or not, were lost with it"
+            if lost
+            else ""
+        )
         return BrokenProcessPool(
             f"a pmap worker process (pid {proc.pid}) died ({how}) "
             f"while running item {index}{item}{extra}"
@@ -272,8 +281,9 @@ def _child_main(
         except (EOFError, OSError):
             return  # the parent is gone
         fn_bytes, payload = message
-        if loaded is None or loaded[0] != fn_bytes:
+        if fn_bytes is not None:  # a new fn; otherwise the one loaded before
             loaded = (fn_bytes, _load(fn_bytes))
+        assert loaded is not None
         fn = loaded[1]
         if isinstance(fn, str):
             conn.send(fn)
