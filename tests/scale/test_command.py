@@ -10,13 +10,14 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from threadline._cli import main
-from threadline.scale import _report
+from threadline.scale import _command, _report
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -247,3 +248,95 @@ def test_python_dash_m_threadline() -> None:
     assert done.returncode == 0
     assert "--python PATH" in done.stdout
     assert "--scaling" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("unit", "message"),
+    [
+        ("die_in_worker", "died with exit code 3 without reporting"),
+        ("fail_later_in_worker", "RuntimeError: worker gave up"),
+    ],
+)
+def test_a_failing_worker_process_ends_the_run_promptly(
+    unit: str, message: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Regression: a dead worker left the others at the barrier and the
+    # parent waiting for ten minutes.
+    monkeypatch.chdir(Path(__file__).parents[2])
+    started = time.monotonic()
+    args = ["scale", f"tests.scale.units:{unit}", "--mode", "processes", "--workers", "2"]
+    assert main([*args, *QUICK]) == 2
+    assert time.monotonic() - started < 30
+    assert message in capsys.readouterr().err
+
+
+def test_undecodable_output_without_a_newline_is_passed_through(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Regression: strict decoding crashed the command; a progress line glued
+    # to the unit's output was lost.
+    monkeypatch.chdir(Path(__file__).parents[2])
+    args = ["scale", "tests.scale.units:noisy", "--mode", "threads", "--workers", "1"]
+    assert main([*args, *QUICK]) == 0
+    assert "\ufffd" in capsys.readouterr().err
+
+
+def test_outputs_get_the_usual_permissions(tmp_path: Path) -> None:
+    # Regression: files came out 0600 (mkstemp's mode).
+    out = tmp_path / "r.json"
+    assert (
+        main(
+            [
+                "scale",
+                "threadline.scale.workloads:io_sleep",
+                "--mode",
+                "threads",
+                *QUICK,
+                "--json",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_a_folder_as_output_and_a_failing_plot_write_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert main(["scale", "m:f", *QUICK, "--json", str(tmp_path)]) == 2
+    assert "is a folder; give a file name" in capsys.readouterr().err
+
+    def broken(document: object) -> object:
+        def write(tmp: str) -> None:
+            raise OSError("disk full")
+
+        return write
+
+    monkeypatch.setattr(_report, "plot_writer", broken)
+    out, png = tmp_path / "r.json", tmp_path / "p.png"
+    with pytest.raises(OSError, match="disk full"):
+        main(
+            [
+                "scale",
+                "threadline.scale.workloads:io_sleep",
+                "--mode",
+                "threads",
+                *QUICK,
+                "--json",
+                str(out),
+                "--plot",
+                str(png),
+            ]
+        )
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_other_interpreters_see_only_threadline(tmp_path: Path) -> None:
+    # Regression: this interpreter's site-packages went on PYTHONPATH.
+    env = _command._environment(str(tmp_path))
+    first = Path(env["PYTHONPATH"].split(os.pathsep)[0])
+    assert sorted(p.name for p in first.iterdir()) == ["threadline"]
+    assert (first / "threadline" / "__init__.py").is_file()

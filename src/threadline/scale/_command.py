@@ -120,6 +120,8 @@ def check_interpreter(path: str) -> str:
 def check_output(option: str, path: str | None) -> None:
     if path is None:
         return
+    if Path(path).is_dir():
+        raise ScaleError(f"{option}: {path!r} is a folder; give a file name")
     folder = Path(path).resolve().parent
     if not folder.is_dir():
         raise ScaleError(f"{option}: the folder {str(folder)!r} does not exist")
@@ -176,43 +178,69 @@ def _run(args: argparse.Namespace) -> int:
     document = _report.build(settings, reports, created)
     if not _report.print_rich(document):
         print(_report.plain_table(document), end="")
-    if args.json:
-        _report.write_json(document, args.json)
-    if args.plot:
-        _report.write_plot(document, args.plot)
-    if args.table:
-        text = _report.plain_table(document)
-        _report.write_atomic(args.table, lambda tmp: _write_text(tmp, text))
+    outputs = [
+        (args.json, _report.json_writer(document)),
+        (args.plot, _report.plot_writer(document)),
+        (args.table, _report.text_writer(_report.plain_table(document))),
+    ]
+    staged: list[tuple[str, str]] = []
+    try:
+        for path, write in outputs:
+            if path:
+                staged.append((_report.stage(path, write), path))
+    except BaseException:
+        _report.discard(staged)
+        raise
+    _report.commit(staged)
     return 0
 
 
-def _write_text(path: str, text: str) -> None:
-    Path(path).write_text(text, encoding="utf-8")
+def _environment(tmp: str) -> dict[str, str]:
+    """The environment for a measuring subprocess: ``threadline`` importable
+    from a folder that holds nothing else, so another interpreter does not
+    pick up this one's installed packages."""
+    package = Path(__file__).resolve().parents[1]
+    link = Path(tmp, "path", "threadline")
+    link.parent.mkdir()
+    try:
+        link.symlink_to(package, target_is_directory=True)
+    except OSError:  # no symlinks (some Windows setups): copy it
+        shutil.copytree(package, link, ignore=shutil.ignore_patterns("__pycache__"))
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(link.parent), env.get("PYTHONPATH")) if p)
+    return env
 
 
 def _measure(python: str, settings: dict[str, Any], progress: _Progress) -> dict[str, Any]:
     """Run the protocol in *python* and return its raw result."""
-    package_root = str(Path(__file__).resolve().parents[2])  # holds threadline/
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
     xoptions = [
         f"-X{k}={v}" if v is not True else f"-X{k}" for k, v in sys._xoptions.items() if k == "gil"
     ]
     with tempfile.TemporaryDirectory() as tmp:
+        env = _environment(tmp)
         out = os.path.join(tmp, "result.json")
         command = [python, *xoptions, "-m", "threadline.scale._runner", json.dumps(settings), out]
         progress.start(python)
         with subprocess.Popen(
-            command, stderr=subprocess.PIPE, text=True, env=env, cwd=settings["cwd"]
+            command,
+            stderr=subprocess.PIPE,
+            text=True,
+            errors="replace",
+            env=env,
+            cwd=settings["cwd"],
         ) as proc:
             assert proc.stderr is not None
             passed: list[str] = []
             for line in proc.stderr:
-                if line.startswith(_runner.PROGRESS):
-                    progress.event(json.loads(line[len(_runner.PROGRESS) :]))
-                else:
-                    passed.append(line)
-                    progress.echo(line)
+                text, marker, event = line.partition(_runner.PROGRESS)
+                if text:  # the unit's own output (maybe without a newline)
+                    passed.append(text if marker else line)
+                    progress.echo(text + "\n" if marker else line)
+                if marker:
+                    try:
+                        progress.event(json.loads(event))
+                    except ValueError:
+                        pass
         try:
             with open(out, encoding="utf-8") as f:
                 raw: dict[str, Any] = json.load(f)

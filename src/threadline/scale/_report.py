@@ -197,37 +197,73 @@ def print_rich(document: dict[str, Any]) -> bool:
     return True
 
 
-def write_atomic(path: str, write: Callable[[str], None]) -> None:
-    """Write through a temporary file in the same folder, then rename, so a
-    failure never leaves a half-written file."""
+def stage(path: str, write: Callable[[str], None]) -> str:
+    """Write through *write* into a temporary file beside *path* (with the
+    permissions a new file would get) and return its name; ``commit``
+    renames it.  A failure leaves nothing behind."""
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".threadline-", suffix=Path(path).suffix)
     os.close(fd)
     try:
         write(tmp)
-        os.replace(tmp, path)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
     except BaseException:
         os.unlink(tmp)
         raise
+    return tmp
 
 
-def write_json(document: dict[str, Any], path: str) -> None:
+def commit(staged: list[tuple[str, str]]) -> None:
+    """Rename each staged temporary file to its final name."""
+    for tmp, path in staged:
+        os.replace(tmp, path)
+
+
+def discard(staged: list[tuple[str, str]]) -> None:
+    for tmp, _ in staged:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def json_writer(document: dict[str, Any]) -> Callable[[str], None]:
     def write(tmp: str) -> None:
         with open(tmp, "w", encoding="utf-8") as f:
             json.dump(document, f, indent=2)
             f.write("\n")
 
-    write_atomic(path, write)
+    return write
 
 
-def write_plot(document: dict[str, Any], path: str) -> None:
+def text_writer(text: str) -> Callable[[str], None]:
+    def write(tmp: str) -> None:
+        Path(tmp).write_text(text, encoding="utf-8")
+
+    return write
+
+
+def plot_writer(document: dict[str, Any]) -> Callable[[str], None]:
     """Speedup against workers, per interpreter and mode, with the ideal."""
-    import matplotlib  # noqa: PLC0415 - an optional extra
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # noqa: PLC0415
+    def write(tmp: str) -> None:
+        import matplotlib  # noqa: PLC0415 - an optional extra
 
-    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=100)
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt  # noqa: PLC0415
+
+        fig, ax = plt.subplots(figsize=(7, 4.5), dpi=100)
+        try:
+            _draw(ax, document)
+            fig.tight_layout()
+            fig.savefig(tmp, format="png")
+        finally:
+            plt.close(fig)
+
+    return write
+
+
+def _draw(ax: Any, document: dict[str, Any]) -> None:
     top = 1
     ticks: set[int] = {1}
     for report in document["interpreters"]:
@@ -246,12 +282,3 @@ def write_plot(document: dict[str, Any], path: str) -> None:
     ax.set_title(f"{settings['target']} ({settings['scaling']} scaling)")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize="small")
-    fig.tight_layout()
-
-    def write(tmp: str) -> None:
-        fig.savefig(tmp, format="png")
-
-    try:
-        write_atomic(path, write)
-    finally:
-        plt.close(fig)

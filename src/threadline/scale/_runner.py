@@ -24,6 +24,7 @@ import json
 import multiprocessing
 import os
 import platform
+import queue
 import sys
 import sysconfig
 import threading
@@ -122,8 +123,8 @@ def run_threads(fn: Callable[[], Any], counts: list[int]) -> float:
 
 def _process_main(job: tuple[str, str, int, int], barrier: Any, results: Any) -> None:
     """One worker process: load the unit, then for each of *rounds* rounds
-    wait at the barrier, do *count* units and report (start, end), or the
-    error."""
+    wait at the barrier, do *count* units and report ``(round, start, end)``,
+    or the error (after breaking the barrier, so no other worker waits on)."""
     spec, cwd, count, rounds = job
     try:
         with warnings.catch_warnings():
@@ -134,7 +135,7 @@ def _process_main(job: tuple[str, str, int, int], barrier: Any, results: Any) ->
         barrier.abort()
         results.put(("error", "".join(traceback.format_exception(exc))))
         return
-    for _ in range(rounds):
+    for round_ in range(rounds):
         try:
             barrier.wait()
         except threading.BrokenBarrierError:  # another worker failed
@@ -143,47 +144,71 @@ def _process_main(job: tuple[str, str, int, int], barrier: Any, results: Any) ->
         try:
             call_units(fn, count)
         except BaseException as exc:
+            barrier.abort()
             results.put(("error", "".join(traceback.format_exception(exc))))
             return
-        results.put(("ok", (start, time.perf_counter())))
+        results.put(("ok", (round_, start, time.perf_counter())))
 
 
 def run_processes(
     spec: str, cwd: str, counts: list[int], rounds: int, on_round: Callable[[int], None]
 ) -> list[float]:
     """All rounds for one worker count, on freshly started processes (their
-    start-up is outside the timing); process i does ``counts[i]`` units."""
+    start-up is outside the timing); process i does ``counts[i]`` units.
+    A worker that dies without a word breaks the barrier and ends the run."""
     methods = multiprocessing.get_all_start_methods()
     ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
     workers = len(counts)
     barrier = ctx.Barrier(workers)
     results = ctx.Queue()
-    processes = [
-        ctx.Process(  # type: ignore[attr-defined]
-            target=_process_main, args=((spec, cwd, n, rounds), barrier, results)
-        )
-        for n in counts
-    ]
-    for process in processes:
-        process.start()
+    processes: list[Any] = []
+    spans: dict[int, list[tuple[float, float]]] = {r: [] for r in range(rounds)}
     times = []
     try:
+        for n in counts:
+            process = ctx.Process(  # type: ignore[attr-defined]
+                target=_process_main, args=((spec, cwd, n, rounds), barrier, results), daemon=True
+            )
+            process.start()
+            processes.append(process)
         for round_ in range(rounds):
-            spans = []
-            for _ in range(workers):
-                kind, value = results.get(timeout=600)
+            while len(spans[round_]) < workers:
+                kind, value = _next_result(results, processes, barrier)
                 if kind == "error":
                     raise UnitFailed(value)
-                spans.append(value)
-            times.append(max(end for _, end in spans) - min(start for start, _ in spans))
+                spans[value[0]].append((value[1], value[2]))
+            done = spans[round_]
+            times.append(max(end for _, end in done) - min(start for start, _ in done))
             on_round(round_)
     finally:
+        barrier.abort()
         for process in processes:
             process.join(5)
             if process.is_alive():
                 process.kill()
                 process.join()
     return times
+
+
+def _next_result(results: Any, processes: list[Any], barrier: Any) -> tuple[str, Any]:
+    """The next message from the workers; an error if one died silently."""
+    while True:
+        try:
+            return results.get(timeout=0.1)  # type: ignore[no-any-return]
+        except queue.Empty:
+            pass
+        for process in processes:
+            if process.exitcode is not None and process.exitcode != 0:
+                barrier.abort()
+                return "error", (
+                    f"a worker process (pid {process.pid}) died with exit code "
+                    f"{process.exitcode} without reporting"
+                )
+        if all(process.exitcode is not None for process in processes):
+            try:  # a last message may still be in flight
+                return results.get(timeout=1.0)  # type: ignore[no-any-return]
+            except queue.Empty:
+                return "error", "the worker processes exited without reporting"
 
 
 def measure(config: dict[str, Any], fn: Callable[[], Any]) -> dict[str, Any]:
