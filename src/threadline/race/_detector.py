@@ -25,7 +25,9 @@ deadlock with the program (the program's own locks are never held by us).
 
 from __future__ import annotations
 
+import os
 import sys
+import sysconfig
 import threading
 import weakref
 from collections import deque
@@ -55,13 +57,16 @@ def capture_stack(skip: int) -> Stack:
         else:
             frames.append((code.co_filename, frame.f_lineno, code.co_qualname))
         frame = frame.f_back
-    while len(frames) > 1 and frames[-1][0] == _THREADING and frames[-1][2] == "Thread.run":
+    # drop the outer frames of the machinery that called the program: a
+    # thread's run(), a test runner, an executor
+    while len(frames) > 1 and frames[-1][0].startswith(_LIBRARY):
         frames.pop()
     return tuple(frames)
 
 
 _OWN_PREFIX = __file__.rsplit("/", 2)[0] + "/"  # the threadline package
-_THREADING = threading.__file__
+_LIBRARY_KEYS = ("stdlib", "platstdlib", "purelib", "platlib")
+_LIBRARY = (*{sysconfig.get_paths()[k] + os.sep for k in _LIBRARY_KEYS}, "<frozen ")
 
 
 @dataclass(eq=False)
