@@ -1,5 +1,6 @@
 # make test  — create .venv, install threadline with its dev tools, lint, type-check, test
-# make demo  — create .venv, install, run the bundled examples and a scale report (demo-output/)
+# make demo  — create .venv, install, run the bundled examples, a scale report (demo-output/)
+#              and the race detector on a racy and a fixed program
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -39,11 +40,17 @@ demo: $(VENV)/.installed
 			--table demo-output/scale-$$w.txt || exit 1; \
 	done
 	@echo "reports, JSON and plots: demo-output/"
+	@echo "=== threadline race examples/race/bank_racy.py (a race: exit status 66 expected)"
+	@$(BIN)/threadline race examples/race/bank_racy.py; status=$$?; \
+		if [ $$status -ne 66 ]; then echo "expected exit status 66, got $$status"; exit 1; fi
+	@echo "=== threadline race examples/race/bank_fixed.py (no race: exit status 0)"
+	@$(BIN)/threadline race examples/race/bank_fixed.py
 
 bench: $(VENV)/.installed
 	$(BIN)/python bench/channels.py
 	$(BIN)/python bench/tasks.py
 	$(BIN)/python bench/parallel.py --memory --scaling
+	$(BIN)/python bench/race.py
 
 clean:
 	rm -rf $(VENV) .venv-* demo-output .mypy_cache .pytest_cache .ruff_cache build dist

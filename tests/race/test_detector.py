@@ -10,8 +10,8 @@ from threadline.race import _detector
 from threadline.race._detector import Detector, Race
 
 
-def describe(obj: object, key: object) -> str:
-    return f"{type(obj).__name__}.{key}"
+def describe(typ: type, label: object, key: object) -> str:
+    return f"{typ.__name__}.{key}"
 
 
 class Obj:
@@ -131,6 +131,7 @@ def test_kept_containers_are_swept_when_only_the_detector_holds_them() -> None:
     del items
     d._sweep()
     assert (oid, ("<item>", 0)) not in d._shadow
+    assert (oid, ("<item>", 1)) not in d._shadow
     kept = [4]
     d.access(kept, ("<item>", 0), True, describe)
     d._sweep()

@@ -21,34 +21,36 @@ import operator
 import queue
 import threading
 from collections.abc import Callable
+from types import ModuleType
 from typing import Any
 
 from ._detector import Detector
 
-SHAPE = "<shape>"  # the key of a container's length and layout
+# The locations of a builtin container besides its items: its length (or
+# key set), all its values at once (what iteration and sum() read; every
+# item write also writes it, atomically), and their positions (what
+# sort(), clear() and insert() change under every item read).
+SHAPE = "<shape>"
+ALL = "<all>"
+MOVED = "<moved>"
+_CONTAINERS = (list, dict, set, collections.deque)
 
 
-def _describe(obj: Any, key: Any) -> str:
-    kind = type(obj).__name__
+def _describe(typ: type, label: Any, key: Any) -> str:
+    kind = typ.__name__
     if key == SHAPE:
-        return f"the contents of a {kind}"
+        return f"the length of a {kind}"
+    if key in (ALL, MOVED):
+        return f"the items of a {kind}"
     if isinstance(key, tuple) and key[:1] == ("<item>",):
         return f"{kind}[{key[1]!r}]"
     if isinstance(key, tuple) and key[:1] == ("<global>",):
-        module = obj.get("__name__", "?") if isinstance(obj, dict) else "?"
-        return f"global {key[1]} (module {module})"
+        return f"global {key[1]} (module {label or '?'})"
     if isinstance(key, tuple) and key[:1] == ("<cell>",):
         return f"closure variable {key[1]}"
-    if isinstance(obj, type):
-        return f"class attribute {obj.__qualname__}.{key}"
-    if type(obj).__name__ == "module":
-        return f"global {key} (module {obj.__name__})"
+    if issubclass(typ, type):
+        return f"class attribute {label}.{key}"
     return f"{kind}.{key}"
-
-
-def _per_thread(obj: Any) -> bool:
-    """A ``threading.local``: every thread has its own attributes."""
-    return isinstance(obj, threading.local)
 
 
 class Hooks:
@@ -74,36 +76,34 @@ class Hooks:
 
     # -- attributes ---------------------------------------------------------
 
-    def _attr_target(self, obj: Any) -> Any:
-        # a module's attributes are its globals: the same location either way
-        return obj.__dict__ if type(obj).__name__ == "module" else obj
-
-    def _attr_key(self, obj: Any, name: str) -> Any:
-        return ("<global>", name) if type(obj).__name__ == "module" else name
-
     def ra(self, obj: Any, name: str) -> Any:
         try:
             value = getattr(obj, name)
         except AttributeError:  # still a read: of the attribute's absence
-            self._read_attr(obj, name)
+            self._attr(obj, name, False)
             raise
-        if not callable(value) or type(obj).__name__ == "module":
-            self._read_attr(obj, name)
+        if type(obj) is ModuleType:
+            self.d.access(obj.__dict__, ("<global>", name), False, _describe)
+        elif not callable(value) and not isinstance(obj, threading.local):
+            self.d.access(obj, name, False, _describe)
         return value
 
-    def _read_attr(self, obj: Any, name: str) -> None:
-        if not _per_thread(obj):
-            self.d.access(self._attr_target(obj), self._attr_key(obj, name), False, _describe)
+    def _attr(self, obj: Any, name: str, write: bool) -> None:
+        """An access to ``obj.name``: a module's attributes are its globals
+        (the same location either way); a ``threading.local``'s are per
+        thread."""
+        if type(obj) is ModuleType:
+            self.d.access(obj.__dict__, ("<global>", name), write, _describe)
+        elif not isinstance(obj, threading.local):
+            self.d.access(obj, name, write, _describe)
 
     def wa(self, obj: Any, name: str, value: Any) -> None:
         setattr(obj, name, value)
-        if not _per_thread(obj):
-            self.d.access(self._attr_target(obj), self._attr_key(obj, name), True, _describe)
+        self._attr(obj, name, True)
 
     def da(self, obj: Any, name: str) -> None:
         delattr(obj, name)
-        if not _per_thread(obj):
-            self.d.access(self._attr_target(obj), self._attr_key(obj, name), True, _describe)
+        self._attr(obj, name, True)
 
     def ra_push(self, obj: Any, name: str) -> Any:
         self._push((obj, name))
@@ -128,18 +128,20 @@ class Hooks:
         value = obj[key]
         for k in self._item_keys(obj, key):
             self.d.access(obj, k, False, _describe)
+        if isinstance(obj, _CONTAINERS):
+            self.d.access(obj, MOVED, False, _describe)
         return value
 
     def wi(self, obj: Any, key: Any, value: Any) -> None:
         keys = self._item_keys(obj, key)
         new_key = isinstance(obj, dict) and key not in obj
         obj[key] = value
-        self._wrote(obj, keys, reshaped=new_key or isinstance(key, slice))
+        self._wrote(obj, keys, reshaped=new_key or isinstance(key, slice), moved=False)
 
     def di(self, obj: Any, key: Any) -> None:
         keys = self._item_keys(obj, key)
         del obj[key]
-        self._wrote(obj, keys, reshaped=True)
+        self._wrote(obj, keys, reshaped=True, moved=isinstance(obj, (list, collections.deque)))
 
     def ri_push(self, obj: Any, key: Any) -> Any:
         self._push((obj, key))
@@ -149,11 +151,15 @@ class Hooks:
         obj, key = self._pop()
         self.wi(obj, key, value)
 
-    def _wrote(self, obj: Any, keys: list[Any], *, reshaped: bool) -> None:
+    def _wrote(self, obj: Any, keys: list[Any], *, reshaped: bool, moved: bool) -> None:
         for k in keys:
             self.d.access(obj, k, True, _describe)
-        if reshaped:  # inserting or removing a key is atomic in itself
-            self.d.access(obj, SHAPE, True, _describe, True)
+        if isinstance(obj, _CONTAINERS):  # inserting or removing a key is atomic in itself
+            self.d.access(obj, ALL, True, _describe, True)
+            if reshaped:
+                self.d.access(obj, SHAPE, True, _describe, True)
+            if moved:
+                self.d.access(obj, MOVED, True, _describe, True)
 
     def sa(self, value: Any, obj: Any, name: str) -> None:
         """``obj.name = value`` (value first: Python evaluates it first)."""
@@ -198,17 +204,10 @@ class Hooks:
     # -- whole containers ---------------------------------------------------
 
     def whole(self, obj: Any) -> None:
-        """A read of every item and of the shape (len, iteration, sum ...)."""
-        if isinstance(obj, (list, tuple, collections.deque)) and type(obj) is not tuple:
+        """A read of every item and of the length (iteration, sum, sorted...)."""
+        if isinstance(obj, _CONTAINERS):
             self.d.access(obj, SHAPE, False, _describe)
-            for i in range(len(obj)):
-                self.d.access(obj, ("<item>", i), False, _describe)
-        elif isinstance(obj, dict):
-            self.d.access(obj, SHAPE, False, _describe)
-            for k in list(obj):
-                self.d.access(obj, ("<item>", k), False, _describe)
-        elif isinstance(obj, (set, frozenset)) and type(obj) is not frozenset:
-            self.d.access(obj, SHAPE, False, _describe)
+            self.d.access(obj, ALL, False, _describe)
 
     def it(self, obj: Any) -> Any:
         """``for x in obj``: iterating reads the container."""
@@ -216,7 +215,7 @@ class Hooks:
         return obj
 
     def isin(self, item: Any, container: Any) -> bool:
-        if isinstance(container, dict):
+        if isinstance(container, (dict, set)):  # membership: the key set
             self.d.access(container, SHAPE, False, _describe)
         else:
             self.whole(container)
@@ -265,12 +264,10 @@ class Hooks:
         """``obj.name(...)``: the method, wrapped when it synchronises or
         touches a builtin container."""
         method = getattr(obj, name)
-        table = _METHODS.get(type(obj))
-        if table is None:
-            for cls, entries in _METHODS_BY_BASE:
-                if isinstance(obj, cls):
-                    table = entries
-                    break
+        cls = type(obj)
+        table = _TABLES.get(cls, _UNSEEN)
+        if table is _UNSEEN:
+            table = _TABLES[cls] = _table_for(cls)
         if table is not None and name in table:
             return table[name](self, obj, method)
         return method
@@ -426,11 +423,10 @@ def _writes(*, items: bool, reads_all: bool = False) -> Wrapper:
         def call(*args: Any, **kwargs: Any) -> Any:
             if reads_all:
                 h.whole(obj)
-            if items:  # the items there before, and after
-                _all_items_written(h, obj)
             result = method(*args, **kwargs)
             if items:
                 _all_items_written(h, obj)
+            h.d.access(obj, ALL, True, _describe, True)
             h.d.access(obj, SHAPE, True, _describe, True)
             return result
 
@@ -440,9 +436,8 @@ def _writes(*, items: bool, reads_all: bool = False) -> Wrapper:
 
 
 def _all_items_written(h: Hooks, obj: Any) -> None:
-    keys = range(len(obj)) if isinstance(obj, (list, collections.deque)) else list(obj)
-    for k in keys:
-        h.d.access(obj, ("<item>", k), True, _describe, True)
+    """Every item may have moved or changed (sort, clear, popleft...)."""
+    h.d.access(obj, MOVED, True, _describe, True)
 
 
 def _shifting(h: Hooks, obj: Any, method: Any) -> Any:
@@ -462,6 +457,7 @@ def _shifting(h: Hooks, obj: Any, method: Any) -> Any:
         result = method(*args)
         for k in range(min(start, size), max(size, len(obj))):
             h.d.access(obj, ("<item>", k), True, _describe, True)
+        h.d.access(obj, ALL, True, _describe, True)
         h.d.access(obj, SHAPE, True, _describe, True)
         return result
 
@@ -471,6 +467,7 @@ def _shifting(h: Hooks, obj: Any, method: Any) -> Any:
 def _list_append(h: Hooks, obj: Any, method: Any) -> Any:
     def call(value: Any) -> None:
         method(value)
+        h.d.access(obj, ALL, True, _describe, True)
         h.d.access(obj, SHAPE, True, _describe, True)
 
     return call
@@ -479,6 +476,7 @@ def _list_append(h: Hooks, obj: Any, method: Any) -> Any:
 def _dict_key_reader(h: Hooks, obj: Any, method: Any) -> Any:
     def call(key: Any, *args: Any) -> Any:
         h.d.access(obj, ("<item>", key), False, _describe)
+        h.d.access(obj, MOVED, False, _describe)
         return method(key, *args)
 
     return call
@@ -489,6 +487,7 @@ def _dict_key_writer(h: Hooks, obj: Any, method: Any) -> Any:
         had = key in obj
         result = method(key, *args)
         h.d.access(obj, ("<item>", key), True, _describe, True)
+        h.d.access(obj, ALL, True, _describe, True)
         if had != (key in obj):
             h.d.access(obj, SHAPE, True, _describe, True)
         return result
@@ -503,6 +502,7 @@ def _dict_update(h: Hooks, obj: Any, method: Any) -> Any:
         keys = list(dict(*args, **kwargs))
         for key in keys:
             h.d.access(obj, ("<item>", key), True, _describe, True)
+        h.d.access(obj, ALL, True, _describe, True)
         if len(obj) != before:
             h.d.access(obj, SHAPE, True, _describe, True)
 
@@ -595,6 +595,19 @@ _METHODS: dict[type, dict[str, Wrapper]] = {
     queue.PriorityQueue: _QUEUE,
     queue.SimpleQueue: _QUEUE,
 }
+_UNSEEN: Any = object()
+_TABLES: dict[type, dict[str, Wrapper] | None] = {}  # per type, filled as types are seen
+
+
+def _table_for(cls: type) -> dict[str, Wrapper] | None:
+    table = _METHODS.get(cls)
+    if table is None:
+        for base, entries in _METHODS_BY_BASE:
+            if issubclass(cls, base):
+                return entries
+    return table
+
+
 _METHODS_BY_BASE: list[tuple[type, dict[str, Wrapper]]] = [
     (queue.Queue, _QUEUE),
     (threading.Condition, _COND),
