@@ -3,7 +3,7 @@ thread pools and threadline's own primitives.  They are patched on their
 classes for the length of a session, so calls from any code count, and
 restored afterwards.
 
-    submit(fn) → fn starts          result() ← fn finished
+    submit(fn) → fn starts          fn finished → result(), wait(), as_completed()
     Channel send/close → recv        select: its send cases → its recv case
     TaskGroup.go → task starts       task end → Task.result(), group exit
     WaitGroup.done → wait            Once: fn's end → every do() returning
@@ -98,9 +98,34 @@ class Patches:
 
             return patched
 
+        def completed(future: Any) -> None:
+            done = getattr(future, "_tl_race_done", None)
+            if done is not None and future.done():
+                d.acquire(done)
+
+        def wait(original: Any) -> Any:
+            def patched(fs: Any, *args: Any, **kwargs: Any) -> Any:
+                result = original(fs, *args, **kwargs)
+                for future in result.done:
+                    completed(future)
+                return result
+
+            return patched
+
+        def as_completed(original: Any) -> Any:
+            def patched(fs: Any, *args: Any, **kwargs: Any) -> Any:
+                for future in original(fs, *args, **kwargs):
+                    completed(future)
+                    yield future
+
+            return patched
+
         self._patch(concurrent.futures.ThreadPoolExecutor, "submit", submit)
         self._patch(concurrent.futures.Future, "result", finished)
         self._patch(concurrent.futures.Future, "exception", finished)
+        for owner in (concurrent.futures, concurrent.futures._base):
+            self._patch(owner, "wait", wait)
+            self._patch(owner, "as_completed", as_completed)
 
     # -- channels and select ---------------------------------------------------
 
