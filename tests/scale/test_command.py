@@ -36,6 +36,12 @@ def other_python() -> str | None:
     return None
 
 
+def threads_report(out: Path, *extra: str) -> int:
+    """A quick report on the io_sleep workload, threads only, into *out*."""
+    args = ["scale", "threadline.scale.workloads:io_sleep", "--mode", "threads", *QUICK]
+    return main([*args, "--json", str(out), *extra])
+
+
 def load(path: Path) -> dict[str, Any]:
     document: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     return document
@@ -158,20 +164,7 @@ def test_a_second_interpreter(tmp_path: Path) -> None:
 def test_python_gil_setting_passes_through(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PYTHON_GIL", "1")
     out = tmp_path / "r.json"
-    assert (
-        main(
-            [
-                "scale",
-                "threadline.scale.workloads:io_sleep",
-                "--mode",
-                "threads",
-                *QUICK,
-                "--json",
-                str(out),
-            ]
-        )
-        == 0
-    )
+    assert threads_report(out) == 0
     assert load(out)["interpreters"][0]["interpreter"]["env_PYTHON_GIL"] == "1"
 
 
@@ -284,20 +277,7 @@ def test_undecodable_output_without_a_newline_is_passed_through(
 def test_outputs_get_the_usual_permissions(tmp_path: Path) -> None:
     # Regression: files came out 0600 (mkstemp's mode).
     out = tmp_path / "r.json"
-    assert (
-        main(
-            [
-                "scale",
-                "threadline.scale.workloads:io_sleep",
-                "--mode",
-                "threads",
-                *QUICK,
-                "--json",
-                str(out),
-            ]
-        )
-        == 0
-    )
+    assert threads_report(out) == 0
     umask = os.umask(0)
     os.umask(umask)
     assert out.stat().st_mode & 0o777 == 0o666 & ~umask
@@ -318,19 +298,7 @@ def test_a_folder_as_output_and_a_failing_plot_write_nothing(
     monkeypatch.setattr(_report, "plot_writer", broken)
     out, png = tmp_path / "r.json", tmp_path / "p.png"
     with pytest.raises(OSError, match="disk full"):
-        main(
-            [
-                "scale",
-                "threadline.scale.workloads:io_sleep",
-                "--mode",
-                "threads",
-                *QUICK,
-                "--json",
-                str(out),
-                "--plot",
-                str(png),
-            ]
-        )
+        threads_report(out, "--plot", str(png))
     assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 
