@@ -386,6 +386,27 @@ def _waiting(h: Hooks, obj: Any, method: Any) -> Any:
     return call
 
 
+def _waiting_for(h: Hooks, obj: Any, method: Any) -> Any:
+    """Condition.wait_for: the predicate runs with the lock held, between
+    waits, so each evaluation is an acquire (and a release if it waits on)."""
+
+    def call(predicate: Callable[[], Any], timeout: float | None = None) -> Any:
+        def checked() -> Any:
+            h.d.acquire(obj)
+            result = predicate()
+            if not result:
+                h.d.release(obj)
+            return result
+
+        h.d.release(obj)
+        try:
+            return method(checked, timeout)
+        finally:
+            h.d.acquire(obj)
+
+    return call
+
+
 def _event_wait(h: Hooks, obj: Any, method: Any) -> Any:
     def call(*args: Any, **kwargs: Any) -> Any:
         flag = method(*args, **kwargs)
@@ -568,7 +589,7 @@ _LOCK: dict[str, Wrapper] = {"acquire": _acquiring, "release": _releasing}
 _COND: dict[str, Wrapper] = {
     **_LOCK,
     "wait": _waiting,
-    "wait_for": _waiting,
+    "wait_for": _waiting_for,
 }
 _EVENT: dict[str, Wrapper] = {"set": _releasing, "wait": _event_wait, "is_set": _event_wait}
 _QUEUE: dict[str, Wrapper] = {
