@@ -272,7 +272,7 @@ def _child_main(
     conn: multiprocessing.connection.Connection, current: Any, idle_seconds: float
 ) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    loaded: tuple[bytes, Any] | None = None
+    fn: Any = None  # the function, or why it could not be loaded
     while True:
         try:
             if not conn.poll(idle_seconds):
@@ -282,9 +282,7 @@ def _child_main(
             return  # the parent is gone
         fn_bytes, payload = message
         if fn_bytes is not None:  # a new fn; otherwise the one loaded before
-            loaded = (fn_bytes, _load(fn_bytes))
-        assert loaded is not None
-        fn = loaded[1]
+            fn = _load(fn_bytes)
         if isinstance(fn, str):
             conn.send(fn)
         else:

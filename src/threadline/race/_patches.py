@@ -51,6 +51,27 @@ class Patches:
         functools.update_wrapper(replacement, original)
         setattr(owner, name, replacement)
 
+    def _releasing(self, original: Any) -> Any:
+        """A method that releases its object before it runs (send, done)."""
+        d = self.d
+
+        def patched(obj: Any, *args: Any, **kwargs: Any) -> Any:
+            d.release(obj)
+            return original(obj, *args, **kwargs)
+
+        return patched
+
+    def _acquiring(self, original: Any) -> Any:
+        """A method that acquires its object once it returns (recv, wait)."""
+        d = self.d
+
+        def patched(obj: Any, *args: Any, **kwargs: Any) -> Any:
+            value = original(obj, *args, **kwargs)
+            d.acquire(obj)
+            return value
+
+        return patched
+
     def restore(self) -> None:
         for owner, name, original in reversed(self._saved):
             setattr(owner, name, original)
@@ -133,20 +154,7 @@ class Patches:
         d = self.d
         cls = _channel.Channel
 
-        def releasing(original: Any) -> Any:
-            def patched(ch: Any, *args: Any, **kwargs: Any) -> Any:
-                d.release(ch)
-                return original(ch, *args, **kwargs)
-
-            return patched
-
-        def acquiring(original: Any) -> Any:
-            def patched(ch: Any, *args: Any, **kwargs: Any) -> Any:
-                value = original(ch, *args, **kwargs)
-                d.acquire(ch)
-                return value
-
-            return patched
+        releasing, acquiring = self._releasing, self._acquiring
 
         def try_recv(original: Any) -> Any:
             def patched(ch: Any) -> Any:
@@ -277,21 +285,7 @@ class Patches:
 
     def _sync(self) -> None:
         d = self.d
-
-        def before(original: Any) -> Any:
-            def patched(obj: Any, *args: Any, **kwargs: Any) -> Any:
-                d.release(obj)
-                return original(obj, *args, **kwargs)
-
-            return patched
-
-        def after(original: Any) -> Any:
-            def patched(obj: Any, *args: Any, **kwargs: Any) -> Any:
-                value = original(obj, *args, **kwargs)
-                d.acquire(obj)
-                return value
-
-            return patched
+        before, after = self._releasing, self._acquiring
 
         def once_do(original: Any) -> Any:
             def patched(once: Any, fn: Any) -> Any:

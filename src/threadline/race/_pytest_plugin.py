@@ -20,6 +20,7 @@ from ._report import format_race
 from ._session import Session
 
 _KEY = pytest.StashKey[Session]()
+_SEEN = pytest.StashKey[int]()  # per test: how many races were reported before it
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -50,9 +51,8 @@ def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, Any, None]:
     session = item.config.stash.get(_KEY, None)
-    before = len(session.reporter.races) if session is not None else 0
-    if call.when == "setup":
-        item.stash[_SEEN] = before
+    if session is not None and call.when == "setup":
+        item.stash[_SEEN] = len(session.reporter.races)  # races before this test
     outcome = yield
     if session is None or call.when != "call":
         return
@@ -63,9 +63,6 @@ def pytest_runtest_makereport(
         report.outcome = "failed"
         text = "\n".join(format_race(race) for race in new)
         report.longrepr = f"{len(new)} data race(s) during {item.nodeid}:\n{text}"
-
-
-_SEEN = pytest.StashKey[int]()
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
