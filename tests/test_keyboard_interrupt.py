@@ -276,3 +276,55 @@ def test_keyboard_interrupt_or_system_exit_in_a_task_is_re_raised(
     assert info.value is stop
     assert seen == ["cancelled"]
     assert tasks[0].done()
+
+
+def test_ctrl_c_storm_during_channel_fast_paths_never_leaks_the_lock() -> None:
+    """Regression: the fast paths of send/recv/next use a bare acquire/release
+    (cheaper than ``with``) except in the main thread, where an interrupt
+    landing between the acquire and the ``try`` would leak the lock."""
+    ch: tl.Channel[int] = tl.Channel(4)
+    armed = [False]
+
+    def handler(signum: int, frame: object) -> None:
+        if armed[0]:  # raise only inside the loop's ``try``, once per arming
+            armed[0] = False
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, handler)
+    stop = threading.Event()
+
+    def storm() -> None:
+        main = threading.main_thread().ident
+        assert main is not None
+        for _ in range(400):
+            if stop.is_set():
+                return
+            signal.pthread_kill(main, signal.SIGINT)
+            time.sleep(0.0003)
+
+    interrupts = 0
+    helper = threading.Thread(target=storm, name="ctrl-c-storm", daemon=True)
+    helper.start()
+    deadline = time.monotonic() + HANG
+    try:
+        while helper.is_alive() and time.monotonic() < deadline:
+            try:
+                armed[0] = True
+                for _ in range(50):
+                    ch.send(1)
+                    ch.recv()
+                    ch.send(2)
+                    next(ch)
+                armed[0] = False
+            except KeyboardInterrupt:
+                interrupts += 1
+                # Whatever the interrupt cut short, the lock is free again.
+                assert not ch._lock.locked()
+                while ch.try_recv()[1]:
+                    pass
+    finally:
+        armed[0] = False
+        stop.set()
+        helper.join(HANG)
+    assert interrupts > 20
+    assert not ch._lock.locked()

@@ -26,7 +26,9 @@ from __future__ import annotations
 import asyncio
 import math
 import operator
+import os
 import threading
+from _thread import get_ident as _get_ident
 from collections import deque
 from typing import Any, Final, Generic, TypeVar
 
@@ -42,6 +44,20 @@ _EMPTY: Final[Any] = object()
 _CLOSED: Final[Any] = object()
 
 _RECV_CLOSED: Final = "receive from a closed channel"
+
+# The thread that Python interrupts (signal handlers, Ctrl-C, run in the main
+# thread only).  An interrupt can land right after a bare ``lock.acquire()``
+# returns, before the ``try`` that releases it, and would leak the lock; a
+# ``with`` block has no such gap, but costs three times as much.  So the
+# fast paths use a bare acquire everywhere but in this thread.
+_interruptible = [threading.main_thread().ident]
+
+
+def _after_fork() -> None:
+    _interruptible[0] = _get_ident()  # the forking thread is the child's main
+
+
+os.register_at_fork(after_in_child=_after_fork)
 
 
 class _Entry:
@@ -204,12 +220,23 @@ class Channel(Generic[T]):
         seconds = None if timeout is None else check_timeout(timeout)
         if _current.get() is not None:
             checkpoint()
+        if _get_ident() != _interruptible[0]:
+            # The common case of _send_locked, inline, with a bare
+            # acquire/release (far cheaper than ``with``; see _interruptible).
+            lock = self._lock
+            lock.acquire()
+            try:
+                if not self._recvq and len(self._buf) < self._capacity and not self._closed:
+                    self._buf.append(value)
+                    return
+            finally:
+                lock.release()
+        self._send_wait(value, seconds)
+
+    def _send_wait(self, value: T, seconds: float | None) -> None:
         entry: _Entry | None = None
         try:
             with self._lock:
-                if not self._recvq and len(self._buf) < self._capacity and not self._closed:
-                    self._buf.append(value)  # the common case of _send_locked, inline
-                    return
                 if self._send_locked(value):
                     return
                 if seconds == 0:
@@ -281,12 +308,21 @@ class Channel(Generic[T]):
         seconds = None if timeout is None else check_timeout(timeout)
         if _current.get() is not None:
             checkpoint()
+        if _get_ident() != _interruptible[0]:
+            lock = self._lock  # the common case of _recv_locked, inline (as in send)
+            lock.acquire()
+            try:
+                buf = self._buf
+                if buf and not self._sendq:
+                    return buf.popleft()
+            finally:
+                lock.release()
+        return self._recv_wait(seconds)
+
+    def _recv_wait(self, seconds: float | None) -> T:
         entry: _Entry | None = None
         try:
             with self._lock:
-                buf = self._buf
-                if buf and not self._sendq:
-                    return buf.popleft()  # the common case of _recv_locked, inline
                 value = self._recv_locked()
                 if value is _CLOSED:
                     raise ChannelClosed(_RECV_CLOSED)
@@ -361,13 +397,19 @@ class Channel(Generic[T]):
         return self
 
     def __next__(self) -> T:
-        if _current.get() is None:  # no scope to check: take a ready value inline
-            with self._lock:
+        if _current.get() is not None:
+            checkpoint()
+        if _get_ident() != _interruptible[0]:
+            lock = self._lock  # the common case of _recv_locked, inline (as in send)
+            lock.acquire()
+            try:
                 buf = self._buf
                 if buf and not self._sendq:
                     return buf.popleft()
+            finally:
+                lock.release()
         try:
-            return self.recv()
+            return self._recv_wait(None)
         except ChannelClosed:
             raise StopIteration from None
 
