@@ -888,3 +888,28 @@ def test_every_waiter_on_a_task_result_is_woken() -> None:
             wait_parked(w)
         ch.send("shared")
     assert [w.result() for w in waiting] == ["shared"] * 10
+
+
+def test_a_task_finishing_while_the_group_lock_is_held_waits_for_it() -> None:
+    """A finishing task that finds the group's lock taken yields, then waits
+    for it (regression for the convoy fix in ``_task_done``): its outcome is
+    published only once the lock is free, and nothing is lost."""
+    release = threading.Event()
+    with TaskGroup() as tg:
+        task = tg.go(lambda: release.wait(10) and "done")
+        with tg._lock:
+            release.set()
+            time.sleep(0.05)  # the task is now queued on the lock
+            assert not task.done()
+        assert task.result(timeout=10) == "done"
+
+
+def test_the_group_lock_is_its_scopes_lock() -> None:
+    """Starting and finishing a task link its scope under the group's in the
+    group's own critical section; that needs one lock for both."""
+    with TaskGroup() as tg:
+        assert tg._lock is tg._scope._lock
+        task = tg.go(time.sleep, 0.05)
+        assert task._scope._parent is tg._scope
+        assert task._scope in (tg._scope._children or ())
+    assert not tg._scope._children

@@ -15,8 +15,12 @@ timeouts below them.
 Locking: ``TaskGroup._lock`` guards the group's ``_running``, ``_errors``,
 ``_state`` and ``_owner_waiter``, and its tasks' outcomes and ``_waiters``
 (``Task._lock`` is the group's lock), so a task finishing updates itself and
-its group in one critical section.  Waiters are fired under it (leaf
-locks).  Cancelling a scope is done with no lock held.
+its group in one critical section.  It is also the lock of the group's
+scope, so starting a task links the task's scope under the group's in that
+same section, and finishing unlinks it: one lock round trip on each side
+of a task, which matters because the owner and the workers take it.
+Waiters are fired under it (leaf locks).  Cancelling a scope is done with
+no lock held; so is any call that takes a scope's lock.
 """
 
 from __future__ import annotations
@@ -28,8 +32,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Coroutine
-from functools import partial
-from types import CoroutineType, TracebackType
+from types import CoroutineType, FrameType, TracebackType
 from typing import Any, Generic, TypeVar, overload
 
 from ._core import _deadlock, _workers
@@ -58,15 +61,17 @@ class Task(Generic[T]):
     __slots__ = (
         "__weakref__",
         "_args",
+        "_code",
+        "_context",
         "_done",
         "_exception",
         "_fn",
         "_group",
         "_ident",
         "_kwargs",
+        "_line",
         "_lock",
         "_number",
-        "_origin",
         "_result",
         "_scope",
         "_started",
@@ -79,9 +84,13 @@ class Task(Generic[T]):
         fn: Callable[..., Any],
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
+        caller: FrameType,
     ) -> None:
+        # Few objects per task: a burst of go() calls keeps thousands of
+        # pending tasks alive, and the garbage collector walks all of them.
         self._number = 0
-        self._origin: tuple[str, int] = ("?", 0)
+        self._code = caller.f_code  # where go() was called, for DeadlockError
+        self._line = caller.f_lineno
         self._group = group
         self._fn = fn
         self._args = args
@@ -93,7 +102,8 @@ class Task(Generic[T]):
         self._result: Any = None
         self._exception: BaseException | None = None
         self._waiters: list[Waiter] | None = None
-        self._scope = CancelScope()
+        self._scope = CancelScope._unentered()
+        self._context: contextvars.Context | None = None
 
     @property
     def name(self) -> str:
@@ -104,7 +114,19 @@ class Task(Generic[T]):
         state = "done" if self._done else "running" if self._started else "pending"
         return f"<Task {self.name} {state}>"
 
+    @property
+    def _origin(self) -> tuple[str, int]:
+        """``(file, line)`` of the ``go()`` call that started the task."""
+        return self._code.co_filename, self._line
+
     # -- in the worker thread --------------------------------------------------
+
+    def _start(self) -> None:
+        """The worker's job: run the task in the context copied by ``go()``."""
+        context = self._context
+        assert context is not None
+        self._context = None
+        context.run(self._run)
 
     def _run(self) -> None:
         result: Any = None
@@ -129,7 +151,6 @@ class Task(Generic[T]):
             error = exc
         finally:
             _current.reset(token)
-            self._scope._detach()
             self._args = self._kwargs = None  # type: ignore[assignment]
         self._group._task_done(self, result, error)
 
@@ -238,9 +259,9 @@ class TaskGroup:
     )
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
         self._started = 0
         self._scope = CancelScope()
+        self._lock = self._scope._lock
         self._running: set[Task[Any]] = set()
         self._errors: list[BaseException] = []
         self._state = "new"
@@ -270,9 +291,7 @@ class TaskGroup:
         function runs on an event loop of its own in that thread."""
         if not callable(fn):
             raise TypeError(f"fn must be callable, got {fn!r}")
-        task: Task[Any] = Task(self, fn, args, kwargs)
-        caller = sys._getframe(1)
-        task._origin = (caller.f_code.co_filename, caller.f_lineno)
+        task: Task[Any] = Task(self, fn, args, kwargs, sys._getframe(1))
         with self._lock:
             if self._state != "open":
                 if self._state == "new":
@@ -281,15 +300,26 @@ class TaskGroup:
             self._started += 1
             task._number = self._started
             self._running.add(task)
-        task._scope._attach(self._scope)
-        _workers.submit(partial(contextvars.copy_context().run, task._run))
+            inherited = task._scope._attach_locked(self._scope)
+        if inherited:
+            task._scope._propagate()
+        task._context = contextvars.copy_context()
+        _workers.submit(task._start)
         return task
 
     # -- bookkeeping ------------------------------------------------------------
 
     def _task_done(self, task: Task[Any], result: Any, error: BaseException | None) -> None:
         failed = error is not None and not isinstance(error, Cancelled)
-        with self._lock:
+        lock = self._lock
+        if not lock.acquire(False):
+            # The owner may be starting tasks.  Let it run rather than queue
+            # on the lock: on GIL builds, threads that take turns blocking on
+            # one lock keep handing it to each other (a convoy).
+            time.sleep(0)
+            lock.acquire()
+        try:
+            task._scope._detach_locked()
             task._result = result
             task._exception = error
             task._done = True
@@ -302,6 +332,8 @@ class TaskGroup:
             self._running.discard(task)
             if not self._running and self._owner_waiter is not None:
                 self._owner_waiter.fire(0)
+        finally:
+            lock.release()
         if failed:
             self._scope.cancel()
 

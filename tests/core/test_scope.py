@@ -16,6 +16,7 @@ import pytest
 
 import threadline as tl
 from tests.helpers import join_all, spawn
+from threadline._core._scope import CancelScope
 
 HANG = 10.0  # generous guard: a wait this long means something is stuck
 
@@ -602,3 +603,15 @@ def test_sleep_longer_than_timeout_is_cut_short() -> None:
     with pytest.raises(TimeoutError) as info, tl.timeout(0.03):
         tl.sleep(HANG * 3)
     assert isinstance(info.value.__cause__, tl.Cancelled)
+
+
+def test_a_task_scope_made_cheaply_matches_a_plain_scope() -> None:
+    """``CancelScope._unentered()`` (used for every task) must start in the
+    same state as ``CancelScope()``, slot for slot, lock aside."""
+    plain, cheap = CancelScope(), CancelScope._unentered()
+    for name in CancelScope.__slots__:
+        if name in ("__weakref__", "_lock"):
+            continue
+        assert getattr(cheap, name) == getattr(plain, name), name
+    assert cheap._lock is not plain._lock
+    assert not cheap._lock.locked()

@@ -98,6 +98,22 @@ class CancelScope:
         self._token: Token[CancelScope | None] | None = None
         self._state = "new"
 
+    @classmethod
+    def _unentered(cls) -> CancelScope:
+        """``CancelScope()`` without a timeout, made cheaply: a task's scope,
+        which is attached, never entered."""
+        self = cls.__new__(cls)
+        self._lock = threading.Lock()
+        self._parent = None
+        self._children = self._waiters = None
+        self._cancel_called = self._cancelled = self._cancelled_caught = False
+        self._propagated = self._deadline_fired = self._raise_timeout = False
+        self._relative = None
+        self._deadline = self._eff_deadline = _INF
+        self._token = None
+        self._state = "new"
+        return self
+
     # -- public surface -------------------------------------------------
 
     @property
@@ -161,26 +177,37 @@ class CancelScope:
         """Link under *parent* and start the deadline clock."""
         if self._relative is not None:
             self._deadline = time.monotonic() + self._relative
-        self._parent = parent
         inherited = False
-        eff = self._deadline
-        if parent is not None:
+        if parent is None:
+            self._eff_deadline = self._deadline
+        else:
             with parent._lock:
-                if parent._children is None:
-                    parent._children = set()
-                parent._children.add(self)
-                inherited = parent._cancelled
-            eff = min(eff, parent._eff_deadline)
-        self._eff_deadline = eff
+                inherited = self._attach_locked(parent)
         if inherited:
             self._propagate()
+
+    def _attach_locked(self, parent: CancelScope) -> bool:
+        """``_attach`` (no timeout of its own) with *parent*'s lock held by
+        the caller, who must call ``_propagate()`` after releasing it when
+        this returns True (the parent was already cancelled)."""
+        self._parent = parent
+        self._eff_deadline = min(self._deadline, parent._eff_deadline)
+        if parent._children is None:
+            parent._children = set()
+        parent._children.add(self)
+        return parent._cancelled
 
     def _detach(self) -> None:
         parent = self._parent
         if parent is not None:
             with parent._lock:
-                if parent._children is not None:
-                    parent._children.discard(self)
+                self._detach_locked()
+
+    def _detach_locked(self) -> None:
+        """``_detach`` with the parent's lock held by the caller."""
+        parent = self._parent
+        if parent is not None and parent._children is not None:
+            parent._children.discard(self)
 
     # -- cancellation -------------------------------------------------------
 

@@ -25,14 +25,17 @@ an idle pool never delays interpreter exit; task groups guarantee that no
 task outlives its group, so no work is cut off by that.
 
 Locking: ``_lock`` guards ``_idle`` (a stack: the most recently idle worker
-is reused first, the others age out), ``_pending``, ``_active`` (workers
-that hold a job), ``_taken`` (jobs taken from ``_pending``, for the
-monitor) and ``_monitoring``.  Invariants: a worker is in ``_idle`` only
-while ``_pending`` is empty at the time it went idle; ``_pending``
-non-empty implies ``_monitoring``.  A worker popped from ``_idle`` is
-handed exactly one job through its ``_job`` slot and ``_ready`` lock.  Only
-a worker removes itself from ``_idle`` to retire, under ``_lock``, so a
-worker popped by a dispatcher always runs the job it was given.
+is reused first, the others age out), additions to ``_pending``,
+``_active`` (workers that hold a job) and ``_monitoring``.  An active
+worker pops its next job from ``_pending`` without the lock (deque pops are
+atomic; only removals happen unlocked, so "non-empty implies monitoring"
+still holds) and counts it in ``_taken``, a progress hint for the monitor.
+Invariants: a worker is in ``_idle`` only while ``_pending`` is empty at
+the time it went idle; ``_pending`` non-empty implies ``_monitoring``.  A
+worker popped from ``_idle`` is handed exactly one job through its ``_job``
+slot and ``_ready`` lock.  Only a worker removes itself from ``_idle`` to
+retire, under ``_lock``, so a worker popped by a dispatcher always runs the
+job it was given.
 
 After ``fork()`` the child has none of the parent's threads, so the pool
 starts empty there.
@@ -40,6 +43,7 @@ starts empty there.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -114,10 +118,20 @@ def _work(job: Job | None) -> None:
     worker = _Worker()
     worker.ident = threading.get_ident()
     thread = threading.current_thread()
+    popleft = _pending.popleft
     while True:
         assert job is not None
         job()
         job = None  # drop what the job refers to while idle
+        try:
+            # Without the lock (the owner takes it for every submit; sharing
+            # it per job made the threads queue on it): deque pops are atomic.
+            job = popleft()
+        except IndexError:
+            pass
+        else:
+            _taken += 1  # a progress hint for the monitor; a lost update is harmless
+            continue
         with _lock:
             if _pending:
                 job = _pending.popleft()
@@ -149,8 +163,11 @@ def _monitor(_: Job | None) -> None:
                 last = _taken
                 burst = 1
                 continue
-            count = min(burst, len(_pending))
-            jobs = [_pending.popleft() for _ in range(count)]
+            jobs: list[Job] = []
+            with contextlib.suppress(IndexError):  # workers pop without the lock
+                while len(jobs) < burst:
+                    jobs.append(_pending.popleft())
+            count = len(jobs)
             workers = [_idle.pop() for _ in range(min(count, len(_idle)))]
             _active += count
             burst *= 2
