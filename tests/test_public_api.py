@@ -1,6 +1,10 @@
 from __future__ import annotations
 
+import subprocess
+import sys
 import types
+
+import pytest
 
 import threadline as tl
 
@@ -25,3 +29,31 @@ def test_error_bases() -> None:
     assert issubclass(tl.ChannelClosed, Exception)
     assert issubclass(tl.Cancelled, BaseException)
     assert not issubclass(tl.Cancelled, Exception)
+
+
+def test_importing_threadline_loads_neither_asyncio_nor_the_parallel_machinery() -> None:
+    """Start-up cost: asyncio, concurrent.futures and multiprocessing load
+    only when a coroutine, pmap or pipeline needs them (the race detector's
+    start-up counts against every program it checks)."""
+    code = (
+        "import sys, threading, threadline as tl\n"
+        "heavy = ('asyncio', 'concurrent.futures', 'multiprocessing')\n"
+        "ch = tl.Channel(1)\n"
+        "t = threading.Thread(target=ch.send, args=(1,)); t.start(); t.join()\n"
+        "with tl.TaskGroup() as tg:\n"
+        "    task = tg.go(ch.recv)\n"
+        "assert task.result() == 1\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+        "assert tl.pmap.__module__ == 'threadline' and 'pmap' in dir(tl)\n"
+        "print('concurrent.futures' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[:2] == ["[]", "True"]
+
+
+def test_an_unknown_attribute_is_an_attribute_error() -> None:
+    with pytest.raises(AttributeError, match="no_such_thing"):
+        tl.no_such_thing  # type: ignore[attr-defined]

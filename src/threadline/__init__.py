@@ -1,10 +1,11 @@
 """threadline: channels, select, structured tasks and tools for free-threaded Python."""
 
+import importlib as _importlib
+import typing as _typing
+
 from ._channel import Channel
 from ._core._scope import CancelScope, checkpoint, sleep, timeout
 from ._errors import Cancelled, ChannelClosed, DeadlockError
-from ._parallel._pipeline import Pipeline, Stage, pipeline, stage
-from ._parallel._pmap import PMap, pmap
 from ._select import Selected, aselect, select, try_select
 from ._sync import Guarded, Once, WaitGroup
 from ._tasks import Task, TaskGroup
@@ -38,13 +39,45 @@ __all__ = [
 ]
 
 
-def _fix_module_names() -> None:
+# Data parallelism loads on first use: it brings in multiprocessing and
+# concurrent.futures, which a program using only channels and tasks (or the
+# race detector, before the program runs) need not pay for.
+_LAZY = {
+    "PMap": "_pmap",
+    "pmap": "_pmap",
+    "Pipeline": "_pipeline",
+    "Stage": "_pipeline",
+    "pipeline": "_pipeline",
+    "stage": "_pipeline",
+}
+
+if _typing.TYPE_CHECKING:
+    from ._parallel._pipeline import Pipeline, Stage, pipeline, stage
+    from ._parallel._pmap import PMap, pmap
+
+
+def __getattr__(name: str) -> _typing.Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'threadline' has no attribute {name!r}")
+    for attr, value in vars(_importlib.import_module(f"._parallel.{module}", __name__)).items():
+        if _LAZY.get(attr) == module:
+            _claim(value)
+            globals()[attr] = value
+    return globals()[name]
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
+def _claim(obj: object) -> None:
     # Tracebacks and reprs show threadline.Channel, not threadline._channel.Channel.
-    for name in __all__:
-        obj = globals()[name]
-        if getattr(obj, "__module__", "").startswith("threadline."):
-            obj.__module__ = "threadline"
+    if getattr(obj, "__module__", "").startswith("threadline."):
+        obj.__module__ = "threadline"
 
 
-_fix_module_names()
-del _fix_module_names
+for _name in __all__:
+    if _name not in _LAZY:
+        _claim(globals()[_name])
+del _name

@@ -23,7 +23,6 @@ never the other way round; scope locks are never held with a channel lock.
 
 from __future__ import annotations
 
-import asyncio
 import math
 import operator
 import os
@@ -32,6 +31,7 @@ from _thread import get_ident as _get_ident
 from collections import deque
 from typing import Any, Final, Generic, TypeVar
 
+from ._core._aio import running_loop
 from ._core._scope import _current, apark, checkpoint, outcome_error, park
 from ._core._validate import check_timeout
 from ._core._waiter import INTERRUPTED, Waiter
@@ -254,7 +254,7 @@ class Channel(Generic[T]):
         """``send`` for coroutines: suspends the task instead of the thread."""
         seconds = check_timeout(timeout)
         checkpoint()
-        loop = asyncio.get_running_loop()
+        loop = running_loop()
         entry: _Entry | None = None
         try:
             with self._lock:
@@ -343,7 +343,7 @@ class Channel(Generic[T]):
         """``recv`` for coroutines: suspends the task instead of the thread."""
         seconds = check_timeout(timeout)
         checkpoint()
-        loop = asyncio.get_running_loop()
+        loop = running_loop()
         entry: _Entry | None = None
         try:
             with self._lock:

@@ -23,12 +23,12 @@ replay a schedule in tests.
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import random
 from typing import Any, NamedTuple
 
 from ._channel import _CLOSED, _EMPTY, Channel, _Entry
+from ._core._aio import running_loop
 from ._core._scope import _current, apark, checkpoint, outcome_error, park
 from ._core._validate import check_timeout
 from ._core._waiter import INTERRUPTED, Waiter
@@ -271,7 +271,7 @@ async def aselect(*cases: object, timeout: float | None = None) -> Selected:
     done = _first_poll(ops, seconds)
     if done is not None:
         return done
-    waiter = Waiter(asyncio.get_running_loop())
+    waiter = Waiter(running_loop())
     entries = [_Entry(waiter, index, value) for index, _, _, value in ops]
     try:
         done = _poll_or_enqueue(ops, entries)

@@ -25,7 +25,6 @@ no lock held; so is any call that takes a scope's lock.
 
 from __future__ import annotations
 
-import asyncio
 import contextvars
 import math
 import sys
@@ -216,6 +215,7 @@ def _run_coroutine(coro: Coroutine[Any, Any, Any], scope: CancelScope) -> Any:
     """Run *coro* to completion on a new event loop in this thread; a
     cancelled *scope* cancels it (as ``tl.Cancelled``) even where it awaits
     plain asyncio."""
+    import asyncio  # noqa: PLC0415  (deferred: see _core._aio)
 
     async def main() -> Any:
         loop = asyncio.get_running_loop()

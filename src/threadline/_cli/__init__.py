@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
+from types import ModuleType
 
-from ..race import _command as race_command
-from ..scale import _command as scale_command
+COMMANDS = ("scale", "race")
 
 
-def parser() -> argparse.ArgumentParser:
+def _command(name: str) -> ModuleType:
+    """A tool's command module, imported only when that tool runs (the race
+    detector's start-up time counts against the program it checks)."""
+    return importlib.import_module(f"threadline.{name}._command")
+
+
+def parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The command line; with *only*, the other tool's options are left out
+    (its module is not even imported)."""
     top = argparse.ArgumentParser(
         prog="threadline",
         description="Tools for free-threaded Python: find data races, measure scaling.",
@@ -21,21 +30,24 @@ def parser() -> argparse.ArgumentParser:
         description="Measure how one unit of work scales with 1..N threads and processes, "
         "on this interpreter and any other named with --python.",
     )
-    scale_command.add_arguments(scale)
+    if only in (None, "scale"):
+        _command("scale").add_arguments(scale)
     race = commands.add_parser(
         "race",
         help="run a program with data race detection on Python-level shared state",
         description="Run SCRIPT (or -m MODULE) with happens-before race detection; "
         "exit status 66 when a race was found.",
     )
-    race_command.add_arguments(race)
+    if only in (None, "race"):
+        _command("race").add_arguments(race)
     return top
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(sys.argv[1:] if argv is None else argv)
-    if args.command == "scale":
-        return scale_command.run(args)
-    if args.command == "race":
-        return race_command.run(args)
-    raise AssertionError(args.command)  # argparse allows no other
+    argv = sys.argv[1:] if argv is None else argv
+    only = argv[0] if argv and argv[0] in COMMANDS else None
+    args = parser(only).parse_args(argv)
+    if args.command not in COMMANDS:
+        raise AssertionError(args.command)  # argparse allows no other
+    code: int = _command(args.command).run(args)
+    return code

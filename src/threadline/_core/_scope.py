@@ -33,18 +33,21 @@ deadline has passed.  No timer thread is needed.
 
 from __future__ import annotations
 
-import asyncio
 import math
 import threading
 import time
 from contextvars import ContextVar, Token
 from types import TracebackType
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from .._errors import Cancelled
+from ._aio import running_loop
 from ._deadlock import note_parked
 from ._validate import check_timeout
 from ._waiter import CANCELLED, INTERRUPTED, TIMEOUT, Waiter
+
+if TYPE_CHECKING:
+    import asyncio
 
 _INF: Final = math.inf
 
@@ -388,7 +391,7 @@ async def apark(waiter: Waiter, timeout: float | None) -> None:
                 waiter.fire(CANCELLED)
             limit = min(limit, scope._eff_deadline)
         if limit != _INF and not waiter.fired:
-            handle = asyncio.get_running_loop().call_later(
+            handle = running_loop().call_later(
                 max(limit - time.monotonic(), 0.0), _on_async_limit, waiter, scope, limit
             )
         await waiter.future
@@ -410,7 +413,7 @@ def _on_async_limit(waiter: Waiter, scope: CancelScope | None, limit: float) -> 
     elif now >= limit:
         waiter.fire(TIMEOUT)
     else:  # the loop's clock ran ahead of ours; try again shortly
-        asyncio.get_running_loop().call_later(limit - now, _on_async_limit, waiter, scope, limit)
+        running_loop().call_later(limit - now, _on_async_limit, waiter, scope, limit)
 
 
 def sleep(seconds: float) -> None:

@@ -28,10 +28,12 @@ reasons below, set only by the owner or its scope.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import threading
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
+
+if TYPE_CHECKING:
+    import asyncio
 
 TIMEOUT: Final = -1
 CANCELLED: Final = -2
