@@ -229,6 +229,8 @@ class Channel(Generic[T]):
                 if not self._recvq and len(self._buf) < self._capacity and not self._closed:
                     self._buf.append(value)
                     return
+                if self._recvq and self._send_locked(value):  # a parked receiver
+                    return
             finally:
                 lock.release()
         self._send_wait(value, seconds)
@@ -315,6 +317,10 @@ class Channel(Generic[T]):
                 buf = self._buf
                 if buf and not self._sendq:
                     return buf.popleft()
+                if self._sendq:  # a parked sender
+                    value = self._recv_locked()
+                    if value is not _EMPTY and value is not _CLOSED:
+                        return value  # type: ignore[no-any-return]
             finally:
                 lock.release()
         return self._recv_wait(seconds)
@@ -406,6 +412,10 @@ class Channel(Generic[T]):
                 buf = self._buf
                 if buf and not self._sendq:
                     return buf.popleft()
+                if self._sendq:  # a parked sender
+                    value = self._recv_locked()
+                    if value is not _EMPTY and value is not _CLOSED:
+                        return value  # type: ignore[no-any-return]
             finally:
                 lock.release()
         try:
