@@ -35,6 +35,7 @@ from types import CoroutineType, FrameType, TracebackType
 from typing import Any, Generic, TypeVar, overload
 
 from ._core import _deadlock, _workers
+from ._core._convoy import acquire_politely
 from ._core._deadlock import find_deadlock
 from ._core._scope import CancelScope, _current, checkpoint, outcome_error, park
 from ._core._validate import check_timeout
@@ -312,12 +313,7 @@ class TaskGroup:
     def _task_done(self, task: Task[Any], result: Any, error: BaseException | None) -> None:
         failed = error is not None and not isinstance(error, Cancelled)
         lock = self._lock
-        if not lock.acquire(False):
-            # The owner may be starting tasks.  Let it run rather than queue
-            # on the lock: on GIL builds, threads that take turns blocking on
-            # one lock keep handing it to each other (a convoy).
-            time.sleep(0)
-            lock.acquire()
+        acquire_politely(lock)  # the owner may be starting tasks under it
         try:
             task._scope._detach_locked()
             task._result = result

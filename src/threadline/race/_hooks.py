@@ -20,11 +20,11 @@ import collections
 import operator
 import queue
 import threading
-import time
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
+from .._core._convoy import acquire_politely
 from ._detector import Detector
 
 # The locations of a builtin container besides its items: its length (or
@@ -332,14 +332,9 @@ class _Held:
     def __enter__(self) -> Any:
         obj: Any = self.obj
         if obj.__class__ in _PLAIN_LOCKS:
-            # What ``obj.__enter__()`` does, but yield once before queuing
-            # on a taken lock: instrumented critical sections are long
-            # enough for a thread to lose the GIL inside them, and threads
-            # that take turns blocking on one lock keep handing it to each
-            # other (a lock convoy), which would slow the program tenfold.
-            if not obj.acquire(False):
-                time.sleep(0)
-                obj.acquire()
+            # What ``obj.__enter__()`` does, minus the convoys that
+            # instrumented (long) critical sections would otherwise start.
+            acquire_politely(obj)
             value = True
         else:
             value = obj.__enter__()
