@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import gc
 import threading
+from collections.abc import Callable
+
+import pytest
 
 from threadline.race import _detector
 from threadline.race._detector import Detector, Race
@@ -142,3 +145,82 @@ def test_stacks_leave_out_threadline() -> None:
     stack = _detector.capture_stack(0)
     assert stack[0][2].endswith("test_stacks_leave_out_threadline")
     assert all("/threadline/" not in frame[0] for frame in stack)
+
+
+def test_detector_runs_the_path_asked_for(detector_path: str) -> None:
+    d = Detector(lambda race: None)
+    assert (type(d.access).__name__ == "builtin_function_or_method") == (detector_path == "c")
+
+
+def test_asking_for_the_c_path_where_it_is_not_built_names_the_module(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(_detector, "_accel", None)
+    assert not _detector.accelerated()
+    with pytest.raises(RuntimeError, match=r"threadline\.race\._accel"):
+        Detector(lambda race: None, use_c=True)
+
+
+def _same_id_twice(first: Callable[[], object]) -> tuple[Obj, int]:
+    """A new Obj under the id of the one *first* hands over, which then dies
+    (CPython reuses a freed object's memory for the next of its size)."""
+    dying = first()
+    oid = id(dying)
+    del dying
+    spare = []  # kept alive, so that each try takes another free block
+    for _ in range(10_000):
+        second = Obj()
+        if id(second) == oid:
+            return second, oid
+        spare.append(second)
+    pytest.skip("the allocator did not reuse an id")
+
+
+def test_a_dead_objects_shadow_is_not_taken_for_a_new_objects_under_its_id() -> None:
+    """Regression: a thread that found the dead-object queue empty while
+    another thread was still forgetting what it had popped went on to use
+    the dead object's locations for a new object with the same id, and
+    reported races against accesses to the dead one."""
+    races: list[Race] = []
+    d = Detector(races.append)
+    clock, where = d.fork()
+    held: list[Obj] = []
+
+    def first_thread() -> None:  # writes an object that dies later
+        d.begin_thread(clock, where)
+        held.append(Obj())
+        d.access(held[0], "x", True, describe)
+
+    t = threading.Thread(target=first_thread)
+    t.start()
+    t.join()  # (no join edge: the detector is not told)
+    new, _ = _same_id_twice(held.pop)
+    d._dead.clear()  # as if another thread had popped its watch, not yet forgotten it
+    d.access(new, "x", True, describe)  # unordered with the dead object's write
+    d.access(new, "x", False, describe)
+    assert races == []
+
+
+def test_a_new_object_under_a_dead_ones_id_still_races_with_itself() -> None:
+    races: list[Race] = []
+    d = Detector(races.append)
+
+    def written() -> Obj:
+        box = [Obj()]  # (the detector keeps this frame: no local may refer to it)
+        d.access(box[0], "y", True, describe)
+        return box.pop()
+
+    obj, _ = _same_id_twice(written)
+    d._dead.clear()
+    d.access(obj, "y", True, describe)
+    clock, where = d.fork()
+    d.access(obj, "y", True, describe)  # after the fork: unordered with the thread's
+
+    def run() -> None:
+        d.begin_thread(clock, where)
+        d.access(obj, "y", False, describe)
+
+    t = threading.Thread(target=run)
+    t.start()
+    t.join()
+    assert len(races) == 1

@@ -18,11 +18,17 @@ in time, so GIL builds report what free-threaded builds would suffer.
 
 Locking: a thread's ``vc`` is read and written only by that thread, so it
 needs no lock.  Location shadows and sync clocks are guarded by striped
-locks (``_locks[id(obj) % STRIPES]``, one at a time); ``_meta`` guards the
+locks (``_locks[id(obj) >> 4 % STRIPES]``, one at a time; ids are multiples
+of 16); ``_meta`` guards the
 thread registry, the per-object bookkeeping and the sweep.  Order: a
 stripe lock, then ``_meta``; never the other way.  The detector
 never holds a lock while calling the program, and the program's own locks
 are never held by it, so it cannot deadlock with the program.
+
+``access``, ``acquire`` and ``release`` have a C twin (``_accel.c``) that
+works on the same containers with stripe locks of its own (so a detector
+runs one or the other, never both); it is used where it was built, unless
+THREADLINE_RACE_PURE=1 asks for this file's code.
 """
 
 from __future__ import annotations
@@ -35,8 +41,14 @@ import weakref
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from types import CodeType
-from typing import Any
+from types import CodeType, ModuleType
+from typing import Any, Protocol
+
+_accel: ModuleType | None
+try:
+    from . import _accel
+except ImportError:  # not built (no compiler at install time), or a free-threaded build
+    _accel = None
 
 # One frame of a stack: (file, line, function).
 Frame = tuple[str, int, str]
@@ -93,7 +105,12 @@ def program_stack(me: ThreadInfo, frame: Any) -> RawStack:
             up = up.f_back
         me.cached_frame = frame
         me.cached_callers = tuple(callers)
-    return ((frame.f_code, frame.f_lineno), *me.cached_callers)
+        me.cached_raws = {}
+    line = frame.f_lineno
+    raw = me.cached_raws.get(line)
+    if raw is None:  # (one tuple per line: many locations keep it)
+        raw = me.cached_raws[line] = ((frame.f_code, line), *me.cached_callers)
+    return raw
 
 
 def render(raw: RawStack) -> Stack:
@@ -117,7 +134,7 @@ def capture_stack(skip: int) -> Stack:
     return render(raw_stack(skip + 1))
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class ThreadInfo:
     slot: int
     name: str
@@ -125,6 +142,9 @@ class ThreadInfo:
     vc: dict[int, int] = field(default_factory=dict)
     cached_frame: Any = None  # see program_stack
     cached_callers: RawStack = ()
+    cached_raws: dict[int, RawStack] = field(default_factory=dict)
+    last_read: Any = None  # the C path's last epoch tuples, reused while they fit
+    last_write: Any = None
 
 
 # What an access touched: describe(type, label, key) -> "Counter.count".
@@ -157,12 +177,13 @@ class Access:
 class _Location:
     """The shadow of one location: what it is (for reports), its last write
     ``(slot, time, atomic, thread, stack)`` and its unordered reads
-    ``slot -> (time, thread, stack)``."""
+    ``slot -> (time, thread, stack)``; ``owner`` is its object's watch."""
 
-    __slots__ = ("reads", "what", "write")
+    __slots__ = ("owner", "reads", "what", "write")
 
-    def __init__(self, what: tuple[Describe, type, Any, Any]) -> None:
+    def __init__(self, what: tuple[Describe, type, Any, Any], owner: _Watch | None) -> None:
         self.what = what
+        self.owner = owner
         self.write: tuple[int, int, bool, ThreadInfo, RawStack] | None = None
         self.reads: dict[int, tuple[int, ThreadInfo, RawStack]] = {}
 
@@ -182,20 +203,74 @@ def label_of(obj: Any) -> Any:
     return getattr(obj, "__name__", None) if type(obj).__name__ == "module" else None
 
 
+class _Watch(weakref.ref):  # type: ignore[type-arg]
+    """A weak reference that knows its object's id (which outlives it)."""
+
+    __slots__ = ("oid",)
+    oid: int
+
+
+def _owns(watch: _Watch | None, obj: Any) -> bool:
+    """Is *watch* (a location's owner) *obj*'s?  None: a kept object, whose
+    id cannot be reused while it is kept."""
+    return watch is None or watch() is obj
+
+
+class _Access(Protocol):
+    def __call__(
+        self, obj: Any, key: Any, write: bool, describe: Describe, atomic: bool = False
+    ) -> None: ...
+
+
+def accelerated() -> bool:
+    """Whether new detectors run the C hot path."""
+    return _accel is not None and os.environ.get("THREADLINE_RACE_PURE", "") in ("", "0")
+
+
 class Detector:
-    def __init__(self, on_race: Callable[[Race], None]) -> None:
+    access: _Access
+    acquire: Callable[[Any], None]
+    release: Callable[[Any], None]
+
+    def __init__(self, on_race: Callable[[Race], None], *, use_c: bool | None = None) -> None:
+        """*use_c*: run the C hot path (default: where it is available, see
+        ``accelerated``)."""
         self._on_race = on_race
         self._locks = [threading.Lock() for _ in range(STRIPES)]
         self._meta = threading.Lock()
         self._threads: dict[int, ThreadInfo] = {}  # by threading.get_ident()
         self._slots = 0
-        self._shadow: dict[tuple[int, Any], _Location] = {}
-        self._objects: dict[int, list[Any]] = {}  # id -> its location keys, for cleanup
+        self._shadow: dict[tuple[int, Any], Any] = {}  # -> _Location or _accel.Location
+        self._objects: dict[int, list[Any]] = {}  # id -> [its watch, its location keys...]
         self._kept: dict[int, Any] = {}  # id -> object kept alive (not weakly referenceable)
         self._sync: dict[int, dict[int, int]] = {}  # id(sync object) -> clock
         self._sync_keep: dict[int, Any] = {}
         self._new_objects = 0
-        self._dead: deque[int] = deque()
+        self._dead: deque[_Watch] = deque()
+        if accelerated() if use_c is None else use_c:
+            if _accel is None:
+                raise RuntimeError("use_c=True, but threadline.race._accel is not built")
+            self._location: Callable[[Any, _Watch | None], Any] = _accel.Location
+            core = _accel.Core(
+                self,
+                self._threads,
+                self._shadow,
+                self._dead,
+                self._sync,
+                self._sync_keep,
+                _OWN_PREFIX,
+                STRIPES,
+            )
+            self.access = core.access
+            self.acquire = core.acquire
+            self.release = core.release
+            self._clock_of: Callable[[Any], dict[int, int]] = core.clock_of
+        else:
+            self._location = _Location
+            self.access = self._access
+            self.acquire = self._acquire
+            self.release = self._release
+            self._clock_of = self._py_clock_of
 
     # -- threads ----------------------------------------------------------
 
@@ -236,8 +311,7 @@ class Detector:
         its own, ordered after whatever released *start*: two tasks that
         happen to share a worker thread are not ordered by that."""
         ident = threading.get_ident()
-        with self._locks[id(start) % STRIPES]:
-            clock = dict(self._sync.get(id(start), {}))
+        clock = self._clock_of(start)
         with self._meta:
             previous = self._threads.get(ident)
             self._new_thread(ident, name, created_at, clock)
@@ -258,10 +332,14 @@ class Detector:
 
     # -- synchronisation --------------------------------------------------
 
-    def release(self, obj: Any) -> None:
+    def _py_clock_of(self, obj: Any) -> dict[int, int]:
+        with self._locks[(id(obj) >> 4) % STRIPES]:
+            return dict(self._sync.get(id(obj), {}))
+
+    def _release(self, obj: Any) -> None:
         me = self._thread()
         key = id(obj)
-        with self._locks[key % STRIPES]:
+        with self._locks[(key >> 4) % STRIPES]:
             clock = self._sync.get(key)
             if clock is None:
                 clock = self._sync[key] = {}
@@ -271,10 +349,10 @@ class Detector:
                     clock[slot] = time
         me.vc[me.slot] += 1
 
-    def acquire(self, obj: Any) -> None:
+    def _acquire(self, obj: Any) -> None:
         me = self._thread()
         key = id(obj)
-        with self._locks[key % STRIPES]:
+        with self._locks[(key >> 4) % STRIPES]:
             clock = self._sync.get(key)
             if not clock:
                 return
@@ -285,7 +363,7 @@ class Detector:
 
     # -- accesses ---------------------------------------------------------
 
-    def access(
+    def _access(
         self, obj: Any, key: Any, write: bool, describe: Describe, atomic: bool = False
     ) -> None:
         """Record a read or write of location (obj, key) and report races.
@@ -298,7 +376,7 @@ class Detector:
         oid = id(obj)
         lkey = (oid, key)
         loc = self._shadow.get(lkey)
-        if loc is not None:  # fast path: the same epoch as last time
+        if loc is not None and _owns(loc.owner, obj):  # fast path: the same epoch as last time
             if write:
                 last = loc.write
                 if (
@@ -317,12 +395,11 @@ class Detector:
             self._drain_dead()
         raw = program_stack(me, sys._getframe(1))
         slot = me.slot
-        races = []
-        with self._locks[oid % STRIPES]:
-            loc = self._shadow.get(lkey)
-            if loc is None:
-                loc = self._shadow[lkey] = _Location((describe, type(obj), label_of(obj), key))
-                self._track(obj, oid, key)
+        races: list[tuple[bool, ThreadInfo, RawStack]] = []
+        loc = self._shadow.get(lkey)
+        if loc is None or not _owns(loc.owner, obj):
+            loc = self._new_location(obj, key, lkey, describe)
+        with self._locks[(oid >> 4) % STRIPES]:
             last = loc.write
             if (
                 last is not None
@@ -348,6 +425,18 @@ class Detector:
                         if other != slot and epoch[0] > vc.get(other, 0)
                     }
                 reads[slot] = (now, me, raw)
+        if races:
+            self._report(write, loc, me, raw, races)
+
+    def _report(
+        self,
+        write: bool,
+        loc: Any,
+        me: ThreadInfo,
+        raw: RawStack,
+        races: list[tuple[bool, ThreadInfo, RawStack]],
+    ) -> None:
+        """Report the races of one access (no detector lock held)."""
         for was_write, thread, stack in races:
             self._on_race(
                 Race(Access(write, loc.what, me, raw), Access(was_write, loc.what, thread, stack))
@@ -355,34 +444,73 @@ class Detector:
 
     # -- shadow state that dies with its object -----------------------------
 
-    def _track(self, obj: Any, oid: int, key: Any) -> None:  # under the stripe lock
-        """Remember the location's key under its object; the first time, arrange
-        to forget them all when the object dies (ids are reused)."""
-        with self._meta:
-            keys = self._objects.get(oid)
-            if keys is not None:
-                keys.append(key)
-                return
-            self._objects[oid] = [key]
-            try:
-                weakref.finalize(obj, self._dead.append, oid)
-            except TypeError:  # not weakly referenceable: keep it alive, sweep later
-                self._kept[oid] = obj
-            self._new_objects += 1
+    # Ids are reused, so each location names its object's watch (a weak
+    # reference; None for an object kept alive in ``_kept``) and is the
+    # object's only while the watch still points at it.  ``_objects[id]``
+    # is [watch, location keys...] of the object now under that id.  A dead
+    # object's locations are forgotten when its watch is drained, or before
+    # that by the first access to a new object under the same id.
+    # A first access takes no lock (dict.setdefault and list.append are
+    # atomic); ``_meta`` serialises forgetting, for a few dict operations:
+    # a thread that lost the GIL while holding it would make others queue.
+
+    def _new_location(self, obj: Any, key: Any, lkey: tuple[int, Any], describe: Describe) -> Any:
+        """The shadow of location (obj, key) at its first access (or the
+        first since its id was an object that died).  *obj* cannot die
+        meanwhile: the caller refers to it."""
+        oid = lkey[0]
+        entry = self._objects.get(oid)
+        if entry is None:
+            entry = self._objects.setdefault(oid, [self._watch(obj, oid)])
+            self._new_objects += 1  # (racy: only paces the sweep)
             if self._new_objects >= _SWEEP_EVERY:
                 self._new_objects = 0
-                self._sweep_locked()
+                self._sweep()
+        if not _owns(entry[0], obj):
+            with self._meta:  # what a dead object left under this id
+                entry = self._objects.get(oid)
+                if entry is None or not _owns(entry[0], obj):
+                    if entry is not None:
+                        self._forget_locked(oid)
+                    entry = self._objects[oid] = [self._watch(obj, oid)]
+        new = self._location((describe, type(obj), label_of(obj), key), entry[0])
+        loc = self._shadow.setdefault(lkey, new)
+        if loc is new:
+            entry.append(key)
+        return loc
+
+    def _watch(self, obj: Any, oid: int) -> _Watch | None:
+        try:
+            watch = _Watch(obj, self._dead.append)
+        except TypeError:  # not weakly referenceable: keep it alive, sweep later
+            self._kept[oid] = obj
+            return None
+        watch.oid = oid
+        return watch
 
     def _drain_dead(self) -> None:
-        """Forget the objects that died.  (Their finalizers only queue the
-        id: a finalizer may run while this thread holds a detector lock.)"""
-        with self._meta:
-            while self._dead:
-                self._forget_locked(self._dead.popleft())
+        """Forget the objects that died.  (Their watches only queue
+        themselves: they fire wherever the object died, perhaps while
+        that thread holds a detector lock.)"""
+        dead = self._dead
+        while dead:
+            try:
+                watch = dead.popleft()
+            except IndexError:  # another thread drained it
+                return
+            with self._meta:
+                entry = self._objects.get(watch.oid)
+                if entry is not None and entry[0] is watch:
+                    self._forget_locked(watch.oid)
 
     def _forget_locked(self, oid: int) -> None:
-        for key in self._objects.pop(oid, ()):
-            self._shadow.pop((oid, key), None)
+        # the locations first: once the entry is gone, a new object's first
+        # access takes the lock-free path, which must find none of them
+        entry = self._objects.get(oid)
+        if entry is not None:
+            for key in entry[1:]:
+                self._shadow.pop((oid, key), None)
+            del self._objects[oid]
         self._kept.pop(oid, None)
 
     def _sweep(self) -> None:

@@ -1,0 +1,34 @@
+from collections.abc import Callable
+from typing import Any
+
+class Location:
+    what: Any
+    write: Any
+    reads: dict[int, Any]
+    @property
+    def owner(self) -> Any: ...
+    def __init__(self, what: Any, owner: Any) -> None: ...
+
+class Core:
+    def __init__(
+        self,
+        detector: Any,
+        threads: dict[int, Any],
+        shadow: dict[tuple[int, Any], Any],
+        dead: Any,
+        sync: dict[int, dict[int, int]],
+        sync_keep: dict[int, Any],
+        own_prefix: str,
+        stripes: int,
+    ) -> None: ...
+    def access(
+        self,
+        obj: Any,
+        key: Any,
+        write: bool,
+        describe: Callable[[type, Any, Any], str],
+        atomic: bool = False,
+    ) -> None: ...
+    def acquire(self, obj: Any) -> None: ...
+    def clock_of(self, obj: Any) -> dict[int, int]: ...
+    def release(self, obj: Any) -> None: ...
