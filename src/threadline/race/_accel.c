@@ -930,6 +930,750 @@ static PyTypeObject CoreType = {
     .tp_methods = Core_methods,
 };
 
+/* ---- Hooks: what instrumented code calls (see _hooks.py) ------------------- */
+
+/* The C twins of the hottest Hooks methods; the Python ``Hooks`` object
+ * puts them in its instance dict on the C path.  Each does exactly what
+ * its Python namesake does; the rare shapes (slices) go to the Python
+ * method. */
+typedef struct {
+    PyObject_HEAD
+    Core *core;
+    PyObject *py;          /* the Python Hooks object */
+    PyObject *describe;    /* _hooks._describe */
+    PyObject *local_type;  /* threading.local */
+    PyObject *deque_type;  /* collections.deque */
+    PyObject *containers;  /* (list, dict, set, deque) */
+    PyObject *lock_types;  /* what ``with`` treats as a lock */
+    PyObject *plain_locks; /* Lock and RLock types: acquire politely */
+    PyObject *tables;      /* _hooks._TABLES: type -> method table or None */
+    PyObject *table_for;   /* _hooks._table_for */
+    PyObject *politely;    /* _core._convoy.acquire_politely */
+    PyObject *py_ri, *py_wi; /* Hooks.ri, Hooks.wi: the Python functions */
+    PyObject *stack;       /* threading.local: the aug-assign targets */
+    PyObject *shape, *all, *moved, *item, *global;
+} Hooks;
+
+static PyTypeObject HeldType;
+static PyObject *zero;
+
+static PyObject *
+core_access(Core *core, PyObject *obj, PyObject *key, int write, PyObject *describe, int atomic)
+{
+    PyObject *args[5] = {obj, key, write ? Py_True : Py_False, describe,
+                         atomic ? Py_True : Py_False};
+    return Core_access(core, args, 5);
+}
+
+static int
+rec(Hooks *h, PyObject *obj, PyObject *key, int write, int atomic)
+{
+    PyObject *r = core_access(h->core, obj, key, write, h->describe, atomic);
+    Py_XDECREF(r);
+    return r == NULL ? -1 : 0;
+}
+
+static int
+rec_pair(Hooks *h, PyObject *obj, PyObject *tag, PyObject *key, int write)
+{
+    PyObject *pair = PyTuple_Pack(2, tag, key);
+    if (pair == NULL) {
+        return -1;
+    }
+    int r = rec(h, obj, pair, write, 0);
+    Py_DECREF(pair);
+    return r;
+}
+
+/* An access to obj.name: a module's attributes are its globals; a
+ * threading.local's are per thread. */
+static int
+attr_access(Hooks *h, PyObject *obj, PyObject *name, int write)
+{
+    if (Py_IS_TYPE(obj, &PyModule_Type)) {
+        PyObject *ns = PyModule_GetDict(obj);
+        return ns == NULL ? -1 : rec_pair(h, ns, h->global, name, write);
+    }
+    int local = PyObject_IsInstance(obj, h->local_type);
+    if (local != 0) {
+        return local < 0 ? -1 : 0;
+    }
+    return rec(h, obj, name, write, 0);
+}
+
+static PyObject *
+read_attr(Hooks *h, PyObject *obj, PyObject *name)
+{
+    PyObject *value = PyObject_GetAttr(obj, name);
+    if (value == NULL) {
+        if (PyErr_ExceptionMatches(PyExc_AttributeError)) {
+            /* still a read: of the attribute's absence */
+            PyObject *type, *exc, *tb;
+            PyErr_Fetch(&type, &exc, &tb);
+            if (attr_access(h, obj, name, 0) < 0) {
+                Py_XDECREF(type);
+                Py_XDECREF(exc);
+                Py_XDECREF(tb);
+                return NULL;
+            }
+            PyErr_Restore(type, exc, tb);
+        }
+        return NULL;
+    }
+    int r = 0;
+    if (Py_IS_TYPE(obj, &PyModule_Type)) {
+        PyObject *ns = PyModule_GetDict(obj);
+        r = ns == NULL ? -1 : rec_pair(h, ns, h->global, name, 0);
+    }
+    else if (!PyCallable_Check(value)) {
+        r = PyObject_IsInstance(obj, h->local_type);
+        if (r == 0) {
+            r = rec(h, obj, name, 0, 0);
+        }
+    }
+    if (r < 0) {
+        Py_DECREF(value);
+        return NULL;
+    }
+    return value;
+}
+
+static PyObject *
+write_attr(Hooks *h, PyObject *obj, PyObject *name, PyObject *value)
+{
+    if (PyObject_SetAttr(obj, name, value) < 0 || attr_access(h, obj, name, 1) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static int
+nargs_is(const char *name, Py_ssize_t nargs, Py_ssize_t want)
+{
+    if (nargs != want) {
+        PyErr_Format(PyExc_TypeError, "%s() takes %zd arguments, got %zd", name, want, nargs);
+        return 0;
+    }
+    return 1;
+}
+
+/* -- the aug-assign target stack -- */
+
+static int
+push(Hooks *h, PyObject *obj, PyObject *key)
+{
+    PyObject *items = PyObject_GetAttrString(h->stack, "items");
+    if (items == NULL) {
+        if (!PyErr_ExceptionMatches(PyExc_AttributeError)) {
+            return -1;
+        }
+        PyErr_Clear();
+        if ((items = PyList_New(0)) == NULL ||
+            PyObject_SetAttrString(h->stack, "items", items) < 0) {
+            Py_XDECREF(items);
+            return -1;
+        }
+    }
+    PyObject *entry = PyTuple_Pack(2, obj, key);
+    int r = entry == NULL || !PyList_Check(items) ? -1 : PyList_Append(items, entry);
+    Py_XDECREF(entry);
+    Py_DECREF(items);
+    return r;
+}
+
+/* The top entry, popped: a new reference to a 2-tuple. */
+static PyObject *
+pop(Hooks *h)
+{
+    PyObject *items = PyObject_GetAttrString(h->stack, "items");
+    if (items == NULL) {
+        return NULL;
+    }
+    PyObject *entry = NULL;
+    Py_ssize_t n = PyList_Check(items) ? PyList_GET_SIZE(items) : 0;
+    if (n == 0) {
+        PyErr_SetString(PyExc_RuntimeError, "augmented assignment stack is empty");
+    }
+    else {
+        entry = Py_NewRef(PyList_GET_ITEM(items, n - 1));
+        if (PyList_SetSlice(items, n - 1, n, NULL) < 0) {
+            Py_CLEAR(entry);
+        }
+    }
+    Py_DECREF(items);
+    return entry;
+}
+
+/* -- items -- */
+
+static int
+is_sequence(Hooks *h, PyObject *obj)
+{
+    if (PyList_Check(obj)) {
+        return 1;
+    }
+    return PyObject_IsInstance(obj, h->deque_type);
+}
+
+/* ("<item>", key), negative indexes of a list or deque counted from its end. */
+static PyObject *
+item_key(Hooks *h, PyObject *obj, PyObject *key)
+{
+    int seq = is_sequence(h, obj);
+    if (seq < 0) {
+        return NULL;
+    }
+    if (seq && PyLong_Check(key)) {
+        int negative = PyObject_RichCompareBool(key, zero, Py_LT);
+        if (negative < 0) {
+            return NULL;
+        }
+        if (negative) {
+            Py_ssize_t size = PyObject_Length(obj);
+            PyObject *len = size < 0 ? NULL : PyLong_FromSsize_t(size);
+            PyObject *index = len == NULL ? NULL : PyNumber_Add(key, len);
+            Py_XDECREF(len);
+            if (index == NULL) {
+                return NULL;
+            }
+            PyObject *pair = PyTuple_Pack(2, h->item, index);
+            Py_DECREF(index);
+            return pair;
+        }
+    }
+    return PyTuple_Pack(2, h->item, key);
+}
+
+static PyObject *
+read_item(Hooks *h, PyObject *obj, PyObject *key)
+{
+    if (PySlice_Check(key)) {
+        return PyObject_CallFunctionObjArgs(h->py_ri, h->py, obj, key, NULL);
+    }
+    PyObject *value = PyObject_GetItem(obj, key);
+    if (value == NULL) {
+        return NULL;
+    }
+    PyObject *k = item_key(h, obj, key);
+    int r = k == NULL ? -1 : rec(h, obj, k, 0, 0);
+    Py_XDECREF(k);
+    if (r == 0) {
+        r = PyObject_IsInstance(obj, h->containers);
+        if (r > 0) {
+            r = rec(h, obj, h->moved, 0, 0);
+        }
+    }
+    if (r < 0) {
+        Py_DECREF(value);
+        return NULL;
+    }
+    return value;
+}
+
+static PyObject *
+write_item(Hooks *h, PyObject *obj, PyObject *key, PyObject *value)
+{
+    if (PySlice_Check(key)) {
+        return PyObject_CallFunctionObjArgs(h->py_wi, h->py, obj, key, value, NULL);
+    }
+    PyObject *k = item_key(h, obj, key);
+    if (k == NULL) {
+        return NULL;
+    }
+    int new_key = 0;
+    if (PyDict_Check(obj)) {
+        int has = PySequence_Contains(obj, key);
+        if (has < 0) {
+            Py_DECREF(k);
+            return NULL;
+        }
+        new_key = !has;
+    }
+    int r = PyObject_SetItem(obj, key, value);
+    if (r == 0) {
+        r = rec(h, obj, k, 1, 0);
+    }
+    Py_DECREF(k);
+    if (r == 0) {
+        r = PyObject_IsInstance(obj, h->containers);
+        if (r > 0) {  /* inserting or removing a key is atomic in itself */
+            r = rec(h, obj, h->all, 1, 1);
+            if (r == 0 && new_key) {
+                r = rec(h, obj, h->shape, 1, 1);
+            }
+        }
+    }
+    if (r < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+/* -- whole containers -- */
+
+static int
+whole(Hooks *h, PyObject *obj)
+{
+    int r = PyObject_IsInstance(obj, h->containers);
+    if (r <= 0) {
+        return r;
+    }
+    if (rec(h, obj, h->shape, 0, 0) < 0) {
+        return -1;
+    }
+    return rec(h, obj, h->all, 0, 0);
+}
+
+/* -- the methods ------------------------------------------------------------ */
+
+static PyObject *
+Hooks_ra(Hooks *h, PyObject *const *args, Py_ssize_t nargs)
+{
+    return nargs_is("ra", nargs, 2) ? read_attr(h, args[0], args[1]) : NULL;
+}
+
+static PyObject *
+Hooks_wa(Hooks *h, PyObject *const *args, Py_ssize_t nargs)
+{
+    return nargs_is("wa", nargs, 3) ? write_attr(h, args[0], args[1], args[2]) : NULL;
+}
+
+static PyObject *
+Hooks_sa(Hooks *h, PyObject *const *args, Py_ssize_t nargs)
+{
+    return nargs_is("sa", nargs, 3) ? write_attr(h, args[1], args[2], args[0]) : NULL;
+}
+
+static PyObject *
+Hooks_ra_push(Hooks *h, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (!nargs_is("ra_push", nargs, 2) || push(h, args[0], args[1]) < 0) {
+        return NULL;
+    }
+    return read_attr(h, args[0], args[1]);
+}
+
+static PyObject *
+Hooks_wa_top(Hooks *h, PyObject *value)
+{
+    PyObject *entry = pop(h);
+    if (entry == NULL) {
+        return NULL;
+    }
+    PyObject *r = write_attr(h, PyTuple_GET_ITEM(entry, 0), PyTuple_GET_ITEM(entry, 1), value);
+    Py_DECREF(entry);
+    return r;
+}
+
+static PyObject *
+Hooks_ri(Hooks *h, PyObject *const *args, Py_ssize_t nargs)
+{
+    return nargs_is("ri", nargs, 2) ? read_item(h, args[0], args[1]) : NULL;
+}
+
+static PyObject *
+Hooks_wi(Hooks *h, PyObject *const *args, Py_ssize_t nargs)
+{
+    return nargs_is("wi", nargs, 3) ? write_item(h, args[0], args[1], args[2]) : NULL;
+}
+
+static PyObject *
+Hooks_si(Hooks *h, PyObject *const *args, Py_ssize_t nargs)
+{
+    return nargs_is("si", nargs, 3) ? write_item(h, args[1], args[2], args[0]) : NULL;
+}
+
+static PyObject *
+Hooks_ri_push(Hooks *h, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (!nargs_is("ri_push", nargs, 2) || push(h, args[0], args[1]) < 0) {
+        return NULL;
+    }
+    return read_item(h, args[0], args[1]);
+}
+
+static PyObject *
+Hooks_wi_top(Hooks *h, PyObject *value)
+{
+    PyObject *entry = pop(h);
+    if (entry == NULL) {
+        return NULL;
+    }
+    PyObject *r = write_item(h, PyTuple_GET_ITEM(entry, 0), PyTuple_GET_ITEM(entry, 1), value);
+    Py_DECREF(entry);
+    return r;
+}
+
+static PyObject *
+global_access(Hooks *h, PyObject *const *args, Py_ssize_t nargs, const char *name,
+              Py_ssize_t want, int write)
+{
+    if (!nargs_is(name, nargs, want) || rec_pair(h, args[0], h->global, args[1], write) < 0) {
+        return NULL;
+    }
+    return Py_NewRef(want == 3 ? args[2] : Py_None);
+}
+
+static PyObject *
+Hooks_rgv(Hooks *h, PyObject *const *args, Py_ssize_t nargs)
+{
+    return global_access(h, args, nargs, "rgv", 3, 0);
+}
+
+static PyObject *
+Hooks_wgv(Hooks *h, PyObject *const *args, Py_ssize_t nargs)
+{
+    return global_access(h, args, nargs, "wgv", 3, 1);
+}
+
+static PyObject *
+Hooks_rg(Hooks *h, PyObject *const *args, Py_ssize_t nargs)
+{
+    return global_access(h, args, nargs, "rg", 2, 0);
+}
+
+static PyObject *
+Hooks_wg(Hooks *h, PyObject *const *args, Py_ssize_t nargs)
+{
+    return global_access(h, args, nargs, "wg", 2, 1);
+}
+
+static PyObject *
+Hooks_it(Hooks *h, PyObject *obj)
+{
+    return whole(h, obj) < 0 ? NULL : Py_NewRef(obj);
+}
+
+static PyObject *
+Hooks_whole(Hooks *h, PyObject *obj)
+{
+    if (whole(h, obj) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+Hooks_isin(Hooks *h, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (!nargs_is("isin", nargs, 2)) {
+        return NULL;
+    }
+    PyObject *item = args[0], *container = args[1];
+    /* membership of a dict or set reads its key set */
+    int r = PyDict_Check(container) || PySet_Check(container)
+                ? rec(h, container, h->shape, 0, 0)
+                : whole(h, container);
+    if (r < 0) {
+        return NULL;
+    }
+    r = PySequence_Contains(container, item);
+    return r < 0 ? NULL : PyBool_FromLong(r);
+}
+
+static PyObject *
+Hooks_m(Hooks *h, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (!nargs_is("m", nargs, 2)) {
+        return NULL;
+    }
+    PyObject *obj = args[0], *name = args[1];
+    PyObject *method = PyObject_GetAttr(obj, name);
+    if (method == NULL) {
+        return NULL;
+    }
+    PyObject *cls = (PyObject *)Py_TYPE(obj), *table;
+    int found = dict_get(h->tables, cls, &table);
+    if (found == 0) {
+        table = PyObject_CallOneArg(h->table_for, cls);
+        if (table != NULL && PyDict_SetItem(h->tables, cls, table) < 0) {
+            Py_CLEAR(table);
+        }
+    }
+    if (found < 0 || table == NULL) {
+        Py_DECREF(method);
+        return NULL;
+    }
+    PyObject *wrap = NULL;
+    if (table != Py_None) {
+        found = PyDict_Check(table) ? dict_get(table, name, &wrap) : -1;
+        if (found < 0 && !PyErr_Occurred()) {
+            PyErr_SetString(PyExc_TypeError, "a method table must be a dict");
+        }
+        if (found < 0) {
+            Py_DECREF(table);
+            Py_DECREF(method);
+            return NULL;
+        }
+    }
+    Py_DECREF(table);
+    if (wrap == NULL) {
+        return method;
+    }
+    PyObject *wrapped = PyObject_CallFunctionObjArgs(wrap, h->py, obj, method, NULL);
+    Py_DECREF(wrap);
+    Py_DECREF(method);
+    return wrapped;
+}
+
+/* -- with: lock-like objects get happens-before edges around enter/exit -- */
+
+typedef struct {
+    PyObject_HEAD
+    Hooks *hooks;
+    PyObject *obj;
+} Held;
+
+static PyObject *
+Hooks_cm(Hooks *h, PyObject *obj)
+{
+    int lock = PyObject_IsInstance(obj, h->lock_types);
+    if (lock <= 0) {
+        return lock < 0 ? NULL : Py_NewRef(obj);
+    }
+    Held *held = PyObject_GC_New(Held, &HeldType);
+    if (held == NULL) {
+        return NULL;
+    }
+    held->hooks = (Hooks *)Py_NewRef(h);
+    held->obj = Py_NewRef(obj);
+    PyObject_GC_Track(held);
+    return (PyObject *)held;
+}
+
+static PyObject *
+Held_enter(Held *self, PyObject *unused)
+{
+    Hooks *h = self->hooks;
+    PyObject *obj = self->obj, *value;
+    int plain = PySet_Contains(h->plain_locks, (PyObject *)Py_TYPE(obj));
+    if (plain < 0) {
+        return NULL;
+    }
+    if (plain) {
+        /* what obj.__enter__() does, minus the convoys that instrumented
+           (long) critical sections would otherwise start */
+        PyObject *got = PyObject_CallMethod(obj, "acquire", "O", Py_False);
+        int ok = got == NULL ? -1 : PyObject_IsTrue(got);
+        Py_XDECREF(got);
+        if (ok < 0) {
+            return NULL;
+        }
+        if (!ok) {
+            PyObject *r = PyObject_CallOneArg(h->politely, obj);
+            if (r == NULL) {
+                return NULL;
+            }
+            Py_DECREF(r);
+        }
+        value = Py_NewRef(Py_True);
+    }
+    else if ((value = PyObject_CallMethod(obj, "__enter__", NULL)) == NULL) {
+        return NULL;
+    }
+    PyObject *r = Core_acquire(h->core, obj);
+    if (r == NULL) {
+        Py_DECREF(value);
+        return NULL;
+    }
+    Py_DECREF(r);
+    return value;
+}
+
+static PyObject *
+Held_exit(Held *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    PyObject *r = Core_release(self->hooks->core, self->obj);
+    if (r == NULL) {
+        return NULL;
+    }
+    Py_DECREF(r);
+    PyObject *exit = PyObject_GetAttrString(self->obj, "__exit__");
+    if (exit == NULL) {
+        return NULL;
+    }
+    PyObject *result = PyObject_Vectorcall(exit, args, nargs, NULL);
+    Py_DECREF(exit);
+    return result;
+}
+
+static int
+Held_traverse(Held *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->hooks);
+    Py_VISIT(self->obj);
+    return 0;
+}
+
+static int
+Held_clear(Held *self)
+{
+    Py_CLEAR(self->hooks);
+    Py_CLEAR(self->obj);
+    return 0;
+}
+
+static void
+Held_dealloc(Held *self)
+{
+    PyObject_GC_UnTrack(self);
+    Held_clear(self);
+    PyObject_GC_Del(self);
+}
+
+static PyMethodDef Held_methods[] = {
+    {"__enter__", (PyCFunction)Held_enter, METH_NOARGS, NULL},
+    {"__exit__", (PyCFunction)(void (*)(void))Held_exit, METH_FASTCALL, NULL},
+    {NULL},
+};
+
+static PyTypeObject HeldType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "threadline.race._accel.Held",
+    .tp_basicsize = sizeof(Held),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "A lock-like object in ``with``: happens-before edges around enter and exit.",
+    .tp_traverse = (traverseproc)Held_traverse,
+    .tp_clear = (inquiry)Held_clear,
+    .tp_dealloc = (destructor)Held_dealloc,
+    .tp_methods = Held_methods,
+};
+
+/* -- the type -- */
+
+static int
+Hooks_traverse(Hooks *h, visitproc visit, void *arg)
+{
+    Py_VISIT(h->core);
+    Py_VISIT(h->py);
+    Py_VISIT(h->describe);
+    Py_VISIT(h->local_type);
+    Py_VISIT(h->deque_type);
+    Py_VISIT(h->containers);
+    Py_VISIT(h->lock_types);
+    Py_VISIT(h->plain_locks);
+    Py_VISIT(h->tables);
+    Py_VISIT(h->table_for);
+    Py_VISIT(h->politely);
+    Py_VISIT(h->py_ri);
+    Py_VISIT(h->py_wi);
+    Py_VISIT(h->stack);
+    return 0;
+}
+
+static int
+Hooks_clear(Hooks *h)
+{
+    Py_CLEAR(h->core);
+    Py_CLEAR(h->py);
+    Py_CLEAR(h->describe);
+    Py_CLEAR(h->local_type);
+    Py_CLEAR(h->deque_type);
+    Py_CLEAR(h->containers);
+    Py_CLEAR(h->lock_types);
+    Py_CLEAR(h->plain_locks);
+    Py_CLEAR(h->tables);
+    Py_CLEAR(h->table_for);
+    Py_CLEAR(h->politely);
+    Py_CLEAR(h->py_ri);
+    Py_CLEAR(h->py_wi);
+    Py_CLEAR(h->stack);
+    Py_CLEAR(h->shape);
+    Py_CLEAR(h->all);
+    Py_CLEAR(h->moved);
+    Py_CLEAR(h->item);
+    Py_CLEAR(h->global);
+    return 0;
+}
+
+static void
+Hooks_dealloc(Hooks *h)
+{
+    PyObject_GC_UnTrack(h);
+    Hooks_clear(h);
+    Py_TYPE(h)->tp_free((PyObject *)h);
+}
+
+static int
+Hooks_init(Hooks *h, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"core", "py", "describe", "local_type", "deque_type",
+                             "containers", "lock_types", "plain_locks", "tables", "table_for",
+                             "politely", "py_ri", "py_wi", "stack", "shape", "all", "moved",
+                             NULL};
+    PyObject *core, *py, *describe, *local_type, *deque_type, *containers, *lock_types,
+        *plain_locks, *tables, *table_for, *politely, *py_ri, *py_wi, *stack, *shape, *all,
+        *moved;
+    if (!PyArg_ParseTupleAndKeywords(
+            args, kwds, "O!OOOOO!O!O!O!OOOOOUUU:Hooks", kwlist, &CoreType, &core, &py,
+            &describe, &local_type, &deque_type, &PyTuple_Type, &containers, &PyTuple_Type,
+            &lock_types, &PyFrozenSet_Type, &plain_locks, &PyDict_Type, &tables, &table_for,
+            &politely, &py_ri, &py_wi, &stack, &shape, &all, &moved)) {
+        return -1;
+    }
+    Hooks_clear(h);
+    h->core = (Core *)Py_NewRef(core);
+    h->py = Py_NewRef(py);
+    h->describe = Py_NewRef(describe);
+    h->local_type = Py_NewRef(local_type);
+    h->deque_type = Py_NewRef(deque_type);
+    h->containers = Py_NewRef(containers);
+    h->lock_types = Py_NewRef(lock_types);
+    h->plain_locks = Py_NewRef(plain_locks);
+    h->tables = Py_NewRef(tables);
+    h->table_for = Py_NewRef(table_for);
+    h->politely = Py_NewRef(politely);
+    h->py_ri = Py_NewRef(py_ri);
+    h->py_wi = Py_NewRef(py_wi);
+    h->stack = Py_NewRef(stack);
+    h->shape = Py_NewRef(shape);
+    h->all = Py_NewRef(all);
+    h->moved = Py_NewRef(moved);
+    h->item = PyUnicode_InternFromString("<item>");
+    h->global = PyUnicode_InternFromString("<global>");
+    return h->item == NULL || h->global == NULL ? -1 : 0;
+}
+
+#define FAST(name, doc) \
+    {#name, (PyCFunction)(void (*)(void))Hooks_##name, METH_FASTCALL, doc}
+
+static PyMethodDef Hooks_methods[] = {
+    FAST(ra, "ra(obj, name): obj.name"),
+    FAST(wa, "wa(obj, name, value): obj.name = value"),
+    FAST(sa, "sa(value, obj, name): obj.name = value"),
+    FAST(ra_push, "ra_push(obj, name): obj.name, the target of an augmented assignment"),
+    {"wa_top", (PyCFunction)Hooks_wa_top, METH_O, "wa_top(value): store it in that target"},
+    FAST(ri, "ri(obj, key): obj[key]"),
+    FAST(wi, "wi(obj, key, value): obj[key] = value"),
+    FAST(si, "si(value, obj, key): obj[key] = value"),
+    FAST(ri_push, "ri_push(obj, key): obj[key], the target of an augmented assignment"),
+    {"wi_top", (PyCFunction)Hooks_wi_top, METH_O, "wi_top(value): store it in that target"},
+    FAST(rgv, "rgv(namespace, name, value): a global's value, read"),
+    FAST(wgv, "wgv(namespace, name, value): a global's value, written"),
+    FAST(rg, "rg(namespace, name): a global read"),
+    FAST(wg, "wg(namespace, name): a global written"),
+    {"it", (PyCFunction)Hooks_it, METH_O, "it(obj): iterating reads the container"},
+    {"whole", (PyCFunction)Hooks_whole, METH_O, "whole(obj): a read of every item"},
+    FAST(isin, "isin(item, container): item in container"),
+    FAST(m, "m(obj, name): obj.name(...), wrapped where it synchronises"),
+    {"cm", (PyCFunction)Hooks_cm, METH_O, "cm(obj): with obj"},
+    {NULL},
+};
+
+static PyTypeObject HooksType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "threadline.race._accel.Hooks",
+    .tp_basicsize = sizeof(Hooks),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "The hottest hooks of instrumented code, in C.",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)Hooks_init,
+    .tp_traverse = (traverseproc)Hooks_traverse,
+    .tp_clear = (inquiry)Hooks_clear,
+    .tp_dealloc = (destructor)Hooks_dealloc,
+    .tp_methods = Hooks_methods,
+};
+
 /* ---- module ---------------------------------------------------------------- */
 
 static struct PyModuleDef accel_module = {
@@ -969,7 +1713,11 @@ PyInit__accel(void)
             return NULL;
         }
     }
-    if (PyType_Ready(&LocationType) < 0 || PyType_Ready(&CoreType) < 0) {
+    if (zero == NULL && (zero = PyLong_FromLong(0)) == NULL) {
+        return NULL;
+    }
+    if (PyType_Ready(&LocationType) < 0 || PyType_Ready(&CoreType) < 0 ||
+        PyType_Ready(&HooksType) < 0 || PyType_Ready(&HeldType) < 0) {
         return NULL;
     }
     PyObject *m = PyModule_Create(&accel_module);
@@ -977,7 +1725,8 @@ PyInit__accel(void)
         return NULL;
     }
     if (PyModule_AddObjectRef(m, "Location", (PyObject *)&LocationType) < 0 ||
-        PyModule_AddObjectRef(m, "Core", (PyObject *)&CoreType) < 0) {
+        PyModule_AddObjectRef(m, "Core", (PyObject *)&CoreType) < 0 ||
+        PyModule_AddObjectRef(m, "Hooks", (PyObject *)&HooksType) < 0) {
         Py_DECREF(m);
         return NULL;
     }

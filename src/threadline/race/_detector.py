@@ -261,12 +261,14 @@ class Detector:
                 _OWN_PREFIX,
                 STRIPES,
             )
+            self.core: Any = core  # for the C hooks (see _hooks.Hooks)
             self.access = core.access
             self.acquire = core.acquire
             self.release = core.release
             self._clock_of: Callable[[Any], dict[int, int]] = core.clock_of
         else:
             self._location = _Location
+            self.core = None
             self.access = self._access
             self.acquire = self._acquire
             self.release = self._release

@@ -25,7 +25,7 @@ from types import ModuleType
 from typing import Any
 
 from .._core._convoy import acquire_politely
-from ._detector import Detector
+from ._detector import Detector, _accel
 
 # The locations of a builtin container besides its items: its length (or
 # key set), all its values at once (what iteration and sum() read; every
@@ -74,6 +74,39 @@ class Hooks:
     def __init__(self, detector: Detector) -> None:
         self.d = detector
         self._stack = threading.local()
+        if detector.core is not None:
+            self._use_c(detector.core)
+
+    # Names of the methods that have a C twin in ``_accel.Hooks``: with the
+    # detector's C core they are looked up in the instance dict, first.
+    _IN_C = (
+        "ra", "wa", "sa", "ra_push", "wa_top", "ri", "wi", "si", "ri_push", "wi_top",
+        "rgv", "wgv", "rg", "wg", "it", "whole", "isin", "m", "cm",
+    )  # fmt: skip
+
+    def _use_c(self, core: Any) -> None:
+        assert _accel is not None
+        fast = _accel.Hooks(
+            core,
+            self,
+            _describe,
+            threading.local,
+            collections.deque,
+            _CONTAINERS,
+            _LOCK_TYPES,
+            _PLAIN_LOCKS,
+            _TABLES,
+            _table_for,
+            acquire_politely,
+            Hooks.ri,
+            Hooks.wi,
+            self._stack,
+            SHAPE,
+            ALL,
+            MOVED,
+        )
+        for name in self._IN_C:
+            setattr(self, name, getattr(fast, name))
 
     # -- attributes ---------------------------------------------------------
 
