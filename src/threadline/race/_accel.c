@@ -21,10 +21,12 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <structmember.h>
+#include <stddef.h>
 
 #define STACK_DEPTH 16
 
-static PyObject *s_slot, *s_vc, *s_cached_frame, *s_cached_callers, *s_cached_raws, *s_last_read,
+static PyObject *s_slot, *s_name, *s_created_at, *s_vc, *s_cached_frame, *s_cached_callers, *s_cached_raws, *s_items, *s_acquire, *s_enter, *s_exit, *s_last_read,
     *s_last_write, *s_thread, *s_drain_dead, *s_new_location, *s_report;
 
 /* d[k] as a new reference: 1 found, 0 missing, -1 error. */
@@ -50,6 +52,138 @@ clock_get(PyObject *clock, PyObject *slot)
     }
     return PyLong_AsLongLong(v);
 }
+
+/* ---- ThreadInfo: a (logical) thread's clock and caches (see _detector.py) -- */
+
+enum {
+    TI_SLOT, TI_NAME, TI_CREATED_AT, TI_VC, TI_CACHED_FRAME, TI_CACHED_CALLERS,
+    TI_CACHED_RAWS, TI_LAST_READ, TI_LAST_WRITE, TI_FIELDS
+};
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *f[TI_FIELDS];
+} ThreadInfoObject;
+
+static PyTypeObject ThreadInfoType;
+static PyObject **ti_names[TI_FIELDS] = {
+    &s_slot, &s_name, &s_created_at, &s_vc, &s_cached_frame, &s_cached_callers,
+    &s_cached_raws, &s_last_read, &s_last_write,
+};
+
+/* Field *i* of a ThreadInfo (this module's, or the Python dataclass). */
+static PyObject *
+ti_get(PyObject *me, int i)
+{
+    if (Py_IS_TYPE(me, &ThreadInfoType)) {
+        PyObject *v = ((ThreadInfoObject *)me)->f[i];
+        return Py_NewRef(v != NULL ? v : Py_None);
+    }
+    return PyObject_GetAttr(me, *ti_names[i]);
+}
+
+static int
+ti_set(PyObject *me, int i, PyObject *value)
+{
+    if (Py_IS_TYPE(me, &ThreadInfoType)) {
+        Py_XSETREF(((ThreadInfoObject *)me)->f[i], Py_NewRef(value));
+        return 0;
+    }
+    return PyObject_SetAttr(me, *ti_names[i], value);
+}
+
+static int
+ThreadInfo_init(ThreadInfoObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"slot", "name", "created_at", "vc", NULL};
+    PyObject *slot, *name, *created_at, *vc = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!OO|O!:ThreadInfo", kwlist, &PyLong_Type,
+                                     &slot, &name, &created_at, &PyDict_Type, &vc)) {
+        return -1;
+    }
+    PyObject *values[TI_FIELDS] = {
+        Py_NewRef(slot), Py_NewRef(name), Py_NewRef(created_at),
+        vc != NULL ? Py_NewRef(vc) : PyDict_New(), Py_NewRef(Py_None), PyTuple_New(0),
+        PyDict_New(), Py_NewRef(Py_None), Py_NewRef(Py_None),
+    };
+    int ok = 1;
+    for (int i = 0; i < TI_FIELDS; i++) {
+        ok = ok && values[i] != NULL;
+    }
+    for (int i = 0; i < TI_FIELDS; i++) {
+        if (ok) {
+            Py_XSETREF(self->f[i], values[i]);
+        }
+        else {
+            Py_XDECREF(values[i]);
+        }
+    }
+    return ok ? 0 : -1;
+}
+
+static int
+ThreadInfo_traverse(ThreadInfoObject *self, visitproc visit, void *arg)
+{
+    for (int i = 0; i < TI_FIELDS; i++) {
+        Py_VISIT(self->f[i]);
+    }
+    return 0;
+}
+
+static int
+ThreadInfo_clear(ThreadInfoObject *self)
+{
+    for (int i = 0; i < TI_FIELDS; i++) {
+        Py_CLEAR(self->f[i]);
+    }
+    return 0;
+}
+
+static void
+ThreadInfo_dealloc(ThreadInfoObject *self)
+{
+    PyObject_GC_UnTrack(self);
+    ThreadInfo_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *
+ThreadInfo_repr(ThreadInfoObject *self)
+{
+    return PyUnicode_FromFormat("ThreadInfo(slot=%R, name=%R)", self->f[TI_SLOT],
+                                self->f[TI_NAME]);
+}
+
+#define TI_MEMBER(name, i) \
+    {name, T_OBJECT, offsetof(ThreadInfoObject, f) + (i) * sizeof(PyObject *), 0, NULL}
+
+static PyMemberDef ThreadInfo_members[] = {
+    TI_MEMBER("slot", TI_SLOT),
+    TI_MEMBER("name", TI_NAME),
+    TI_MEMBER("created_at", TI_CREATED_AT),
+    TI_MEMBER("vc", TI_VC),
+    TI_MEMBER("cached_frame", TI_CACHED_FRAME),
+    TI_MEMBER("cached_callers", TI_CACHED_CALLERS),
+    TI_MEMBER("cached_raws", TI_CACHED_RAWS),
+    TI_MEMBER("last_read", TI_LAST_READ),
+    TI_MEMBER("last_write", TI_LAST_WRITE),
+    {NULL},
+};
+
+static PyTypeObject ThreadInfoType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "threadline.race._accel.ThreadInfo",
+    .tp_basicsize = sizeof(ThreadInfoObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "A thread's (or task's) slot, vector clock and stack caches.",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)ThreadInfo_init,
+    .tp_traverse = (traverseproc)ThreadInfo_traverse,
+    .tp_clear = (inquiry)ThreadInfo_clear,
+    .tp_dealloc = (destructor)ThreadInfo_dealloc,
+    .tp_repr = (reprfunc)ThreadInfo_repr,
+    .tp_members = ThreadInfo_members,
+};
 
 /* ---- Location: the shadow of one location (see _Location) ------------ */
 
@@ -374,21 +508,23 @@ program_stack(Core *self, PyObject *me)
     if (frame == NULL) {
         return PyTuple_New(0);
     }
-    PyObject *callers = NULL, *raws = NULL, *raw = NULL, *line = NULL;
-    PyObject *cached = PyObject_GetAttr(me, s_cached_frame);
-    if (cached == NULL || (line = PyLong_FromLong(PyFrame_GetLineNumber(frame))) == NULL) {
+    /* Stacks are cached by instruction offset (finding a line number
+       walks the line table) for as long as the same frame accesses. */
+    PyObject *callers = NULL, *raws = NULL, *raw = NULL, *lasti = NULL;
+    PyObject *cached = ti_get(me, TI_CACHED_FRAME);
+    if (cached == NULL || (lasti = PyLong_FromLong(PyFrame_GetLasti(frame))) == NULL) {
         goto done;
     }
     if (cached == (PyObject *)frame) {
-        raws = PyObject_GetAttr(me, s_cached_raws);
+        raws = ti_get(me, TI_CACHED_RAWS);
         if (raws != NULL && !PyDict_Check(raws)) {
             PyErr_SetString(PyExc_TypeError, "cached_raws must be a dict");
             Py_CLEAR(raws);
         }
-        if (raws == NULL || dict_get(raws, line, &raw) != 0) {
-            goto done;  /* seen this line of this frame: the same stack */
+        if (raws == NULL || dict_get(raws, lasti, &raw) != 0) {
+            goto done;  /* seen this instruction of this frame: the same stack */
         }
-        callers = PyObject_GetAttr(me, s_cached_callers);
+        callers = ti_get(me, TI_CACHED_CALLERS);
         if (callers != NULL && !PyTuple_Check(callers)) {
             PyErr_SetString(PyExc_TypeError, "cached_callers must be a tuple");
             Py_CLEAR(callers);
@@ -416,9 +552,8 @@ program_stack(Core *self, PyObject *me)
         }
         if (callers != NULL &&
             ((raws = PyDict_New()) == NULL ||
-             PyObject_SetAttr(me, s_cached_frame, (PyObject *)frame) < 0 ||
-             PyObject_SetAttr(me, s_cached_callers, callers) < 0 ||
-             PyObject_SetAttr(me, s_cached_raws, raws) < 0)) {
+             ti_set(me, TI_CACHED_FRAME, (PyObject *)frame) < 0 ||
+             ti_set(me, TI_CACHED_CALLERS, callers) < 0 || ti_set(me, TI_CACHED_RAWS, raws) < 0)) {
             Py_CLEAR(callers);
         }
     }
@@ -426,9 +561,7 @@ program_stack(Core *self, PyObject *me)
         goto done;
     }
     Py_ssize_t n = PyTuple_GET_SIZE(callers);
-    PyCodeObject *code = PyFrame_GetCode(frame);
-    PyObject *here = PyTuple_Pack(2, (PyObject *)code, line);
-    Py_DECREF(code);
+    PyObject *here = code_line(frame);
     if (here == NULL || (raw = PyTuple_New(n + 1)) == NULL) {
         Py_XDECREF(here);
         goto done;
@@ -437,14 +570,14 @@ program_stack(Core *self, PyObject *me)
     for (Py_ssize_t i = 0; i < n; i++) {
         PyTuple_SET_ITEM(raw, i + 1, Py_NewRef(PyTuple_GET_ITEM(callers, i)));
     }
-    if (PyDict_SetItem(raws, line, raw) < 0) {
+    if (PyDict_SetItem(raws, lasti, raw) < 0) {
         Py_CLEAR(raw);
     }
 done:
     Py_XDECREF(cached);
     Py_XDECREF(callers);
     Py_XDECREF(raws);
-    Py_XDECREF(line);
+    Py_XDECREF(lasti);
     Py_DECREF(frame);
     return raw;
 }
@@ -478,10 +611,10 @@ add_race(PyObject **races, int was_write, PyObject *thread, PyObject *stack)
  * or for a read, (time, thread, stack): the one it made last, while time
  * and stack are the same (as they are for a loop over many objects). */
 static PyObject *
-epoch_of(PyObject *me, PyObject *attr, Py_ssize_t size, PyObject *slot_obj, long long now,
+epoch_of(PyObject *me, int field, Py_ssize_t size, PyObject *slot_obj, long long now,
          PyObject *now_obj, int atomic, PyObject *raw)
 {
-    PyObject *last = PyObject_GetAttr(me, attr);
+    PyObject *last = ti_get(me, field);
     if (last == NULL) {
         return NULL;
     }
@@ -494,7 +627,7 @@ epoch_of(PyObject *me, PyObject *attr, Py_ssize_t size, PyObject *slot_obj, long
     PyObject *epoch = size == 3 ? PyTuple_Pack(3, now_obj, me, raw)
                                 : PyTuple_Pack(5, slot_obj, now_obj, atomic ? Py_True : Py_False,
                                                me, raw);
-    if (epoch != NULL && PyObject_SetAttr(me, attr, epoch) < 0) {
+    if (epoch != NULL && ti_set(me, field, epoch) < 0) {
         Py_CLEAR(epoch);
     }
     return epoch;
@@ -546,7 +679,7 @@ check_locked(Location *loc, int write, int atomic, PyObject *me, PyObject *slot_
             }
             Py_SETREF(loc->reads, fresh);
         }
-        PyObject *epoch = epoch_of(me, s_last_write, 5, slot_obj, now, now_obj, atomic, raw);
+        PyObject *epoch = epoch_of(me, TI_LAST_WRITE, 5, slot_obj, now, now_obj, atomic, raw);
         if (epoch == NULL) {
             return -1;
         }
@@ -582,7 +715,7 @@ check_locked(Location *loc, int write, int atomic, PyObject *me, PyObject *slot_
             Py_SETREF(loc->reads, kept);
         }
     }
-    PyObject *epoch = epoch_of(me, s_last_read, 3, slot_obj, now, now_obj, atomic, raw);
+    PyObject *epoch = epoch_of(me, TI_LAST_READ, 3, slot_obj, now, now_obj, atomic, raw);
     if (epoch == NULL) {
         return -1;
     }
@@ -658,8 +791,8 @@ Core_access(Core *self, PyObject *const *args, Py_ssize_t nargs)
     PyObject *me = NULL, *slot_obj = NULL, *vc = NULL, *now_obj = NULL, *oid = NULL,
              *lkey = NULL, *raw = NULL, *races = NULL, *result = NULL;
     Location *loc = NULL;
-    if ((me = current_thread(self)) == NULL || (slot_obj = PyObject_GetAttr(me, s_slot)) == NULL ||
-        (vc = PyObject_GetAttr(me, s_vc)) == NULL) {
+    if ((me = current_thread(self)) == NULL || (slot_obj = ti_get(me, TI_SLOT)) == NULL ||
+        (vc = ti_get(me, TI_VC)) == NULL) {
         goto done;
     }
     if (!PyDict_Check(vc)) {
@@ -761,8 +894,8 @@ thread_clock(Core *self, PyObject **slot_out, PyObject **vc_out)
     if (me == NULL) {
         return NULL;
     }
-    *slot_out = PyObject_GetAttr(me, s_slot);
-    *vc_out = *slot_out ? PyObject_GetAttr(me, s_vc) : NULL;
+    *slot_out = ti_get(me, TI_SLOT);
+    *vc_out = *slot_out ? ti_get(me, TI_VC) : NULL;
     if (*vc_out != NULL && !PyDict_Check(*vc_out)) {
         PyErr_SetString(PyExc_TypeError, "a thread's vc must be a dict");
         Py_CLEAR(*vc_out);
@@ -1062,14 +1195,14 @@ nargs_is(const char *name, Py_ssize_t nargs, Py_ssize_t want)
 static int
 push(Hooks *h, PyObject *obj, PyObject *key)
 {
-    PyObject *items = PyObject_GetAttrString(h->stack, "items");
+    PyObject *items = PyObject_GetAttr(h->stack, s_items);
     if (items == NULL) {
         if (!PyErr_ExceptionMatches(PyExc_AttributeError)) {
             return -1;
         }
         PyErr_Clear();
         if ((items = PyList_New(0)) == NULL ||
-            PyObject_SetAttrString(h->stack, "items", items) < 0) {
+            PyObject_SetAttr(h->stack, s_items, items) < 0) {
             Py_XDECREF(items);
             return -1;
         }
@@ -1085,7 +1218,7 @@ push(Hooks *h, PyObject *obj, PyObject *key)
 static PyObject *
 pop(Hooks *h)
 {
-    PyObject *items = PyObject_GetAttrString(h->stack, "items");
+    PyObject *items = PyObject_GetAttr(h->stack, s_items);
     if (items == NULL) {
         return NULL;
     }
@@ -1453,7 +1586,8 @@ Held_enter(Held *self, PyObject *unused)
     if (plain) {
         /* what obj.__enter__() does, minus the convoys that instrumented
            (long) critical sections would otherwise start */
-        PyObject *got = PyObject_CallMethod(obj, "acquire", "O", Py_False);
+        PyObject *no[2] = {obj, Py_False};
+        PyObject *got = PyObject_VectorcallMethod(s_acquire, no, 2, NULL);
         int ok = got == NULL ? -1 : PyObject_IsTrue(got);
         Py_XDECREF(got);
         if (ok < 0) {
@@ -1468,7 +1602,7 @@ Held_enter(Held *self, PyObject *unused)
         }
         value = Py_NewRef(Py_True);
     }
-    else if ((value = PyObject_CallMethod(obj, "__enter__", NULL)) == NULL) {
+    else if ((value = PyObject_CallMethodNoArgs(obj, s_enter)) == NULL) {
         return NULL;
     }
     PyObject *r = Core_acquire(h->core, obj);
@@ -1488,7 +1622,7 @@ Held_exit(Held *self, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     Py_DECREF(r);
-    PyObject *exit = PyObject_GetAttrString(self->obj, "__exit__");
+    PyObject *exit = PyObject_GetAttr(self->obj, s_exit);
     if (exit == NULL) {
         return NULL;
     }
@@ -1697,10 +1831,16 @@ PyInit__accel(void)
         const char *text;
     } names[] = {
         {&s_slot, "slot"},
+        {&s_name, "name"},
+        {&s_created_at, "created_at"},
         {&s_vc, "vc"},
         {&s_cached_frame, "cached_frame"},
         {&s_cached_callers, "cached_callers"},
         {&s_cached_raws, "cached_raws"},
+        {&s_items, "items"},
+        {&s_acquire, "acquire"},
+        {&s_enter, "__enter__"},
+        {&s_exit, "__exit__"},
         {&s_last_read, "last_read"},
         {&s_last_write, "last_write"},
         {&s_thread, "_thread"},
@@ -1717,6 +1857,7 @@ PyInit__accel(void)
         return NULL;
     }
     if (PyType_Ready(&LocationType) < 0 || PyType_Ready(&CoreType) < 0 ||
+        PyType_Ready(&ThreadInfoType) < 0 ||
         PyType_Ready(&HooksType) < 0 || PyType_Ready(&HeldType) < 0) {
         return NULL;
     }
@@ -1726,7 +1867,8 @@ PyInit__accel(void)
     }
     if (PyModule_AddObjectRef(m, "Location", (PyObject *)&LocationType) < 0 ||
         PyModule_AddObjectRef(m, "Core", (PyObject *)&CoreType) < 0 ||
-        PyModule_AddObjectRef(m, "Hooks", (PyObject *)&HooksType) < 0) {
+        PyModule_AddObjectRef(m, "Hooks", (PyObject *)&HooksType) < 0 ||
+        PyModule_AddObjectRef(m, "ThreadInfo", (PyObject *)&ThreadInfoType) < 0) {
         Py_DECREF(m);
         return NULL;
     }

@@ -1,6 +1,18 @@
 from collections.abc import Callable
 from typing import Any
 
+class ThreadInfo:
+    slot: int
+    name: str
+    created_at: Any
+    vc: dict[int, int]
+    cached_frame: Any
+    cached_callers: Any
+    cached_raws: dict[int, Any]
+    last_read: Any
+    last_write: Any
+    def __init__(self, slot: int, name: str, created_at: Any, vc: dict[int, int] = ...) -> None: ...
+
 class Location:
     what: Any
     write: Any

@@ -142,7 +142,7 @@ class ThreadInfo:
     vc: dict[int, int] = field(default_factory=dict)
     cached_frame: Any = None  # see program_stack
     cached_callers: RawStack = ()
-    cached_raws: dict[int, RawStack] = field(default_factory=dict)
+    cached_raws: dict[int, RawStack] = field(default_factory=dict)  # by line (C: by offset)
     last_read: Any = None  # the C path's last epoch tuples, reused while they fit
     last_write: Any = None
 
@@ -251,6 +251,7 @@ class Detector:
             if _accel is None:
                 raise RuntimeError("use_c=True, but threadline.race._accel is not built")
             self._location: Callable[[Any, _Watch | None], Any] = _accel.Location
+            self._thread_info: Callable[..., ThreadInfo] = _accel.ThreadInfo
             core = _accel.Core(
                 self,
                 self._threads,
@@ -268,6 +269,7 @@ class Detector:
             self._clock_of: Callable[[Any], dict[int, int]] = core.clock_of
         else:
             self._location = _Location
+            self._thread_info = ThreadInfo
             self.core = None
             self.access = self._access
             self.acquire = self._acquire
@@ -289,7 +291,7 @@ class Detector:
         self, ident: int, name: str, created_at: Stack, parent_vc: dict[int, int]
     ) -> ThreadInfo:
         self._slots += 1
-        info = ThreadInfo(self._slots, name, created_at, dict(parent_vc))
+        info = self._thread_info(self._slots, name, created_at, dict(parent_vc))
         info.vc[info.slot] = 1
         self._threads[ident] = info
         return info
