@@ -27,7 +27,7 @@
 #define STACK_DEPTH 16
 
 static PyObject *s_slot, *s_name, *s_created_at, *s_vc, *s_cached_frame, *s_cached_callers, *s_cached_raws, *s_items, *s_acquire, *s_enter, *s_exit, *s_last_read,
-    *s_last_write, *s_thread, *s_drain_dead, *s_new_location, *s_report;
+    *s_last_write, *s_oid, *s_dunder_name, *s_thread, *s_drain_dead, *s_new_location, *s_report;
 
 /* d[k] as a new reference: 1 found, 0 missing, -1 error. */
 static int
@@ -312,6 +312,11 @@ typedef struct {
     PyObject *sync;       /* id -> clock */
     PyObject *sync_keep;  /* id -> sync object */
     PyObject *own_prefix; /* threadline's directory */
+    PyObject *objects;    /* id -> [watch, location keys...] */
+    PyObject *kept;       /* id -> object kept alive */
+    PyObject *watch_type; /* _detector._Watch */
+    PyObject *died;       /* dead.append: a watch's callback */
+    Py_ssize_t sweep_every, new_objects;
     PyThread_type_lock *locks; /* the stripe locks (C's own: see the top) */
     Py_ssize_t stripes;
 } Core;
@@ -325,6 +330,10 @@ Core_traverse(Core *self, visitproc visit, void *arg)
     Py_VISIT(self->dead);
     Py_VISIT(self->sync);
     Py_VISIT(self->sync_keep);
+    Py_VISIT(self->objects);
+    Py_VISIT(self->kept);
+    Py_VISIT(self->watch_type);
+    Py_VISIT(self->died);
     return 0;
 }
 
@@ -338,6 +347,10 @@ Core_clear(Core *self)
     Py_CLEAR(self->sync);
     Py_CLEAR(self->sync_keep);
     Py_CLEAR(self->own_prefix);
+    Py_CLEAR(self->objects);
+    Py_CLEAR(self->kept);
+    Py_CLEAR(self->watch_type);
+    Py_CLEAR(self->died);
     return 0;
 }
 
@@ -368,14 +381,21 @@ Core_dealloc(Core *self)
 static int
 Core_init(Core *self, PyObject *args, PyObject *kwds)
 {
-    PyObject *detector, *threads, *shadow, *dead, *sync, *sync_keep, *own_prefix;
-    Py_ssize_t n;
+    PyObject *detector, *threads, *shadow, *dead, *sync, *sync_keep, *own_prefix, *objects,
+        *kept, *watch_type;
+    Py_ssize_t n, sweep_every;
     static char *kwlist[] = {"detector", "threads", "shadow", "dead", "sync", "sync_keep",
-                             "own_prefix", "stripes", NULL};
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO!O!OO!O!Un:Core", kwlist, &detector,
+                             "own_prefix", "stripes", "objects", "kept", "watch_type",
+                             "sweep_every", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO!O!OO!O!UnO!O!O!n:Core", kwlist, &detector,
                                      &PyDict_Type, &threads, &PyDict_Type, &shadow, &dead,
                                      &PyDict_Type, &sync, &PyDict_Type, &sync_keep, &own_prefix,
-                                     &n)) {
+                                     &n, &PyDict_Type, &objects, &PyDict_Type, &kept,
+                                     &PyType_Type, &watch_type, &sweep_every)) {
+        return -1;
+    }
+    PyObject *died = PyObject_GetAttrString(dead, "append");
+    if (died == NULL) {
         return -1;
     }
     if (n < 1) {
@@ -384,6 +404,12 @@ Core_init(Core *self, PyObject *args, PyObject *kwds)
     }
     Core_clear(self);
     free_locks(self);
+    self->died = died;
+    self->objects = Py_NewRef(objects);
+    self->kept = Py_NewRef(kept);
+    self->watch_type = Py_NewRef(watch_type);
+    self->sweep_every = sweep_every;
+    self->new_objects = 0;
     self->locks = PyMem_Calloc(n, sizeof(PyThread_type_lock));
     if (self->locks == NULL) {
         PyErr_NoMemory();
@@ -580,6 +606,126 @@ done:
     Py_XDECREF(lasti);
     Py_DECREF(frame);
     return raw;
+}
+
+/* ---- first accesses (see _new_location in _detector.py) ------------------- */
+
+/* What a report needs besides the type: a class's or module's name. */
+static PyObject *
+label_of(PyObject *obj)
+{
+    if (PyType_Check(obj)) {
+        return PyObject_GetAttrString(obj, "__qualname__");
+    }
+    if (PyDict_Check(obj)) {
+        PyObject *name = PyDict_GetItemWithError(obj, s_dunder_name);
+        return name != NULL ? Py_NewRef(name) : PyErr_Occurred() ? NULL : Py_NewRef(Py_None);
+    }
+    if (strcmp(Py_TYPE(obj)->tp_name, "module") == 0) {
+        PyObject *name = PyObject_GetAttr(obj, s_dunder_name);
+        if (name == NULL && PyErr_ExceptionMatches(PyExc_AttributeError)) {
+            PyErr_Clear();
+            name = Py_NewRef(Py_None);
+        }
+        return name;
+    }
+    return Py_NewRef(Py_None);
+}
+
+/* The object's watch, or None when it is not weakly referenceable (it is
+ * kept alive instead, so its id is not reused while it is kept). */
+static PyObject *
+make_watch(Core *self, PyObject *obj, PyObject *oid)
+{
+    PyObject *watch = PyObject_CallFunctionObjArgs(self->watch_type, obj, self->died, NULL);
+    if (watch == NULL) {
+        if (!PyErr_ExceptionMatches(PyExc_TypeError)) {
+            return NULL;
+        }
+        PyErr_Clear();
+        return PyDict_SetItem(self->kept, oid, obj) < 0 ? NULL : Py_NewRef(Py_None);
+    }
+    if (PyObject_SetAttr(watch, s_oid, oid) < 0) {
+        Py_CLEAR(watch);
+    }
+    return watch;
+}
+
+/* The common cases of Detector._new_location, which takes the others (a
+ * dead object's leftovers under the same id). */
+static PyObject *
+new_location(Core *self, PyObject *obj, PyObject *oid, PyObject *key, PyObject *lkey,
+             PyObject *describe)
+{
+    PyObject *entry;
+    int r = dict_get(self->objects, oid, &entry);
+    if (r < 0) {
+        return NULL;
+    }
+    if (r == 0) {
+        PyObject *watch = make_watch(self, obj, oid);
+        PyObject *fresh = watch == NULL ? NULL : PyList_New(1);
+        if (fresh == NULL) {
+            Py_XDECREF(watch);
+            return NULL;
+        }
+        PyList_SET_ITEM(fresh, 0, watch);
+        entry = PyDict_SetDefault(self->objects, oid, fresh);
+        Py_XINCREF(entry);
+        Py_DECREF(fresh);
+        if (entry == NULL) {
+            return NULL;
+        }
+        if (++self->new_objects >= self->sweep_every) {
+            self->new_objects = 0;
+            PyObject *swept = PyObject_CallMethod(self->detector, "_sweep", NULL);
+            if (swept == NULL) {
+                Py_DECREF(entry);
+                return NULL;
+            }
+            Py_DECREF(swept);
+        }
+    }
+    PyObject *owner = PyList_Check(entry) && PyList_GET_SIZE(entry) > 0
+                          ? PyList_GET_ITEM(entry, 0) : NULL;
+    int mine = owner == NULL ? 0 : owner == Py_None ? 1 : -2;
+    if (mine == -2) {
+#if PY_VERSION_HEX >= 0x030D0000
+        PyObject *ref;
+        mine = PyWeakref_GetRef(owner, &ref);
+        if (mine >= 0) {
+            mine = ref == obj;
+            Py_XDECREF(ref);
+        }
+#else
+        mine = PyWeakref_GetObject(owner) == obj;
+#endif
+    }
+    if (mine <= 0) {
+        Py_DECREF(entry);
+        return mine < 0 ? NULL
+                        : PyObject_CallMethodObjArgs(self->detector, s_new_location, obj, key,
+                                                     lkey, describe, NULL);
+    }
+    PyObject *label = label_of(obj), *what = NULL, *fresh = NULL, *loc = NULL;
+    if (label != NULL) {
+        what = PyTuple_Pack(4, describe, (PyObject *)Py_TYPE(obj), label, key);
+    }
+    if (what != NULL) {
+        fresh = PyObject_CallFunctionObjArgs((PyObject *)&LocationType, what, owner, NULL);
+    }
+    if (fresh != NULL) {
+        loc = PyDict_SetDefault(self->shadow, lkey, fresh);
+        Py_XINCREF(loc);
+        if (loc == fresh && PyList_Append(entry, key) < 0) {
+            Py_CLEAR(loc);
+        }
+    }
+    Py_XDECREF(label);
+    Py_XDECREF(what);
+    Py_XDECREF(fresh);
+    Py_DECREF(entry);
+    return loc;
 }
 
 /* ---- access ------------------------------------------------------------ */
@@ -843,8 +989,7 @@ Core_access(Core *self, PyObject *const *args, Py_ssize_t nargs)
         }
     }
     if (r == 0) {
-        found = PyObject_CallMethodObjArgs(self->detector, s_new_location, obj, key, lkey,
-                                           describe, NULL);
+        found = new_location(self, obj, oid, key, lkey, describe);
     }
     if (r < 0 || found == NULL) {
         Py_XDECREF(found);
@@ -1084,6 +1229,10 @@ typedef struct {
     PyObject *politely;    /* _core._convoy.acquire_politely */
     PyObject *py_ri, *py_wi; /* Hooks.ri, Hooks.wi: the Python functions */
     PyObject *stack;       /* threading.local: the aug-assign targets */
+    PyObject *readers;     /* _hooks._WHOLE_READERS: builtins that read a whole container */
+    PyObject *py_call;     /* Hooks.call: the Python function, for the other builtins */
+    PyObject *len;         /* this object's _len, made on first use */
+    PyObject *len_builtin; /* builtins.len */
     PyObject *shape, *all, *moved, *item, *global;
 } Hooks;
 
@@ -1549,6 +1698,103 @@ Hooks_m(Hooks *h, PyObject *const *args, Py_ssize_t nargs)
     return wrapped;
 }
 
+/* -- builtins that read what instrumented code would have (see Hooks.call) -- */
+
+static PyObject *
+Hooks_len(Hooks *h, PyObject *obj)
+{
+    int r = PyObject_IsInstance(obj, h->containers);
+    if (r < 0 || (r > 0 && rec(h, obj, h->shape, 0, 0) < 0)) {
+        return NULL;
+    }
+    Py_ssize_t n = PyObject_Length(obj);
+    return n < 0 ? NULL : PyLong_FromSsize_t(n);
+}
+
+/* sum(x), sorted(x)...: a read of the whole first argument, then the call. */
+typedef struct {
+    PyObject_HEAD
+    Hooks *hooks;
+    PyObject *fn;
+    vectorcallfunc vectorcall;
+} Reading;
+
+static PyTypeObject ReadingType;
+
+static PyObject *
+Reading_vectorcall(Reading *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    if (PyVectorcall_NARGS(nargsf) > 0 && whole(self->hooks, args[0]) < 0) {
+        return NULL;
+    }
+    return PyObject_Vectorcall(self->fn, args, nargsf, kwnames);
+}
+
+static int
+Reading_traverse(Reading *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->hooks);
+    Py_VISIT(self->fn);
+    return 0;
+}
+
+static int
+Reading_clear(Reading *self)
+{
+    Py_CLEAR(self->hooks);
+    Py_CLEAR(self->fn);
+    return 0;
+}
+
+static void
+Reading_dealloc(Reading *self)
+{
+    PyObject_GC_UnTrack(self);
+    Reading_clear(self);
+    PyObject_GC_Del(self);
+}
+
+static PyTypeObject ReadingType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "threadline.race._accel.Reading",
+    .tp_basicsize = sizeof(Reading),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_doc = "A builtin that reads its whole first argument.",
+    .tp_vectorcall_offset = offsetof(Reading, vectorcall),
+    .tp_call = PyVectorcall_Call,
+    .tp_traverse = (traverseproc)Reading_traverse,
+    .tp_clear = (inquiry)Reading_clear,
+    .tp_dealloc = (destructor)Reading_dealloc,
+};
+
+static PyObject *
+Hooks_call(Hooks *h, PyObject *fn)
+{
+    if (fn == h->len_builtin) {
+        if (h->len == NULL) {
+            h->len = PyObject_GetAttrString((PyObject *)h, "_len");
+        }
+        return Py_XNewRef(h->len);
+    }
+    int reader = PySet_Contains(h->readers, fn);
+    if (reader < 0) {
+        PyErr_Clear();  /* unhashable: not one of them */
+        reader = 0;
+    }
+    if (!reader) {
+        return PyObject_CallFunctionObjArgs(h->py_call, h->py, fn, NULL);
+    }
+    Reading *r = PyObject_GC_New(Reading, &ReadingType);
+    if (r == NULL) {
+        return NULL;
+    }
+    r->hooks = (Hooks *)Py_NewRef(h);
+    r->fn = Py_NewRef(fn);
+    r->vectorcall = (vectorcallfunc)Reading_vectorcall;
+    PyObject_GC_Track(r);
+    return (PyObject *)r;
+}
+
 /* -- with: lock-like objects get happens-before edges around enter/exit -- */
 
 typedef struct {
@@ -1692,6 +1938,9 @@ Hooks_traverse(Hooks *h, visitproc visit, void *arg)
     Py_VISIT(h->py_ri);
     Py_VISIT(h->py_wi);
     Py_VISIT(h->stack);
+    Py_VISIT(h->readers);
+    Py_VISIT(h->py_call);
+    Py_VISIT(h->len);
     return 0;
 }
 
@@ -1712,6 +1961,10 @@ Hooks_clear(Hooks *h)
     Py_CLEAR(h->py_ri);
     Py_CLEAR(h->py_wi);
     Py_CLEAR(h->stack);
+    Py_CLEAR(h->readers);
+    Py_CLEAR(h->py_call);
+    Py_CLEAR(h->len);
+    Py_CLEAR(h->len_builtin);
     Py_CLEAR(h->shape);
     Py_CLEAR(h->all);
     Py_CLEAR(h->moved);
@@ -1734,15 +1987,16 @@ Hooks_init(Hooks *h, PyObject *args, PyObject *kwds)
     static char *kwlist[] = {"core", "py", "describe", "local_type", "deque_type",
                              "containers", "lock_types", "plain_locks", "tables", "table_for",
                              "politely", "py_ri", "py_wi", "stack", "shape", "all", "moved",
-                             NULL};
+                             "readers", "py_call", NULL};
     PyObject *core, *py, *describe, *local_type, *deque_type, *containers, *lock_types,
         *plain_locks, *tables, *table_for, *politely, *py_ri, *py_wi, *stack, *shape, *all,
-        *moved;
+        *moved, *readers, *py_call;
     if (!PyArg_ParseTupleAndKeywords(
-            args, kwds, "O!OOOOO!O!O!O!OOOOOUUU:Hooks", kwlist, &CoreType, &core, &py,
+            args, kwds, "O!OOOOO!O!O!O!OOOOOUUUO!O:Hooks", kwlist, &CoreType, &core, &py,
             &describe, &local_type, &deque_type, &PyTuple_Type, &containers, &PyTuple_Type,
             &lock_types, &PyFrozenSet_Type, &plain_locks, &PyDict_Type, &tables, &table_for,
-            &politely, &py_ri, &py_wi, &stack, &shape, &all, &moved)) {
+            &politely, &py_ri, &py_wi, &stack, &shape, &all, &moved, &PyFrozenSet_Type,
+            &readers, &py_call)) {
         return -1;
     }
     Hooks_clear(h);
@@ -1763,6 +2017,14 @@ Hooks_init(Hooks *h, PyObject *args, PyObject *kwds)
     h->shape = Py_NewRef(shape);
     h->all = Py_NewRef(all);
     h->moved = Py_NewRef(moved);
+    h->readers = Py_NewRef(readers);
+    h->len_builtin = PyDict_GetItemString(PyEval_GetBuiltins(), "len");
+    if (h->len_builtin == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "builtins.len is missing");
+        return -1;
+    }
+    Py_INCREF(h->len_builtin);
+    h->py_call = Py_NewRef(py_call);
     h->item = PyUnicode_InternFromString("<item>");
     h->global = PyUnicode_InternFromString("<global>");
     return h->item == NULL || h->global == NULL ? -1 : 0;
@@ -1791,6 +2053,8 @@ static PyMethodDef Hooks_methods[] = {
     FAST(isin, "isin(item, container): item in container"),
     FAST(m, "m(obj, name): obj.name(...), wrapped where it synchronises"),
     {"cm", (PyCFunction)Hooks_cm, METH_O, "cm(obj): with obj"},
+    {"call", (PyCFunction)Hooks_call, METH_O, "call(fn): a builtin that reads containers"},
+    {"_len", (PyCFunction)Hooks_len, METH_O, "len(obj), a read of its length"},
     {NULL},
 };
 
@@ -1846,6 +2110,8 @@ PyInit__accel(void)
         {&s_thread, "_thread"},
         {&s_drain_dead, "_drain_dead"},
         {&s_new_location, "_new_location"},
+        {&s_oid, "oid"},
+        {&s_dunder_name, "__name__"},
         {&s_report, "_report"},
     };
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
@@ -1858,7 +2124,8 @@ PyInit__accel(void)
     }
     if (PyType_Ready(&LocationType) < 0 || PyType_Ready(&CoreType) < 0 ||
         PyType_Ready(&ThreadInfoType) < 0 ||
-        PyType_Ready(&HooksType) < 0 || PyType_Ready(&HeldType) < 0) {
+        PyType_Ready(&HooksType) < 0 || PyType_Ready(&HeldType) < 0 ||
+        PyType_Ready(&ReadingType) < 0) {
         return NULL;
     }
     PyObject *m = PyModule_Create(&accel_module);

@@ -32,6 +32,10 @@ class Core:
         sync_keep: dict[int, Any],
         own_prefix: str,
         stripes: int,
+        objects: dict[int, list[Any]],
+        kept: dict[int, Any],
+        watch_type: type,
+        sweep_every: int,
     ) -> None: ...
     def access(
         self,

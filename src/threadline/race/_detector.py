@@ -261,6 +261,10 @@ class Detector:
                 self._sync_keep,
                 _OWN_PREFIX,
                 STRIPES,
+                self._objects,
+                self._kept,
+                _Watch,
+                _SWEEP_EVERY,
             )
             self.core: Any = core  # for the C hooks (see _hooks.Hooks)
             self.access = core.access

@@ -81,7 +81,7 @@ class Hooks:
     # detector's C core they are looked up in the instance dict, first.
     _IN_C = (
         "ra", "wa", "sa", "ra_push", "wa_top", "ri", "wi", "si", "ri_push", "wi_top",
-        "rgv", "wgv", "rg", "wg", "it", "whole", "isin", "m", "cm",
+        "rgv", "wgv", "rg", "wg", "it", "whole", "isin", "m", "cm", "call", "_len",
     )  # fmt: skip
 
     def _use_c(self, core: Any) -> None:
@@ -104,6 +104,8 @@ class Hooks:
             SHAPE,
             ALL,
             MOVED,
+            _WHOLE_READERS,
+            Hooks.call,
         )
         for name in self._IN_C:
             setattr(self, name, getattr(fast, name))
