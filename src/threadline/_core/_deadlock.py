@@ -28,8 +28,8 @@ from __future__ import annotations
 import os
 import sys
 import threading
-from dataclasses import dataclass
 from types import CodeType, FrameType
+from typing import NamedTuple
 
 from . import _workers
 from ._waiter import Waiter
@@ -61,15 +61,14 @@ def note_parked(waiter: Waiter | None) -> None:
     record.waiter = waiter
 
 
-@dataclass(frozen=True)
-class Blocked:
+class Blocked(NamedTuple):
     """One thread found asleep for good."""
 
     thread: str
     operation: str
+    # The caller's ``file:line``; None when the operation is a task's
+    # function itself (``tg.go(ch.recv)``).
     location: str | None
-    """The caller's ``file:line``; None when the operation is a task's
-    function itself (``tg.go(ch.recv)``)."""
     ident: int
 
     def __str__(self) -> str:

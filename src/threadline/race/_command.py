@@ -13,7 +13,6 @@ import importlib.util
 import os
 import runpy
 import sys
-import traceback
 from typing import Any
 
 from ._importer import instrument
@@ -115,6 +114,8 @@ def _execute(session: Session, path: str, argv: list[str], module: str | None) -
         print(code, file=sys.stderr)
         return 1
     except BaseException:  # the program's own failure: report it as python would
+        import traceback  # noqa: PLC0415 (only now: start-up counts against the program)
+
         traceback.print_exc()
         return 1
     else:

@@ -33,16 +33,24 @@ THREADLINE_RACE_PURE=1 asks for this file's code.
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
-import sysconfig
 import threading
 import weakref
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from types import CodeType, ModuleType
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from typing import Protocol
+
+    class _Access(Protocol):
+        def __call__(
+            self, obj: Any, key: Any, write: bool, describe: Describe, atomic: bool = False
+        ) -> None: ...
+
 
 _accel: ModuleType | None
 try:
@@ -61,7 +69,15 @@ _SWEEP_EVERY = 50_000  # new objects between sweeps of kept containers
 
 _OWN_PREFIX = __file__.rsplit("/", 2)[0] + "/"  # the threadline package
 _LIBRARY_KEYS = ("stdlib", "platstdlib", "purelib", "platlib")
-_LIBRARY = (*{sysconfig.get_paths()[k] + os.sep for k in _LIBRARY_KEYS}, "<frozen ")
+
+
+@functools.cache
+def _library() -> tuple[str, ...]:
+    """Where the standard library and installed packages live (computed at
+    the first report: sysconfig is slow to ask)."""
+    import sysconfig  # noqa: PLC0415
+
+    return (*{sysconfig.get_paths()[k] + os.sep for k in _LIBRARY_KEYS}, "<frozen ")
 
 
 def raw_stack(skip: int) -> RawStack:
@@ -125,7 +141,7 @@ def render(raw: RawStack) -> Stack:
                 break
         else:
             frames.append((code.co_filename, line, code.co_qualname))
-    while len(frames) > 1 and frames[-1][0].startswith(_LIBRARY):
+    while len(frames) > 1 and frames[-1][0].startswith(_library()):
         frames.pop()
     return tuple(frames)
 
@@ -134,17 +150,37 @@ def capture_stack(skip: int) -> Stack:
     return render(raw_stack(skip + 1))
 
 
-@dataclass(eq=False, slots=True)
 class ThreadInfo:
-    slot: int
-    name: str
-    created_at: Stack  # where start() was called; () for threads we did not see start
-    vc: dict[int, int] = field(default_factory=dict)
-    cached_frame: Any = None  # see program_stack
-    cached_callers: RawStack = ()
-    cached_raws: dict[int, RawStack] = field(default_factory=dict)  # by line (C: by offset)
-    last_read: Any = None  # the C path's last epoch tuples, reused while they fit
-    last_write: Any = None
+    """A thread's (or a task's) slot, vector clock and stack caches.  (The
+    C path has a twin, ``_accel.ThreadInfo``.)"""
+
+    __slots__ = (
+        "cached_callers",
+        "cached_frame",
+        "cached_raws",
+        "created_at",
+        "last_read",
+        "last_write",
+        "name",
+        "slot",
+        "vc",
+    )
+
+    def __init__(
+        self, slot: int, name: str, created_at: Stack, vc: dict[int, int] | None = None
+    ) -> None:
+        self.slot = slot
+        self.name = name
+        self.created_at = created_at  # where start() was called; () if we did not see it
+        self.vc: dict[int, int] = {} if vc is None else vc
+        self.cached_frame: Any = None  # see program_stack
+        self.cached_callers: RawStack = ()
+        self.cached_raws: dict[int, RawStack] = {}  # by line (C: by instruction offset)
+        self.last_read: Any = None  # the C path's last epoch tuples, reused while they fit
+        self.last_write: Any = None
+
+    def __repr__(self) -> str:
+        return f"ThreadInfo(slot={self.slot!r}, name={self.name!r})"
 
 
 # What an access touched: describe(type, label, key) -> "Counter.count".
@@ -188,10 +224,18 @@ class _Location:
         self.reads: dict[int, tuple[int, ThreadInfo, RawStack]] = {}
 
 
-@dataclass(frozen=True)
 class Race:
-    current: Access
-    previous: Access
+    """A race: the access that found it, and the earlier one it races with."""
+
+    __slots__ = ("current", "previous")
+
+    def __init__(self, current: Access, previous: Access) -> None:
+        self.current = current
+        self.previous = previous
+
+    def __repr__(self) -> str:
+        threads = f"{self.current.thread.name!r} / {self.previous.thread.name!r}"
+        return f"Race({self.current.what!r}, {threads})"
 
 
 def label_of(obj: Any) -> Any:
@@ -214,12 +258,6 @@ def _owns(watch: _Watch | None, obj: Any) -> bool:
     """Is *watch* (a location's owner) *obj*'s?  None: a kept object, whose
     id cannot be reused while it is kept."""
     return watch is None or watch() is obj
-
-
-class _Access(Protocol):
-    def __call__(
-        self, obj: Any, key: Any, write: bool, describe: Describe, atomic: bool = False
-    ) -> None: ...
 
 
 def accelerated() -> bool:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ast
 import fnmatch
-import importlib.abc
 import importlib.machinery
 import os
 import sys
@@ -36,7 +35,12 @@ def _never() -> list[str]:
     return [os.path.abspath(r) + os.sep for r in roots if r]
 
 
-class Finder(importlib.abc.MetaPathFinder):
+# Finder and Loader follow importlib.abc's MetaPathFinder and Loader
+# protocols without subclassing them: importing importlib.abc costs more
+# start-up (it pulls in importlib.resources) than the rest of the detector.
+
+
+class Finder:
     def __init__(self, include: Sequence[str], exclude: Sequence[str], hooks: Any) -> None:
         self.include = [os.path.abspath(p) + os.sep for p in include]
         self.exclude = list(exclude)
@@ -55,14 +59,17 @@ class Finder(importlib.abc.MetaPathFinder):
         spec = importlib.machinery.PathFinder.find_spec(fullname, path)
         if spec is None or spec.origin is None or not self.wanted(spec.origin):
             return None
-        spec.loader = Loader(spec.origin, self.hooks)
+        spec.loader = Loader(spec.origin, self.hooks)  # type: ignore[assignment]
         return spec
 
 
-class Loader(importlib.abc.Loader):
+class Loader:
     def __init__(self, path: str, hooks: Any) -> None:
         self.path = path
         self.hooks = hooks
+
+    def create_module(self, spec: Any) -> None:
+        return None  # the default module
 
     def exec_module(self, module: ModuleType) -> None:
         with open(self.path, "rb") as f:

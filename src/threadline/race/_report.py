@@ -6,7 +6,6 @@ from __future__ import annotations
 import fnmatch
 import json
 import threading
-from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from ._detector import Access, Race, Stack
@@ -66,12 +65,15 @@ def race_json(race: Race) -> dict[str, Any]:
     return {"current": access(race.current), "previous": access(race.previous)}
 
 
-@dataclass
 class Suppressions:
     """Patterns from a suppression file: ``file:line``, ``file`` or a
     function name, with ``*`` wildcards; ``#`` starts a comment."""
 
-    patterns: list[str] = field(default_factory=list)
+    def __init__(self, patterns: list[str] | None = None) -> None:
+        self.patterns: list[str] = [] if patterns is None else patterns
+
+    def __repr__(self) -> str:
+        return f"Suppressions({self.patterns!r})"
 
     @classmethod
     def load(cls, path: str) -> Suppressions:
