@@ -4,6 +4,7 @@ and shadow state that dies with its object (ids get reused)."""
 from __future__ import annotations
 
 import gc
+import sys
 import threading
 from collections.abc import Callable
 
@@ -224,3 +225,38 @@ def test_a_new_object_under_a_dead_ones_id_still_races_with_itself() -> None:
     t.start()
     t.join()
     assert len(races) == 1
+
+
+def test_stacks_name_the_right_call_site_when_a_function_runs_again() -> None:
+    """The C path reuses a stack for another call of the same function from
+    the same place; a call from elsewhere must get its own."""
+    races: list[Race] = []
+    d = Detector(races.append)
+    objs = [Obj(), Obj(), Obj()]
+
+    def touch(o: Obj) -> None:
+        d.access(o, "x", True, describe)
+
+    clock, where = d.fork()  # the thread's writes are unordered with what follows
+    loop_line = sys._getframe().f_lineno + 2
+    for o in objs:
+        touch(o)
+    d.release(object())  # a new epoch: the next write is recorded, not skipped
+    again_line = sys._getframe().f_lineno + 1
+    touch(objs[0])
+
+    def run() -> None:
+        d.begin_thread(clock, where)
+        touch(objs[0])
+        touch(objs[1])
+
+    t = threading.Thread(target=run)
+    t.start()
+    t.join()
+    assert len(races) == 2
+    callers = [race.previous.stack[1] for race in races]
+    assert [line for _file, line, _func in callers] == [again_line, loop_line]
+    assert all(
+        func.endswith("test_stacks_name_the_right_call_site_when_a_function_runs_again")
+        for _file, _line, func in callers
+    )

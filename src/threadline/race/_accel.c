@@ -27,7 +27,7 @@
 #define STACK_DEPTH 16
 
 static PyObject *s_slot, *s_name, *s_created_at, *s_vc, *s_cached_frame, *s_cached_callers, *s_cached_raws, *s_items, *s_acquire, *s_enter, *s_exit, *s_last_read,
-    *s_last_write, *s_oid, *s_dunder_name, *s_thread, *s_drain_dead, *s_new_location, *s_report;
+    *s_last_write, *s_cached_code, *s_cached_parent, *s_cached_parent_lasti, *s_oid, *s_dunder_name, *s_thread, *s_drain_dead, *s_new_location, *s_report;
 
 /* d[k] as a new reference: 1 found, 0 missing, -1 error. */
 static int
@@ -57,7 +57,8 @@ clock_get(PyObject *clock, PyObject *slot)
 
 enum {
     TI_SLOT, TI_NAME, TI_CREATED_AT, TI_VC, TI_CACHED_FRAME, TI_CACHED_CALLERS,
-    TI_CACHED_RAWS, TI_LAST_READ, TI_LAST_WRITE, TI_FIELDS
+    TI_CACHED_RAWS, TI_LAST_READ, TI_LAST_WRITE, TI_CACHED_CODE, TI_CACHED_PARENT,
+    TI_CACHED_PARENT_LASTI, TI_FIELDS
 };
 
 typedef struct {
@@ -68,7 +69,8 @@ typedef struct {
 static PyTypeObject ThreadInfoType;
 static PyObject **ti_names[TI_FIELDS] = {
     &s_slot, &s_name, &s_created_at, &s_vc, &s_cached_frame, &s_cached_callers,
-    &s_cached_raws, &s_last_read, &s_last_write,
+    &s_cached_raws, &s_last_read, &s_last_write, &s_cached_code, &s_cached_parent,
+    &s_cached_parent_lasti,
 };
 
 /* Field *i* of a ThreadInfo (this module's, or the Python dataclass). */
@@ -104,7 +106,8 @@ ThreadInfo_init(ThreadInfoObject *self, PyObject *args, PyObject *kwds)
     PyObject *values[TI_FIELDS] = {
         Py_NewRef(slot), Py_NewRef(name), Py_NewRef(created_at),
         vc != NULL ? Py_NewRef(vc) : PyDict_New(), Py_NewRef(Py_None), PyTuple_New(0),
-        PyDict_New(), Py_NewRef(Py_None), Py_NewRef(Py_None),
+        PyDict_New(), Py_NewRef(Py_None), Py_NewRef(Py_None), Py_NewRef(Py_None),
+        Py_NewRef(Py_None), Py_NewRef(Py_None),
     };
     int ok = 1;
     for (int i = 0; i < TI_FIELDS; i++) {
@@ -167,6 +170,9 @@ static PyMemberDef ThreadInfo_members[] = {
     TI_MEMBER("cached_raws", TI_CACHED_RAWS),
     TI_MEMBER("last_read", TI_LAST_READ),
     TI_MEMBER("last_write", TI_LAST_WRITE),
+    TI_MEMBER("cached_code", TI_CACHED_CODE),
+    TI_MEMBER("cached_parent", TI_CACHED_PARENT),
+    TI_MEMBER("cached_parent_lasti", TI_CACHED_PARENT_LASTI),
     {NULL},
 };
 
@@ -511,6 +517,71 @@ code_line(PyFrameObject *frame)
     return pair;
 }
 
+/* The frame's parent and the parent's instruction offset (None, -1 at the
+ * bottom of the stack): a new reference. */
+static PyObject *
+parent_of(PyFrameObject *frame, long *lasti)
+{
+    PyFrameObject *parent = PyFrame_GetBack(frame);
+    *lasti = parent != NULL ? PyFrame_GetLasti(parent) : -1;
+    return parent != NULL ? (PyObject *)parent : Py_NewRef(Py_None);
+}
+
+/* Do the cached callers and stacks hold for *frame*?  They do for the
+ * cached frame, and for another run of its code called from the same
+ * place: the same parent frame, at the same instruction. */
+static int
+same_context(PyObject *me, PyFrameObject *frame)
+{
+    PyObject *cached = ti_get(me, TI_CACHED_FRAME);
+    if (cached == NULL) {
+        return -1;
+    }
+    Py_DECREF(cached);
+    if (cached == (PyObject *)frame) {
+        return 1;
+    }
+    PyCodeObject *code = PyFrame_GetCode(frame);
+    PyObject *cached_code = ti_get(me, TI_CACHED_CODE);
+    long lasti;
+    PyObject *parent = parent_of(frame, &lasti);
+    PyObject *cached_parent = ti_get(me, TI_CACHED_PARENT);
+    PyObject *cached_lasti = ti_get(me, TI_CACHED_PARENT_LASTI);
+    int same = -1;
+    if (cached_code != NULL && cached_parent != NULL && cached_lasti != NULL) {
+        same = cached_code == (PyObject *)code && cached_parent == parent &&
+               PyLong_Check(cached_lasti) && PyLong_AsLong(cached_lasti) == lasti;
+        if (same && ti_set(me, TI_CACHED_FRAME, (PyObject *)frame) < 0) {
+            same = -1;
+        }
+    }
+    Py_DECREF(code);
+    Py_DECREF(parent);
+    Py_XDECREF(cached_code);
+    Py_XDECREF(cached_parent);
+    Py_XDECREF(cached_lasti);
+    return same;
+}
+
+static int
+remember_context(PyObject *me, PyFrameObject *frame)
+{
+    PyCodeObject *code = PyFrame_GetCode(frame);
+    long lasti;
+    PyObject *parent = parent_of(frame, &lasti);
+    PyObject *lasti_obj = PyLong_FromLong(lasti);
+    int r = lasti_obj == NULL || ti_set(me, TI_CACHED_FRAME, (PyObject *)frame) < 0 ||
+                    ti_set(me, TI_CACHED_CODE, (PyObject *)code) < 0 ||
+                    ti_set(me, TI_CACHED_PARENT, parent) < 0 ||
+                    ti_set(me, TI_CACHED_PARENT_LASTI, lasti_obj) < 0
+                ? -1
+                : 0;
+    Py_DECREF(code);
+    Py_DECREF(parent);
+    Py_XDECREF(lasti_obj);
+    return r;
+}
+
 static PyObject *
 program_stack(Core *self, PyObject *me)
 {
@@ -535,13 +606,15 @@ program_stack(Core *self, PyObject *me)
         return PyTuple_New(0);
     }
     /* Stacks are cached by instruction offset (finding a line number
-       walks the line table) for as long as the same frame accesses. */
-    PyObject *callers = NULL, *raws = NULL, *raw = NULL, *lasti = NULL;
-    PyObject *cached = ti_get(me, TI_CACHED_FRAME);
-    if (cached == NULL || (lasti = PyLong_FromLong(PyFrame_GetLasti(frame))) == NULL) {
+       walks the line table) for as long as the same frame accesses, or
+       calls of the same code from the same place (a function called in a
+       loop). */
+    PyObject *callers = NULL, *raws = NULL, *raw = NULL, *lasti = NULL, *cached = NULL;
+    int same = same_context(me, frame);
+    if (same < 0 || (lasti = PyLong_FromLong(PyFrame_GetLasti(frame))) == NULL) {
         goto done;
     }
-    if (cached == (PyObject *)frame) {
+    if (same) {
         raws = ti_get(me, TI_CACHED_RAWS);
         if (raws != NULL && !PyDict_Check(raws)) {
             PyErr_SetString(PyExc_TypeError, "cached_raws must be a dict");
@@ -577,8 +650,7 @@ program_stack(Core *self, PyObject *me)
             Py_DECREF(list);
         }
         if (callers != NULL &&
-            ((raws = PyDict_New()) == NULL ||
-             ti_set(me, TI_CACHED_FRAME, (PyObject *)frame) < 0 ||
+            ((raws = PyDict_New()) == NULL || remember_context(me, frame) < 0 ||
              ti_set(me, TI_CACHED_CALLERS, callers) < 0 || ti_set(me, TI_CACHED_RAWS, raws) < 0)) {
             Py_CLEAR(callers);
         }
@@ -2111,6 +2183,9 @@ PyInit__accel(void)
         {&s_drain_dead, "_drain_dead"},
         {&s_new_location, "_new_location"},
         {&s_oid, "oid"},
+        {&s_cached_code, "cached_code"},
+        {&s_cached_parent, "cached_parent"},
+        {&s_cached_parent_lasti, "cached_parent_lasti"},
         {&s_dunder_name, "__name__"},
         {&s_report, "_report"},
     };

@@ -11,6 +11,9 @@ class ThreadInfo:
     cached_raws: dict[int, Any]
     last_read: Any
     last_write: Any
+    cached_code: Any
+    cached_parent: Any
+    cached_parent_lasti: Any
     def __init__(self, slot: int, name: str, created_at: Any, vc: dict[int, int] = ...) -> None: ...
 
 class Location:

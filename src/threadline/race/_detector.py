@@ -156,7 +156,10 @@ class ThreadInfo:
 
     __slots__ = (
         "cached_callers",
+        "cached_code",
         "cached_frame",
+        "cached_parent",
+        "cached_parent_lasti",
         "cached_raws",
         "created_at",
         "last_read",
@@ -178,6 +181,9 @@ class ThreadInfo:
         self.cached_raws: dict[int, RawStack] = {}  # by line (C: by instruction offset)
         self.last_read: Any = None  # the C path's last epoch tuples, reused while they fit
         self.last_write: Any = None
+        self.cached_code: Any = None  # the C path's: see same_context in _accel.c
+        self.cached_parent: Any = None
+        self.cached_parent_lasti: Any = None
 
     def __repr__(self) -> str:
         return f"ThreadInfo(slot={self.slot!r}, name={self.name!r})"
