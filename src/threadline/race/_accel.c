@@ -1072,9 +1072,16 @@ Core_access(Core *self, PyObject *const *args, Py_ssize_t nargs)
         PyErr_Format(PyExc_TypeError, "shadow location is a %.100s", Py_TYPE(found)->tp_name);
         goto done;
     }
+    /* No collection under the stripe lock: a finalizer it ran could block
+       on a lock held by a thread that waits for this stripe.  (Nothing in
+       between can release the GIL, so no other thread sees the switch.) */
     PyThread_type_lock lk = stripe(self, obj);
     lock(lk);
+    int collecting = PyGC_Disable();
     r = check_locked(loc, write, atomic, me, slot_obj, slot, vc, now, now_obj, raw, &races);
+    if (collecting) {
+        PyGC_Enable();
+    }
     unlock(lk);
     if (r < 0) {
         goto done;
