@@ -142,6 +142,23 @@ def test_kept_containers_are_swept_when_only_the_detector_holds_them() -> None:
     assert (id(kept), ("<item>", 0)) in d._shadow
 
 
+def test_dead_kept_containers_stay_fewer_than_the_sweep_pace() -> None:
+    # a program that makes and drops many lists (not weakly referenceable)
+    # must not have the detector keep them all until a distant sweep
+    d = Detector(lambda race: None)
+    for n in range(6 * _detector._SWEEP_MIN):
+        d.access([n], ("<item>", 0), True, describe)
+        assert len(d._kept) <= 2 * _detector._SWEEP_MIN
+    # live ones are never swept, and they pace the sweeps: O(1) per new object
+    live = [[n] for n in range(3 * _detector._SWEEP_MIN)]
+    for items in live:
+        d.access(items, ("<item>", 0), True, describe)
+    for n in range(4 * _detector._SWEEP_MIN):
+        d.access([n], ("<item>", 0), True, describe)
+    assert all((id(items), ("<item>", 0)) in d._shadow for items in live)
+    assert len(d._kept) <= 2 * len(live) + _detector._SWEEP_MIN
+
+
 def test_stacks_leave_out_threadline() -> None:
     stack = _detector.capture_stack(0)
     assert stack[0][2].endswith("test_stacks_leave_out_threadline")

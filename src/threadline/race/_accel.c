@@ -750,12 +750,15 @@ new_location(Core *self, PyObject *obj, PyObject *oid, PyObject *key, PyObject *
         }
         if (++self->new_objects >= self->sweep_every) {
             self->new_objects = 0;
-            PyObject *swept = PyObject_CallMethod(self->detector, "_sweep", NULL);
-            if (swept == NULL) {
+            /* returns how many new objects to see before the next sweep */
+            PyObject *next = PyObject_CallMethod(self->detector, "_sweep", NULL);
+            Py_ssize_t every = next == NULL ? -1 : PyLong_AsSsize_t(next);
+            Py_XDECREF(next);
+            if (every < 0) {
                 Py_DECREF(entry);
                 return NULL;
             }
-            Py_DECREF(swept);
+            self->sweep_every = every;
         }
     }
     PyObject *owner = PyList_Check(entry) && PyList_GET_SIZE(entry) > 0

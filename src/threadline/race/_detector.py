@@ -18,10 +18,13 @@ in time, so GIL builds report what free-threaded builds would suffer.
 
 Locking: a thread's ``vc`` is read and written only by that thread, so it
 needs no lock.  Location shadows and sync clocks are guarded by striped
-locks (``_locks[id(obj) >> 4 % STRIPES]``, one at a time; ids are multiples
-of 16); ``_meta`` guards the
-thread registry, the per-object bookkeeping and the sweep.  Order: a
-stripe lock, then ``_meta``; never the other way.  The detector
+locks (``_locks[(id(obj) >> 4) % STRIPES]``; ids are multiples of 16);
+``_meta`` guards the thread registry, forgetting dead objects and the
+sweep.  No two detector locks are ever held together, and each is held
+for as little as possible (a thread that blocks on a lock whose holder
+lost the GIL waits a whole switch interval): a first access makes its
+shadow without a lock (``dict.setdefault``), and the C path holds a stripe
+lock across C code only.  The detector
 never holds a lock while calling the program, and the program's own locks
 are never held by it, so it cannot deadlock with the program.
 
@@ -65,7 +68,10 @@ RawStack = tuple[tuple[CodeType, int], ...]
 
 STACK_DEPTH = 16  # frames walked (the detector's own included)
 STRIPES = 64
-_SWEEP_EVERY = 50_000  # new objects between sweeps of kept containers
+# Kept containers are swept when as many new objects were seen as the last
+# sweep kept (at least _SWEEP_MIN): a sweep costs O(kept), so that is O(1)
+# per new object, and kept dead containers stay fewer than the live ones.
+_SWEEP_MIN = 4096
 
 _OWN_PREFIX = __file__.rsplit("/", 2)[0] + "/"  # the threadline package
 _LIBRARY_KEYS = ("stdlib", "platstdlib", "purelib", "platlib")
@@ -290,6 +296,7 @@ class Detector:
         self._sync: dict[int, dict[int, int]] = {}  # id(sync object) -> clock
         self._sync_keep: dict[int, Any] = {}
         self._new_objects = 0
+        self._sweep_every = _SWEEP_MIN
         self._dead: deque[_Watch] = deque()
         if accelerated() if use_c is None else use_c:
             if _accel is None:
@@ -308,7 +315,7 @@ class Detector:
                 self._objects,
                 self._kept,
                 _Watch,
-                _SWEEP_EVERY,
+                _SWEEP_MIN,
             )
             self.core: Any = core  # for the C hooks (see _hooks.Hooks)
             self.access = core.access
@@ -515,9 +522,9 @@ class Detector:
         if entry is None:
             entry = self._objects.setdefault(oid, [self._watch(obj, oid)])
             self._new_objects += 1  # (racy: only paces the sweep)
-            if self._new_objects >= _SWEEP_EVERY:
+            if self._new_objects >= self._sweep_every:
                 self._new_objects = 0
-                self._sweep()
+                self._sweep_every = self._sweep()
         if not _owns(entry[0], obj):
             with self._meta:  # what a dead object left under this id
                 entry = self._objects.get(oid)
@@ -565,9 +572,11 @@ class Detector:
             del self._objects[oid]
         self._kept.pop(oid, None)
 
-    def _sweep(self) -> None:
+    def _sweep(self) -> int:
+        """Sweep; return how many new objects to see before the next one."""
         with self._meta:
             self._sweep_locked()
+            return max(_SWEEP_MIN, len(self._kept))
 
     def _sweep_locked(self) -> None:
         """Forget kept containers that nothing but the detector refers to."""
