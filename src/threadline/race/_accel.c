@@ -24,6 +24,19 @@
 #include <structmember.h>
 #include <stddef.h>
 
+/* Construction runs the type's init from tp_new, and there is no
+ * __init__: no object is ever seen half made (Type.__new__(Type)) or made
+ * twice (a second __init__ under a thread that is using it). */
+#define NEW_FROM_INIT(Name, Struct)                                              \
+    static PyObject *Name##_new(PyTypeObject *type, PyObject *args, PyObject *kwds) \
+    {                                                                            \
+        PyObject *self = type->tp_alloc(type, 0);                                \
+        if (self != NULL && Name##_init((Struct *)self, args, kwds) < 0) {       \
+            Py_CLEAR(self);                                                      \
+        }                                                                        \
+        return self;                                                             \
+    }
+
 #define STACK_DEPTH 16
 
 static PyObject *s_slot, *s_name, *s_created_at, *s_vc, *s_cached_frame, *s_cached_callers, *s_cached_raws, *s_items, *s_acquire, *s_enter, *s_exit, *s_last_read,
@@ -176,14 +189,15 @@ static PyMemberDef ThreadInfo_members[] = {
     {NULL},
 };
 
+NEW_FROM_INIT(ThreadInfo, ThreadInfoObject)
+
 static PyTypeObject ThreadInfoType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "threadline.race._accel.ThreadInfo",
     .tp_basicsize = sizeof(ThreadInfoObject),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
     .tp_doc = "A thread's (or task's) slot, vector clock and stack caches.",
-    .tp_new = PyType_GenericNew,
-    .tp_init = (initproc)ThreadInfo_init,
+    .tp_new = ThreadInfo_new,
     .tp_traverse = (traverseproc)ThreadInfo_traverse,
     .tp_clear = (inquiry)ThreadInfo_clear,
     .tp_dealloc = (destructor)ThreadInfo_dealloc,
@@ -254,16 +268,43 @@ Location_dealloc(Location *self)
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
+/* An epoch as the checks read it: a tuple of *size* items, the first two
+ * ints (slot, time: a write's) or the first an int (time: a read's). */
 static int
-Location_set(PyObject **field, PyObject *value, const char *name, int need_dict)
+is_epoch(PyObject *epoch, Py_ssize_t size)
+{
+    return PyTuple_CheckExact(epoch) && PyTuple_GET_SIZE(epoch) == size &&
+           PyLong_Check(PyTuple_GET_ITEM(epoch, 0)) &&
+           (size == 3 || PyLong_Check(PyTuple_GET_ITEM(epoch, 1)));
+}
+
+/* kind: 0 anything, 1 a write epoch or None, 2 a dict of read epochs */
+static int
+Location_set(PyObject **field, PyObject *value, const char *name, int kind)
 {
     if (value == NULL) {
         PyErr_Format(PyExc_AttributeError, "cannot delete Location.%s", name);
         return -1;
     }
-    if (need_dict && !PyDict_CheckExact(value)) {
-        PyErr_Format(PyExc_TypeError, "Location.%s must be a dict, not %.100s", name,
-                     Py_TYPE(value)->tp_name);
+    int ok = 1;
+    if (kind == 1) {
+        ok = value == Py_None || is_epoch(value, 5);
+    }
+    else if (kind == 2) {
+        ok = PyDict_CheckExact(value);
+        Py_ssize_t pos = 0;
+        PyObject *slot, *epoch;
+        while (ok && PyDict_Next(value, &pos, &slot, &epoch)) {
+            ok = PyLong_Check(slot) && is_epoch(epoch, 3);
+        }
+    }
+    if (!ok) {
+        PyErr_Format(PyExc_TypeError,
+                     kind == 1 ? "Location.write must be None or (slot, time, atomic, thread, "
+                                 "stack), not %R"
+                               : "Location.reads must be a dict of slot -> (time, thread, "
+                                 "stack), not %R",
+                     value);
         return -1;
     }
     Py_XSETREF(*field, Py_NewRef(value));
@@ -281,9 +322,9 @@ Location_get_owner(Location *self, void *c) { return Py_NewRef(self->owner ? sel
 static int
 Location_set_what(Location *self, PyObject *v, void *c) { return Location_set(&self->what, v, "what", 0); }
 static int
-Location_set_write(Location *self, PyObject *v, void *c) { return Location_set(&self->write, v, "write", 0); }
+Location_set_write(Location *self, PyObject *v, void *c) { return Location_set(&self->write, v, "write", 1); }
 static int
-Location_set_reads(Location *self, PyObject *v, void *c) { return Location_set(&self->reads, v, "reads", 1); }
+Location_set_reads(Location *self, PyObject *v, void *c) { return Location_set(&self->reads, v, "reads", 2); }
 
 static PyGetSetDef Location_getset[] = {
     {"what", (getter)Location_get_what, (setter)Location_set_what, NULL, NULL},
@@ -293,14 +334,15 @@ static PyGetSetDef Location_getset[] = {
     {NULL},
 };
 
+NEW_FROM_INIT(Location, Location)
+
 static PyTypeObject LocationType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "threadline.race._accel.Location",
     .tp_basicsize = sizeof(Location),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
     .tp_doc = "The shadow of one location: what it is, its last write, its unordered reads.",
-    .tp_new = PyType_GenericNew,
-    .tp_init = (initproc)Location_init,
+    .tp_new = Location_new,
     .tp_traverse = (traverseproc)Location_traverse,
     .tp_clear = (inquiry)Location_clear,
     .tp_dealloc = (destructor)Location_dealloc,
@@ -400,12 +442,12 @@ Core_init(Core *self, PyObject *args, PyObject *kwds)
                                      &PyType_Type, &watch_type, &sweep_every)) {
         return -1;
     }
-    PyObject *died = PyObject_GetAttrString(dead, "append");
-    if (died == NULL) {
-        return -1;
-    }
     if (n < 1) {
         PyErr_Format(PyExc_ValueError, "stripes must be at least 1, got %zd", n);
+        return -1;
+    }
+    PyObject *died = PyObject_GetAttrString(dead, "append");
+    if (died == NULL) {
         return -1;
     }
     Core_clear(self);
@@ -444,6 +486,12 @@ Core_init(Core *self, PyObject *args, PyObject *kwds)
  * is the detector's doing, not the program's, and taking a stripe lock
  * again would deadlock. */
 static _Thread_local int inside;
+/* Whether the collector was on when this thread took its stripe lock: none
+ * runs under one (3.11 collects on allocation), since a finalizer it ran
+ * could block on a lock held by a thread that waits for this stripe.
+ * (Nothing under a stripe lock releases the GIL, so no other thread sees
+ * the switch.) */
+static _Thread_local int collecting;
 
 static PyThread_type_lock
 stripe(Core *self, PyObject *obj)
@@ -461,16 +509,21 @@ lock(PyThread_type_lock lk)
         Py_END_ALLOW_THREADS
     }
     inside++;
+    collecting = PyGC_Disable();
 }
 
 static void
 unlock(PyThread_type_lock lk)
 {
+    if (collecting) {
+        PyGC_Enable();
+    }
     inside--;
     PyThread_release_lock(lk);
 }
 
-/* The calling thread's ThreadInfo (registering a thread never seen). */
+/* The calling thread's ThreadInfo (registering a thread never seen), or
+ * None where Detector._thread says so (a re-entry: the call is ignored). */
 static PyObject *
 current_thread(Core *self)
 {
@@ -755,6 +808,9 @@ new_location(Core *self, PyObject *obj, PyObject *oid, PyObject *key, PyObject *
             Py_ssize_t every = next == NULL ? -1 : PyLong_AsSsize_t(next);
             Py_XDECREF(next);
             if (every < 0) {
+                if (!PyErr_Occurred()) {
+                    PyErr_Format(PyExc_ValueError, "_sweep() returned %zd", every);
+                }
                 Py_DECREF(entry);
                 return NULL;
             }
@@ -762,7 +818,7 @@ new_location(Core *self, PyObject *obj, PyObject *oid, PyObject *key, PyObject *
         }
     }
     PyObject *owner = PyList_Check(entry) && PyList_GET_SIZE(entry) > 0
-                          ? PyList_GET_ITEM(entry, 0) : NULL;
+                          ? Py_NewRef(PyList_GET_ITEM(entry, 0)) : NULL;
     int mine = owner == NULL ? 0 : owner == Py_None ? 1 : -2;
     if (mine == -2) {
 #if PY_VERSION_HEX >= 0x030D0000
@@ -777,6 +833,7 @@ new_location(Core *self, PyObject *obj, PyObject *oid, PyObject *key, PyObject *
 #endif
     }
     if (mine <= 0) {
+        Py_XDECREF(owner);
         Py_DECREF(entry);
         return mine < 0 ? NULL
                         : PyObject_CallMethodObjArgs(self->detector, s_new_location, obj, key,
@@ -799,6 +856,7 @@ new_location(Core *self, PyObject *obj, PyObject *oid, PyObject *key, PyObject *
     Py_XDECREF(label);
     Py_XDECREF(what);
     Py_XDECREF(fresh);
+    Py_DECREF(owner);
     Py_DECREF(entry);
     return loc;
 }
@@ -1012,7 +1070,11 @@ Core_access(Core *self, PyObject *const *args, Py_ssize_t nargs)
     PyObject *me = NULL, *slot_obj = NULL, *vc = NULL, *now_obj = NULL, *oid = NULL,
              *lkey = NULL, *raw = NULL, *races = NULL, *result = NULL;
     Location *loc = NULL;
-    if ((me = current_thread(self)) == NULL || (slot_obj = ti_get(me, TI_SLOT)) == NULL ||
+    if ((me = current_thread(self)) == Py_None) {
+        result = Py_NewRef(Py_None);
+        goto done;
+    }
+    if (me == NULL || (slot_obj = ti_get(me, TI_SLOT)) == NULL ||
         (vc = ti_get(me, TI_VC)) == NULL) {
         goto done;
     }
@@ -1070,21 +1132,19 @@ Core_access(Core *self, PyObject *const *args, Py_ssize_t nargs)
         Py_XDECREF(found);
         goto done;
     }
+    if (found == Py_None) {  /* a re-entry (see Detector._new_location): ignored */
+        Py_DECREF(found);
+        result = Py_NewRef(Py_None);
+        goto done;
+    }
     loc = (Location *)found;
     if (!PyObject_TypeCheck(found, &LocationType)) {
         PyErr_Format(PyExc_TypeError, "shadow location is a %.100s", Py_TYPE(found)->tp_name);
         goto done;
     }
-    /* No collection under the stripe lock: a finalizer it ran could block
-       on a lock held by a thread that waits for this stripe.  (Nothing in
-       between can release the GIL, so no other thread sees the switch.) */
     PyThread_type_lock lk = stripe(self, obj);
     lock(lk);
-    int collecting = PyGC_Disable();
     r = check_locked(loc, write, atomic, me, slot_obj, slot, vc, now, now_obj, raw, &races);
-    if (collecting) {
-        PyGC_Enable();
-    }
     unlock(lk);
     if (r < 0) {
         goto done;
@@ -1113,13 +1173,15 @@ done:
 
 /* ---- synchronisation ----------------------------------------------------- */
 
-/* The thread's slot and clock, as new references. */
+/* The thread's slot and clock, as new references (NULL both, and None
+ * returned, where the call is to be ignored: see current_thread). */
 static PyObject *
 thread_clock(Core *self, PyObject **slot_out, PyObject **vc_out)
 {
     PyObject *me = current_thread(self);
-    if (me == NULL) {
-        return NULL;
+    if (me == NULL || me == Py_None) {
+        *slot_out = *vc_out = NULL;
+        return me;
     }
     *slot_out = ti_get(me, TI_SLOT);
     *vc_out = *slot_out ? ti_get(me, TI_VC) : NULL;
@@ -1165,8 +1227,8 @@ Core_release(Core *self, PyObject *obj)
     }
     PyObject *slot, *vc, *key = NULL, *clock = NULL, *result = NULL;
     PyObject *me = thread_clock(self, &slot, &vc);
-    if (me == NULL) {
-        return NULL;
+    if (me == NULL || me == Py_None) {
+        return me;
     }
     PyThread_type_lock lk = stripe(self, obj);
     if ((key = PyLong_FromVoidPtr(obj)) == NULL) {
@@ -1221,8 +1283,8 @@ Core_acquire(Core *self, PyObject *obj)
     }
     PyObject *slot, *vc, *key = NULL, *clock = NULL, *result = NULL;
     PyObject *me = thread_clock(self, &slot, &vc);
-    if (me == NULL) {
-        return NULL;
+    if (me == NULL || me == Py_None) {
+        return me;
     }
     PyThread_type_lock lk = stripe(self, obj);
     if ((key = PyLong_FromVoidPtr(obj)) == NULL) {
@@ -1252,6 +1314,9 @@ done:
 static PyObject *
 Core_clock_of(Core *self, PyObject *obj)
 {
+    if (inside) {
+        return PyDict_New();
+    }
     PyObject *key = PyLong_FromVoidPtr(obj), *clock = NULL, *copy = NULL;
     if (key == NULL) {
         return NULL;
@@ -1276,14 +1341,15 @@ static PyMethodDef Core_methods[] = {
     {NULL},
 };
 
+NEW_FROM_INIT(Core, Core)
+
 static PyTypeObject CoreType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "threadline.race._accel.Core",
     .tp_basicsize = sizeof(Core),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
     .tp_doc = "A detector's access/acquire/release, in C.",
-    .tp_new = PyType_GenericNew,
-    .tp_init = (initproc)Core_init,
+    .tp_new = Core_new,
     .tp_traverse = (traverseproc)Core_traverse,
     .tp_clear = (inquiry)Core_clear,
     .tp_dealloc = (destructor)Core_dealloc,
@@ -1438,8 +1504,14 @@ push(Hooks *h, PyObject *obj, PyObject *key)
             return -1;
         }
     }
+    if (!PyList_Check(items)) {
+        PyErr_Format(PyExc_TypeError, "the target stack must be a list, not %.100s",
+                     Py_TYPE(items)->tp_name);
+        Py_DECREF(items);
+        return -1;
+    }
     PyObject *entry = PyTuple_Pack(2, obj, key);
-    int r = entry == NULL || !PyList_Check(items) ? -1 : PyList_Append(items, entry);
+    int r = entry == NULL ? -1 : PyList_Append(items, entry);
     Py_XDECREF(entry);
     Py_DECREF(items);
     return r;
@@ -1476,7 +1548,8 @@ is_sequence(Hooks *h, PyObject *obj)
     if (PyList_Check(obj)) {
         return 1;
     }
-    return PyObject_IsInstance(obj, h->deque_type);
+    /* by type, as for lists (see _SEQUENCES in _hooks.py) */
+    return PyType_Check(h->deque_type) && PyType_IsSubtype(Py_TYPE(obj), (PyTypeObject *)h->deque_type);
 }
 
 /* ("<item>", key), negative indexes of a list or deque counted from its end. */
@@ -1508,10 +1581,36 @@ item_key(Hooks *h, PyObject *obj, PyObject *key)
     return PyTuple_Pack(2, h->item, key);
 }
 
+/* 1: the key names an item location as it is; 0: the Python hook takes
+ * the access (a slice, or a key that cannot be hashed: see _keyable in
+ * _hooks.py); -1: an error. */
+static int
+plain_key(PyObject *key)
+{
+    if (PyLong_CheckExact(key) || PyUnicode_CheckExact(key)) {
+        return 1;
+    }
+    if (PySlice_Check(key)) {
+        return 0;
+    }
+    if (PyObject_Hash(key) != -1) {
+        return 1;
+    }
+    if (!PyErr_ExceptionMatches(PyExc_TypeError)) {
+        return -1;
+    }
+    PyErr_Clear();
+    return 0;
+}
+
 static PyObject *
 read_item(Hooks *h, PyObject *obj, PyObject *key)
 {
-    if (PySlice_Check(key)) {
+    int plain = plain_key(key);
+    if (plain < 0) {
+        return NULL;
+    }
+    if (!plain) {
         return PyObject_CallFunctionObjArgs(h->py_ri, h->py, obj, key, NULL);
     }
     PyObject *value = PyObject_GetItem(obj, key);
@@ -1537,7 +1636,11 @@ read_item(Hooks *h, PyObject *obj, PyObject *key)
 static PyObject *
 write_item(Hooks *h, PyObject *obj, PyObject *key, PyObject *value)
 {
-    if (PySlice_Check(key)) {
+    int plain = plain_key(key);
+    if (plain < 0) {
+        return NULL;
+    }
+    if (!plain) {
         return PyObject_CallFunctionObjArgs(h->py_wi, h->py, obj, key, value, NULL);
     }
     PyObject *k = item_key(h, obj, key);
@@ -1746,7 +1849,9 @@ Hooks_m(Hooks *h, PyObject *const *args, Py_ssize_t nargs)
     if (method == NULL) {
         return NULL;
     }
-    PyObject *cls = (PyObject *)Py_TYPE(obj), *table;
+    /* a reference of our own: table_for runs Python code, and another
+       thread could set obj.__class__ meanwhile */
+    PyObject *cls = Py_NewRef((PyObject *)Py_TYPE(obj)), *table;
     int found = dict_get(h->tables, cls, &table);
     if (found == 0) {
         table = PyObject_CallOneArg(h->table_for, cls);
@@ -1754,6 +1859,7 @@ Hooks_m(Hooks *h, PyObject *const *args, Py_ssize_t nargs)
             Py_CLEAR(table);
         }
     }
+    Py_DECREF(cls);
     if (found < 0 || table == NULL) {
         Py_DECREF(method);
         return NULL;
@@ -2140,14 +2246,15 @@ static PyMethodDef Hooks_methods[] = {
     {NULL},
 };
 
+NEW_FROM_INIT(Hooks, Hooks)
+
 static PyTypeObject HooksType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "threadline.race._accel.Hooks",
     .tp_basicsize = sizeof(Hooks),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
     .tp_doc = "The hottest hooks of instrumented code, in C.",
-    .tp_new = PyType_GenericNew,
-    .tp_init = (initproc)Hooks_init,
+    .tp_new = Hooks_new,
     .tp_traverse = (traverseproc)Hooks_traverse,
     .tp_clear = (inquiry)Hooks_clear,
     .tp_dealloc = (destructor)Hooks_dealloc,

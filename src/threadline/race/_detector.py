@@ -28,6 +28,14 @@ lock across C code only.  The detector
 never holds a lock while calling the program, and the program's own locks
 are never held by it, so it cannot deadlock with the program.
 
+Re-entry: code can still run under a detector lock without being called
+by it: the garbage collector and the finalizers it runs, or an object
+freed there.  A thread inside a detector section (``_inside``, by ident)
+ignores its own accesses and sync operations, as the C path does: they
+are the detector's doing, and taking the lock again would deadlock.  So
+that the program's own finalizers still count where they can, what
+forgetting a dead object drops is dropped after ``_meta`` is released.
+
 ``access``, ``acquire`` and ``release`` have a C twin (``_accel.c``) that
 works on the same containers with stripe locks of its own (so a detector
 runs one or the other, never both); it is used where it was built, unless
@@ -254,8 +262,8 @@ def label_of(obj: Any) -> Any:
     """What a description needs besides the type: a class's or module's name."""
     if isinstance(obj, type):
         return obj.__qualname__
-    if isinstance(obj, dict):
-        return obj.get("__name__")
+    if issubclass(type(obj), dict):  # by type, and no method of a subclass runs
+        return dict.get(obj, "__name__")
     return getattr(obj, "__name__", None) if type(obj).__name__ == "module" else None
 
 
@@ -288,6 +296,7 @@ class Detector:
         self._on_race = on_race
         self._locks = [threading.Lock() for _ in range(STRIPES)]
         self._meta = threading.Lock()
+        self._inside: set[int] = set()  # idents of threads in a detector section
         self._threads: dict[int, ThreadInfo] = {}  # by threading.get_ident()
         self._slots = 0
         self._shadow: dict[tuple[int, Any], Any] = {}  # -> _Location or _accel.Location
@@ -333,13 +342,38 @@ class Detector:
 
     # -- threads ----------------------------------------------------------
 
-    def _thread(self) -> ThreadInfo:
-        info = self._threads.get(_get_ident())
+    # -- detector sections ------------------------------------------------
+
+    def _enter(self, lock: threading.Lock) -> bool:
+        """Take a detector lock, unless this thread is inside a detector
+        section already (code the section ran is calling back): False then,
+        and the caller does nothing."""
+        ident = _get_ident()
+        inside = self._inside
+        if ident in inside:
+            return False
+        inside.add(ident)
+        lock.acquire()
+        return True
+
+    def _leave(self, lock: threading.Lock) -> None:
+        lock.release()
+        self._inside.discard(_get_ident())
+
+    # -- threads ----------------------------------------------------------
+
+    def _thread(self) -> ThreadInfo | None:
+        """This thread's info, registering a thread never seen; None in a
+        re-entry (see the top) before the thread was registered."""
+        ident = _get_ident()
+        info = self._threads.get(ident)
         if info is None:
-            with self._meta:
-                info = self._new_thread(
-                    threading.get_ident(), threading.current_thread().name, (), {}
-                )
+            if not self._enter(self._meta):
+                return None
+            try:
+                info = self._new_thread(ident, threading.current_thread().name, (), {})
+            finally:
+                self._leave(self._meta)
         return info
 
     def _new_thread(
@@ -354,13 +388,15 @@ class Detector:
     def fork(self) -> tuple[dict[int, int], Stack]:
         """Called by the parent at ``start()``: the child's starting clock."""
         me = self._thread()
+        if me is None:  # a thread started by a finalizer the detector ran
+            return {}, capture_stack(2)
         snapshot = dict(me.vc)
         me.vc[me.slot] += 1
         return snapshot, capture_stack(2)
 
     def begin_thread(self, parent_vc: dict[int, int], created_at: Stack) -> ThreadInfo:
         """Called first thing in a started thread."""
-        with self._meta:
+        with self._meta:  # (a new thread: nothing of it is inside yet)
             return self._new_thread(
                 threading.get_ident(), threading.current_thread().name, created_at, parent_vc
             )
@@ -371,15 +407,19 @@ class Detector:
         happen to share a worker thread are not ordered by that."""
         ident = threading.get_ident()
         clock = self._clock_of(start)
-        with self._meta:
-            previous = self._threads.get(ident)
+        previous = self._threads.get(ident)
+        if not self._enter(self._meta):
+            return previous
+        try:
             self._new_thread(ident, name, created_at, clock)
+        finally:
+            self._leave(self._meta)
         return previous
 
     def end_task(self, done: Any, previous: ThreadInfo | None) -> None:
         self.release(done)
         ident = threading.get_ident()
-        with self._meta:
+        with self._meta:  # (run by the pool, never from inside a section)
             if previous is None:
                 self._threads.pop(ident, None)
             else:
@@ -392,13 +432,21 @@ class Detector:
     # -- synchronisation --------------------------------------------------
 
     def _py_clock_of(self, obj: Any) -> dict[int, int]:
-        with self._locks[(id(obj) >> 4) % STRIPES]:
+        lock = self._locks[(id(obj) >> 4) % STRIPES]
+        if not self._enter(lock):
+            return {}
+        try:
             return dict(self._sync.get(id(obj), {}))
+        finally:
+            self._leave(lock)
 
     def _release(self, obj: Any) -> None:
         me = self._thread()
         key = id(obj)
-        with self._locks[(key >> 4) % STRIPES]:
+        lock = self._locks[(key >> 4) % STRIPES]
+        if me is None or not self._enter(lock):
+            return
+        try:
             clock = self._sync.get(key)
             if clock is None:
                 clock = self._sync[key] = {}
@@ -406,12 +454,17 @@ class Detector:
             for slot, time in me.vc.items():
                 if clock.get(slot, 0) < time:
                     clock[slot] = time
+        finally:
+            self._leave(lock)
         me.vc[me.slot] += 1
 
     def _acquire(self, obj: Any) -> None:
         me = self._thread()
         key = id(obj)
-        with self._locks[(key >> 4) % STRIPES]:
+        lock = self._locks[(key >> 4) % STRIPES]
+        if me is None or not self._enter(lock):
+            return
+        try:
             clock = self._sync.get(key)
             if not clock:
                 return
@@ -419,6 +472,8 @@ class Detector:
             for slot, time in clock.items():
                 if vc.get(slot, 0) < time:
                     vc[slot] = time
+        finally:
+            self._leave(lock)
 
     # -- accesses ---------------------------------------------------------
 
@@ -430,6 +485,8 @@ class Detector:
         ``pop``, ``setdefault``...) do not race with each other; they do
         race with reads and plain writes."""
         me = self._threads.get(_get_ident()) or self._thread()
+        if me is None:
+            return
         vc = me.vc
         now = vc[me.slot]
         oid = id(obj)
@@ -458,7 +515,10 @@ class Detector:
         loc = self._shadow.get(lkey)
         if loc is None or not _owns(loc.owner, obj):
             loc = self._new_location(obj, key, lkey, describe)
-        with self._locks[(oid >> 4) % STRIPES]:
+        lock = self._locks[(oid >> 4) % STRIPES]
+        if loc is None or not self._enter(lock):
+            return
+        try:
             last = loc.write
             if (
                 last is not None
@@ -484,6 +544,8 @@ class Detector:
                         if other != slot and epoch[0] > vc.get(other, 0)
                     }
                 reads[slot] = (now, me, raw)
+        finally:
+            self._leave(lock)
         if races:
             self._report(write, loc, me, raw, races)
 
@@ -516,7 +578,8 @@ class Detector:
     def _new_location(self, obj: Any, key: Any, lkey: tuple[int, Any], describe: Describe) -> Any:
         """The shadow of location (obj, key) at its first access (or the
         first since its id was an object that died).  *obj* cannot die
-        meanwhile: the caller refers to it."""
+        meanwhile: the caller refers to it.  None in a re-entry that would
+        need ``_meta``."""
         oid = lkey[0]
         entry = self._objects.get(oid)
         if entry is None:
@@ -525,13 +588,19 @@ class Detector:
             if self._new_objects >= self._sweep_every:
                 self._new_objects = 0
                 self._sweep_every = self._sweep()
-        if not _owns(entry[0], obj):
-            with self._meta:  # what a dead object left under this id
+        if not _owns(entry[0], obj):  # what a dead object left under this id
+            dropped: list[Any] = []
+            if not self._enter(self._meta):
+                return None
+            try:
                 entry = self._objects.get(oid)
                 if entry is None or not _owns(entry[0], obj):
                     if entry is not None:
-                        self._forget_locked(oid)
+                        self._forget_locked(oid, dropped)
                     entry = self._objects[oid] = [self._watch(obj, oid)]
+            finally:
+                self._leave(self._meta)
+            del dropped  # (finalizers run here, outside the section)
         new = self._location((describe, type(obj), label_of(obj), key), entry[0])
         loc = self._shadow.setdefault(lkey, new)
         if loc is new:
@@ -553,34 +622,52 @@ class Detector:
         that thread holds a detector lock.)"""
         dead = self._dead
         while dead:
+            if _get_ident() in self._inside:
+                return  # a re-entry: the outer call drains
             try:
                 watch = dead.popleft()
             except IndexError:  # another thread drained it
                 return
-            with self._meta:
+            dropped: list[Any] = []
+            if not self._enter(self._meta):
+                return
+            try:
                 entry = self._objects.get(watch.oid)
                 if entry is not None and entry[0] is watch:
-                    self._forget_locked(watch.oid)
+                    self._forget_locked(watch.oid, dropped)
+            finally:
+                self._leave(self._meta)
+            del dropped, entry  # (finalizers run here, outside the section)
 
-    def _forget_locked(self, oid: int) -> None:
+    def _forget_locked(self, oid: int, dropped: list[Any]) -> None:
+        """Forget object *oid*; what that frees goes to *dropped*, for the
+        caller to free once ``_meta`` is released (a location's key, a kept
+        container and what they hold can have finalizers)."""
         # the locations first: once the entry is gone, a new object's first
         # access takes the lock-free path, which must find none of them
         entry = self._objects.get(oid)
         if entry is not None:
-            for key in entry[1:]:
-                self._shadow.pop((oid, key), None)
-            del self._objects[oid]
-        self._kept.pop(oid, None)
+            dropped.extend(self._shadow.pop((oid, key), None) for key in entry[1:])
+            dropped.append(self._objects.pop(oid))
+        dropped.append(self._kept.pop(oid, None))
 
     def _sweep(self) -> int:
         """Sweep; return how many new objects to see before the next one."""
-        with self._meta:
-            self._sweep_locked()
-            return max(_SWEEP_MIN, len(self._kept))
+        dropped: list[Any] = []
+        if not self._enter(self._meta):
+            return _SWEEP_MIN  # a re-entry: sweep another time
+        try:
+            self._sweep_locked(dropped)
+            every = max(_SWEEP_MIN, len(self._kept))
+        finally:
+            self._leave(self._meta)
+        del dropped  # (finalizers run here, outside the section)
+        return every
 
-    def _sweep_locked(self) -> None:
+    def _sweep_locked(self, dropped: list[Any]) -> None:
         """Forget kept containers that nothing but the detector refers to."""
-        for oid in list(self._kept):
+        kept = self._kept
+        for oid in list(kept):
             # references: _kept's, getrefcount's argument
-            if sys.getrefcount(self._kept[oid]) <= 2:
-                self._forget_locked(oid)
+            if sys.getrefcount(kept.get(oid)) <= 2:
+                self._forget_locked(oid, dropped)

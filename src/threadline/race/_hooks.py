@@ -35,6 +35,40 @@ SHAPE = "<shape>"
 ALL = "<all>"
 MOVED = "<moved>"
 _CONTAINERS = (list, dict, set, collections.deque)
+_SEQUENCES = (list, collections.deque)  # indexed: negative indexes and slices resolved
+
+
+class _SliceKey(tuple):  # type: ignore[type-arg]
+    """A slice as (part of) a location key: slices cannot be hashed before
+    Python 3.12 (``a[:, 0]`` on a NumPy array)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "slice({!r}, {!r}, {!r})".format(*self)
+
+
+_UNKEYABLE: Any = object()
+
+
+def _keyable(key: Any) -> Any:
+    """*key* as a location key: itself if it can be hashed, slices and
+    tuples of them made hashable; else _UNKEYABLE (a list used as a NumPy
+    index): that access is not recorded, which can miss a race but never
+    invents one."""
+    try:
+        hash(key)
+    except TypeError:
+        pass
+    else:
+        return key
+    if type(key) is slice:
+        parts = [_keyable(part) for part in (key.start, key.stop, key.step)]
+        return _UNKEYABLE if any(p is _UNKEYABLE for p in parts) else _SliceKey(parts)
+    if type(key) is tuple:
+        parts = [_keyable(part) for part in key]
+        return _UNKEYABLE if any(p is _UNKEYABLE for p in parts) else tuple(parts)
+    return _UNKEYABLE
 
 
 def _describe(typ: type, label: Any, key: Any) -> str:
@@ -152,12 +186,16 @@ class Hooks:
     # -- items --------------------------------------------------------------
 
     def _item_keys(self, obj: Any, key: Any) -> list[Any]:
-        if isinstance(obj, (list, collections.deque)):
+        if issubclass(type(obj), _SEQUENCES):  # by type, as the C path asks
             size = len(obj)
             if isinstance(key, slice):
                 return [("<item>", i) for i in range(*key.indices(size))]
             if isinstance(key, int) and key < 0:
                 key += size
+        elif type(key) is not int and type(key) is not str:
+            key = _keyable(key)
+            if key is _UNKEYABLE:
+                return []
         return [("<item>", key)]
 
     def ri(self, obj: Any, key: Any) -> Any:
@@ -170,14 +208,14 @@ class Hooks:
 
     def wi(self, obj: Any, key: Any, value: Any) -> None:
         keys = self._item_keys(obj, key)
-        new_key = isinstance(obj, dict) and key not in obj
+        new_key = issubclass(type(obj), dict) and key not in obj
         obj[key] = value
         self._wrote(obj, keys, reshaped=new_key or isinstance(key, slice), moved=False)
 
     def di(self, obj: Any, key: Any) -> None:
         keys = self._item_keys(obj, key)
         del obj[key]
-        self._wrote(obj, keys, reshaped=True, moved=isinstance(obj, (list, collections.deque)))
+        self._wrote(obj, keys, reshaped=True, moved=issubclass(type(obj), _SEQUENCES))
 
     def ri_push(self, obj: Any, key: Any) -> Any:
         self._push((obj, key))
@@ -251,7 +289,7 @@ class Hooks:
         return obj
 
     def isin(self, item: Any, container: Any) -> bool:
-        if isinstance(container, (dict, set)):  # membership: the key set
+        if issubclass(type(container), (dict, set)):  # membership: the key set
             self.d.access(container, SHAPE, False, _describe)
         else:
             self.whole(container)

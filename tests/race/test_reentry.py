@@ -1,0 +1,172 @@
+"""Code the detector's own work runs (finalizers of what it frees, the
+garbage collector) calling back into the detector: never a deadlock, never
+a crash; and the odd keys and objects programs use."""
+
+from __future__ import annotations
+
+import gc
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from threadline.race import _detector
+from threadline.race._detector import Detector, Race
+from threadline.race._hooks import Hooks
+
+
+def finishes(fn: Callable[[], None], seconds: float = 10.0) -> None:
+    """Run *fn* in a thread; fail (instead of hanging) if it deadlocks."""
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            fn()
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), "deadlocked"
+    if errors:
+        raise errors[0]
+
+
+class Obj:
+    pass
+
+
+@pytest.fixture
+def hooks() -> Hooks:
+    return Hooks(Detector(lambda race: None))
+
+
+def test_a_finalizer_of_what_forgetting_frees_can_use_the_detector(hooks: Hooks) -> None:
+    # forgetting a dead dict frees the keys its locations named; a key's
+    # finalizer that touches an instrumented attribute used to re-enter
+    # the detector with its bookkeeping lock held
+    ran: list[bool] = []
+
+    class Key:
+        def __del__(self) -> None:
+            o = Obj()
+            o.a = 1
+            hooks.ra(o, "a")
+            ran.append(True)
+
+    class Map(dict[Any, Any]):  # weakly referenceable: watched, not kept
+        pass
+
+    def scenario() -> None:
+        m = Map()
+        hooks.wi(m, Key(), 1)
+        others = [Obj() for _ in range(5)]
+        for other in others:
+            hooks.wa(other, "x", 1)
+        del m, other, others  # their watches are queued; the next access forgets them
+        o = Obj()
+        o.x = 1
+        hooks.ra(o, "x")
+
+    finishes(scenario)
+    assert ran == [True]
+
+
+def test_a_finalizer_run_by_a_collection_inside_the_detector_is_harmless() -> None:
+    # cyclic garbage with finalizers that use the detector, collected at
+    # every allocation, while threads release, acquire and access
+    d = Detector(lambda race: None)
+    h = Hooks(d)
+    locks = [threading.Lock() for _ in range(4)]
+    shared = [Obj() for _ in range(4)]
+    for s in shared:
+        s.a = 0
+
+    class Cycle:
+        def __init__(self) -> None:
+            self.me = self
+
+        def __del__(self) -> None:
+            o = Obj()
+            o.a = 1
+            h.wa(o, "a", 2)
+            d.release(locks[0])
+            d.acquire(locks[1])
+            d._clock_of(locks[0])
+
+    def work(k: int) -> None:
+        for i in range(300):
+            Cycle()
+            lock = locks[i % 4]
+            d.acquire(lock)
+            h.wa(shared[(i + k) % 4], "a", i)
+            d.release(lock)
+            h.ra(Obj(), "__class__")
+
+    def scenario() -> None:
+        threads = [threading.Thread(target=work, args=(k,)) for k in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+
+    thresholds = gc.get_threshold()
+    gc.set_threshold(1, 1, 1)
+    try:
+        finishes(scenario, 30.0)
+    finally:
+        gc.set_threshold(*thresholds)
+        gc.collect()
+
+
+def test_unhashable_item_keys_are_keyed_by_value_or_left_out() -> None:
+    races: list[Race] = []
+    d = Detector(races.append)
+    h = Hooks(d)
+
+    class Grid:  # NumPy-style indexing: a[:, 0], a[[0, 1]]
+        def __init__(self) -> None:
+            self.cells: dict[Any, Any] = {}
+
+        def __getitem__(self, key: Any) -> Any:
+            return self.cells.get(repr(key), 0)
+
+        def __setitem__(self, key: Any, value: Any) -> None:
+            self.cells[repr(key)] = value
+
+    grid = Grid()
+    h.wi(grid, (slice(None), 0), 1)
+    h.wi(grid, [0, 1], 2)
+    assert h.ri(grid, (slice(None), 0)) == 1
+    assert h.ri(grid, [0, 1]) == 2
+
+    def other() -> None:
+        d.begin_thread({}, ())  # not ordered with the main thread's writes
+        h.wi(grid, (slice(None), 0), 3)  # the same column: a race
+        h.wi(grid, (slice(None), 1), 4)  # another column: none
+        h.wi(grid, [0, 1], 5)  # a list key: not recorded
+
+    t = threading.Thread(target=other)
+    t.start()
+    t.join()
+    # with the main thread's write and read of that column; nothing else
+    assert len(races) == 2
+    assert {race.current.what for race in races} == {"Grid[(slice(None, None, None), 0)]"}
+
+
+def test_the_c_objects_cannot_be_made_half_or_fed_bad_state() -> None:
+    accel = _detector._accel
+    if accel is None:
+        pytest.skip("threadline.race._accel is not built here")
+    for cls in (accel.Core, accel.Hooks, accel.Location, accel.ThreadInfo):
+        with pytest.raises(TypeError):
+            cls.__new__(cls)
+    loc = accel.Location(("what",), None)
+    with pytest.raises(TypeError, match=r"Location\.write"):
+        loc.write = 5
+    with pytest.raises(TypeError, match=r"Location\.reads"):
+        loc.reads = {1: 5}
+    loc.write = None
+    loc.reads = {}
