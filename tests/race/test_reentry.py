@@ -96,7 +96,8 @@ def test_a_finalizer_run_by_a_collection_inside_the_detector_is_harmless() -> No
             d.acquire(locks[1])
             d._clock_of(locks[0])
 
-    def work(k: int) -> None:
+    def work(k: int, clock: dict[int, int], where: Any) -> None:
+        d.begin_thread(clock, where)
         for i in range(300):
             Cycle()
             lock = locks[i % 4]
@@ -104,9 +105,13 @@ def test_a_finalizer_run_by_a_collection_inside_the_detector_is_harmless() -> No
             h.wa(shared[(i + k) % 4], "a", i)
             d.release(lock)
             h.ra(Obj(), "__class__")
+            if i % 50 == 0:  # a pool's job: a logical thread of its own
+                previous = d.begin_task(lock, f"job {i}", ())
+                h.wa(Obj(), "b", i)
+                d.end_task(lock, previous)
 
     def scenario() -> None:
-        threads = [threading.Thread(target=work, args=(k,)) for k in range(3)]
+        threads = [threading.Thread(target=work, args=(k, *d.fork())) for k in range(3)]
         for t in threads:
             t.start()
         for t in threads:

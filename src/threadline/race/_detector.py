@@ -340,8 +340,6 @@ class Detector:
             self.release = self._release
             self._clock_of = self._py_clock_of
 
-    # -- threads ----------------------------------------------------------
-
     # -- detector sections ------------------------------------------------
 
     def _enter(self, lock: threading.Lock) -> bool:
@@ -396,10 +394,14 @@ class Detector:
 
     def begin_thread(self, parent_vc: dict[int, int], created_at: Stack) -> ThreadInfo:
         """Called first thing in a started thread."""
-        with self._meta:  # (a new thread: nothing of it is inside yet)
+        entered = self._enter(self._meta)  # (False only in a finalizer run inside)
+        try:
             return self._new_thread(
                 threading.get_ident(), threading.current_thread().name, created_at, parent_vc
             )
+        finally:
+            if entered:
+                self._leave(self._meta)
 
     def begin_task(self, start: Any, name: str, created_at: Stack) -> ThreadInfo | None:
         """A task (a pool's job) starts on this thread as a logical thread of
@@ -419,11 +421,15 @@ class Detector:
     def end_task(self, done: Any, previous: ThreadInfo | None) -> None:
         self.release(done)
         ident = threading.get_ident()
-        with self._meta:  # (run by the pool, never from inside a section)
+        if not self._enter(self._meta):
+            return
+        try:
             if previous is None:
                 self._threads.pop(ident, None)
             else:
                 self._threads[ident] = previous
+        finally:
+            self._leave(self._meta)
 
     def end_thread(self, holder: Any) -> None:
         """The thread is finishing: publish its clock on *holder* for joins."""
@@ -630,6 +636,7 @@ class Detector:
                 return
             dropped: list[Any] = []
             if not self._enter(self._meta):
+                dead.appendleft(watch)
                 return
             try:
                 entry = self._objects.get(watch.oid)
