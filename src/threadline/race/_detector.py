@@ -446,12 +446,18 @@ class Detector:
         finally:
             self._leave(lock)
 
+    # The hot sections below inline _enter/_leave.
+
     def _release(self, obj: Any) -> None:
-        me = self._thread()
+        ident = _get_ident()
+        me = self._threads.get(ident) or self._thread()
+        inside = self._inside
+        if me is None or ident in inside:
+            return
         key = id(obj)
         lock = self._locks[(key >> 4) % STRIPES]
-        if me is None or not self._enter(lock):
-            return
+        inside.add(ident)
+        lock.acquire()
         try:
             clock = self._sync.get(key)
             if clock is None:
@@ -461,15 +467,20 @@ class Detector:
                 if clock.get(slot, 0) < time:
                     clock[slot] = time
         finally:
-            self._leave(lock)
+            lock.release()
+            inside.discard(ident)
         me.vc[me.slot] += 1
 
     def _acquire(self, obj: Any) -> None:
-        me = self._thread()
+        ident = _get_ident()
+        me = self._threads.get(ident) or self._thread()
+        inside = self._inside
+        if me is None or ident in inside:
+            return
         key = id(obj)
         lock = self._locks[(key >> 4) % STRIPES]
-        if me is None or not self._enter(lock):
-            return
+        inside.add(ident)
+        lock.acquire()
         try:
             clock = self._sync.get(key)
             if not clock:
@@ -479,7 +490,8 @@ class Detector:
                 if vc.get(slot, 0) < time:
                     vc[slot] = time
         finally:
-            self._leave(lock)
+            lock.release()
+            inside.discard(ident)
 
     # -- accesses ---------------------------------------------------------
 
@@ -490,7 +502,8 @@ class Detector:
         Two *atomic* writes (a builtin container's own method: ``append``,
         ``pop``, ``setdefault``...) do not race with each other; they do
         race with reads and plain writes."""
-        me = self._threads.get(_get_ident()) or self._thread()
+        ident = _get_ident()
+        me = self._threads.get(ident) or self._thread()
         if me is None:
             return
         vc = me.vc
@@ -521,9 +534,12 @@ class Detector:
         loc = self._shadow.get(lkey)
         if loc is None or not _owns(loc.owner, obj):
             loc = self._new_location(obj, key, lkey, describe)
-        lock = self._locks[(oid >> 4) % STRIPES]
-        if loc is None or not self._enter(lock):
+        inside = self._inside
+        if loc is None or ident in inside:
             return
+        lock = self._locks[(oid >> 4) % STRIPES]
+        inside.add(ident)
+        lock.acquire()
         try:
             last = loc.write
             if (
@@ -551,7 +567,8 @@ class Detector:
                     }
                 reads[slot] = (now, me, raw)
         finally:
-            self._leave(lock)
+            lock.release()
+            inside.discard(ident)
         if races:
             self._report(write, loc, me, raw, races)
 
