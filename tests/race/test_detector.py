@@ -150,13 +150,23 @@ def test_dead_kept_containers_stay_fewer_than_the_sweep_pace() -> None:
         d.access([n], ("<item>", 0), True, describe)
         assert len(d._kept) <= 2 * _detector._SWEEP_MIN
     # live ones are never swept, and they pace the sweeps: O(1) per new object
-    live = [[n] for n in range(3 * _detector._SWEEP_MIN)]
+    sweeps = []
+    sweep = d._sweep
+
+    def counted() -> int:
+        sweeps.append(len(d._kept))
+        return sweep()
+
+    d._sweep = counted  # type: ignore[method-assign]
+    live = [[n] for n in range(8 * _detector._SWEEP_MIN)]
     for items in live:
         d.access(items, ("<item>", 0), True, describe)
-    for n in range(4 * _detector._SWEEP_MIN):
+    for n in range(8 * _detector._SWEEP_MIN):
         d.access([n], ("<item>", 0), True, describe)
     assert all((id(items), ("<item>", 0)) in d._shadow for items in live)
     assert len(d._kept) <= 2 * len(live) + _detector._SWEEP_MIN
+    # at a fixed pace: 16 sweeps of up to 8 x _SWEEP_MIN kept; paced: 5
+    assert len(sweeps) <= 6, sweeps
 
 
 def test_stacks_leave_out_threadline() -> None:

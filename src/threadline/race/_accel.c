@@ -522,8 +522,7 @@ unlock(PyThread_type_lock lk)
     PyThread_release_lock(lk);
 }
 
-/* The calling thread's ThreadInfo (registering a thread never seen), or
- * None where Detector._thread says so (a re-entry: the call is ignored). */
+/* The calling thread's ThreadInfo (registering a thread never seen). */
 static PyObject *
 current_thread(Core *self)
 {
@@ -1070,11 +1069,7 @@ Core_access(Core *self, PyObject *const *args, Py_ssize_t nargs)
     PyObject *me = NULL, *slot_obj = NULL, *vc = NULL, *now_obj = NULL, *oid = NULL,
              *lkey = NULL, *raw = NULL, *races = NULL, *result = NULL;
     Location *loc = NULL;
-    if ((me = current_thread(self)) == Py_None) {
-        result = Py_NewRef(Py_None);
-        goto done;
-    }
-    if (me == NULL || (slot_obj = ti_get(me, TI_SLOT)) == NULL ||
+    if ((me = current_thread(self)) == NULL || (slot_obj = ti_get(me, TI_SLOT)) == NULL ||
         (vc = ti_get(me, TI_VC)) == NULL) {
         goto done;
     }
@@ -1132,11 +1127,6 @@ Core_access(Core *self, PyObject *const *args, Py_ssize_t nargs)
         Py_XDECREF(found);
         goto done;
     }
-    if (found == Py_None) {  /* a re-entry (see Detector._new_location): ignored */
-        Py_DECREF(found);
-        result = Py_NewRef(Py_None);
-        goto done;
-    }
     loc = (Location *)found;
     if (!PyObject_TypeCheck(found, &LocationType)) {
         PyErr_Format(PyExc_TypeError, "shadow location is a %.100s", Py_TYPE(found)->tp_name);
@@ -1173,15 +1163,13 @@ done:
 
 /* ---- synchronisation ----------------------------------------------------- */
 
-/* The thread's slot and clock, as new references (NULL both, and None
- * returned, where the call is to be ignored: see current_thread). */
+/* The thread's slot and clock, as new references. */
 static PyObject *
 thread_clock(Core *self, PyObject **slot_out, PyObject **vc_out)
 {
     PyObject *me = current_thread(self);
-    if (me == NULL || me == Py_None) {
-        *slot_out = *vc_out = NULL;
-        return me;
+    if (me == NULL) {
+        return NULL;
     }
     *slot_out = ti_get(me, TI_SLOT);
     *vc_out = *slot_out ? ti_get(me, TI_VC) : NULL;
@@ -1227,8 +1215,8 @@ Core_release(Core *self, PyObject *obj)
     }
     PyObject *slot, *vc, *key = NULL, *clock = NULL, *result = NULL;
     PyObject *me = thread_clock(self, &slot, &vc);
-    if (me == NULL || me == Py_None) {
-        return me;
+    if (me == NULL) {
+        return NULL;
     }
     PyThread_type_lock lk = stripe(self, obj);
     if ((key = PyLong_FromVoidPtr(obj)) == NULL) {
@@ -1283,8 +1271,8 @@ Core_acquire(Core *self, PyObject *obj)
     }
     PyObject *slot, *vc, *key = NULL, *clock = NULL, *result = NULL;
     PyObject *me = thread_clock(self, &slot, &vc);
-    if (me == NULL || me == Py_None) {
-        return me;
+    if (me == NULL) {
+        return NULL;
     }
     PyThread_type_lock lk = stripe(self, obj);
     if ((key = PyLong_FromVoidPtr(obj)) == NULL) {

@@ -20,7 +20,8 @@ Locking: a thread's ``vc`` is read and written only by that thread, so it
 needs no lock.  Location shadows and sync clocks are guarded by striped
 locks (``_locks[(id(obj) >> 4) % STRIPES]``; ids are multiples of 16);
 ``_meta`` guards the thread registry, forgetting dead objects and the
-sweep.  No two detector locks are ever held together, and each is held
+sweep.  The detector's own code never holds two detector locks together
+(a finalizer run under one may take another), and each is held
 for as little as possible (a thread that blocks on a lock whose holder
 lost the GIL waits a whole switch interval): a first access makes its
 shadow without a lock (``dict.setdefault``), and the C path holds a stripe
@@ -28,13 +29,15 @@ lock across C code only.  The detector
 never holds a lock while calling the program, and the program's own locks
 are never held by it, so it cannot deadlock with the program.
 
-Re-entry: code can still run under a detector lock without being called
-by it: the garbage collector and the finalizers it runs, or an object
-freed there.  A thread inside a detector section (``_inside``, by ident)
-ignores its own accesses and sync operations, as the C path does: they
-are the detector's doing, and taking the lock again would deadlock.  So
-that the program's own finalizers still count where they can, what
-forgetting a dead object drops is dropped after ``_meta`` is released.
+Re-entry: program code can still run while a thread holds a detector
+lock, without the detector calling it: the finalizers the garbage
+collector runs there.  Their accesses and sync operations count like any
+other (dropping a release would invent races), so the locks are
+re-entrant, loops under them walk snapshots, and forgetting a dead object
+removes only what is still that object's (a finalizer can put a new
+object under its id meanwhile).  What forgetting frees (a location's key,
+a kept container) is freed after ``_meta`` is released.  The C path runs
+no collection under its stripe locks at all.
 
 ``access``, ``acquire`` and ``release`` have a C twin (``_accel.c``) that
 works on the same containers with stripe locks of its own (so a detector
@@ -294,9 +297,9 @@ class Detector:
         """*use_c*: run the C hot path (default: where it is available, see
         ``accelerated``)."""
         self._on_race = on_race
-        self._locks = [threading.Lock() for _ in range(STRIPES)]
-        self._meta = threading.Lock()
-        self._inside: set[int] = set()  # idents of threads in a detector section
+        # re-entrant: see "Re-entry" at the top
+        self._locks = [threading.RLock() for _ in range(STRIPES)]
+        self._meta = threading.RLock()
         self._threads: dict[int, ThreadInfo] = {}  # by threading.get_ident()
         self._slots = 0
         self._shadow: dict[tuple[int, Any], Any] = {}  # -> _Location or _accel.Location
@@ -340,38 +343,19 @@ class Detector:
             self.release = self._release
             self._clock_of = self._py_clock_of
 
-    # -- detector sections ------------------------------------------------
-
-    def _enter(self, lock: threading.Lock) -> bool:
-        """Take a detector lock, unless this thread is inside a detector
-        section already (code the section ran is calling back): False then,
-        and the caller does nothing."""
-        ident = _get_ident()
-        inside = self._inside
-        if ident in inside:
-            return False
-        inside.add(ident)
-        lock.acquire()
-        return True
-
-    def _leave(self, lock: threading.Lock) -> None:
-        lock.release()
-        self._inside.discard(_get_ident())
-
     # -- threads ----------------------------------------------------------
 
-    def _thread(self) -> ThreadInfo | None:
-        """This thread's info, registering a thread never seen; None in a
-        re-entry (see the top) before the thread was registered."""
+    def _thread(self) -> ThreadInfo:
+        """This thread's info, registering a thread never seen."""
         ident = _get_ident()
         info = self._threads.get(ident)
         if info is None:
-            if not self._enter(self._meta):
-                return None
-            try:
-                info = self._new_thread(ident, threading.current_thread().name, (), {})
-            finally:
-                self._leave(self._meta)
+            with self._meta:
+                self._slots += 1
+                fresh = self._thread_info(self._slots, threading.current_thread().name, (), {})
+                fresh.vc[fresh.slot] = 1
+                # (a finalizer run meanwhile may have registered this thread)
+                info = self._threads.setdefault(ident, fresh)
         return info
 
     def _new_thread(
@@ -386,22 +370,16 @@ class Detector:
     def fork(self) -> tuple[dict[int, int], Stack]:
         """Called by the parent at ``start()``: the child's starting clock."""
         me = self._thread()
-        if me is None:  # a thread started by a finalizer the detector ran
-            return {}, capture_stack(2)
         snapshot = dict(me.vc)
         me.vc[me.slot] += 1
         return snapshot, capture_stack(2)
 
     def begin_thread(self, parent_vc: dict[int, int], created_at: Stack) -> ThreadInfo:
         """Called first thing in a started thread."""
-        entered = self._enter(self._meta)  # (False only in a finalizer run inside)
-        try:
+        with self._meta:
             return self._new_thread(
                 threading.get_ident(), threading.current_thread().name, created_at, parent_vc
             )
-        finally:
-            if entered:
-                self._leave(self._meta)
 
     def begin_task(self, start: Any, name: str, created_at: Stack) -> ThreadInfo | None:
         """A task (a pool's job) starts on this thread as a logical thread of
@@ -409,27 +387,19 @@ class Detector:
         happen to share a worker thread are not ordered by that."""
         ident = threading.get_ident()
         clock = self._clock_of(start)
-        previous = self._threads.get(ident)
-        if not self._enter(self._meta):
-            return previous
-        try:
+        with self._meta:
+            previous = self._threads.get(ident)
             self._new_thread(ident, name, created_at, clock)
-        finally:
-            self._leave(self._meta)
         return previous
 
     def end_task(self, done: Any, previous: ThreadInfo | None) -> None:
         self.release(done)
         ident = threading.get_ident()
-        if not self._enter(self._meta):
-            return
-        try:
+        with self._meta:
             if previous is None:
                 self._threads.pop(ident, None)
             else:
                 self._threads[ident] = previous
-        finally:
-            self._leave(self._meta)
 
     def end_thread(self, holder: Any) -> None:
         """The thread is finishing: publish its clock on *holder* for joins."""
@@ -437,61 +407,37 @@ class Detector:
 
     # -- synchronisation --------------------------------------------------
 
-    def _py_clock_of(self, obj: Any) -> dict[int, int]:
-        lock = self._locks[(id(obj) >> 4) % STRIPES]
-        if not self._enter(lock):
-            return {}
-        try:
-            return dict(self._sync.get(id(obj), {}))
-        finally:
-            self._leave(lock)
+    # The loops below walk snapshots: a finalizer that runs inside (see the
+    # top) can add to the clock being walked.
 
-    # The hot sections below inline _enter/_leave.
+    def _py_clock_of(self, obj: Any) -> dict[int, int]:
+        with self._locks[(id(obj) >> 4) % STRIPES]:
+            return dict(self._sync.get(id(obj), {}))
 
     def _release(self, obj: Any) -> None:
-        ident = _get_ident()
-        me = self._threads.get(ident) or self._thread()
-        inside = self._inside
-        if me is None or ident in inside:
-            return
+        me = self._thread()
         key = id(obj)
-        lock = self._locks[(key >> 4) % STRIPES]
-        inside.add(ident)
-        lock.acquire()
-        try:
+        with self._locks[(key >> 4) % STRIPES]:
             clock = self._sync.get(key)
             if clock is None:
                 clock = self._sync[key] = {}
                 self._sync_keep[key] = obj
-            for slot, time in me.vc.items():
+            for slot, time in tuple(me.vc.items()):
                 if clock.get(slot, 0) < time:
                     clock[slot] = time
-        finally:
-            lock.release()
-            inside.discard(ident)
         me.vc[me.slot] += 1
 
     def _acquire(self, obj: Any) -> None:
-        ident = _get_ident()
-        me = self._threads.get(ident) or self._thread()
-        inside = self._inside
-        if me is None or ident in inside:
-            return
+        me = self._thread()
         key = id(obj)
-        lock = self._locks[(key >> 4) % STRIPES]
-        inside.add(ident)
-        lock.acquire()
-        try:
+        with self._locks[(key >> 4) % STRIPES]:
             clock = self._sync.get(key)
             if not clock:
                 return
             vc = me.vc
-            for slot, time in clock.items():
+            for slot, time in tuple(clock.items()):
                 if vc.get(slot, 0) < time:
                     vc[slot] = time
-        finally:
-            lock.release()
-            inside.discard(ident)
 
     # -- accesses ---------------------------------------------------------
 
@@ -502,10 +448,7 @@ class Detector:
         Two *atomic* writes (a builtin container's own method: ``append``,
         ``pop``, ``setdefault``...) do not race with each other; they do
         race with reads and plain writes."""
-        ident = _get_ident()
-        me = self._threads.get(ident) or self._thread()
-        if me is None:
-            return
+        me = self._threads.get(_get_ident()) or self._thread()
         vc = me.vc
         now = vc[me.slot]
         oid = id(obj)
@@ -534,13 +477,7 @@ class Detector:
         loc = self._shadow.get(lkey)
         if loc is None or not _owns(loc.owner, obj):
             loc = self._new_location(obj, key, lkey, describe)
-        inside = self._inside
-        if loc is None or ident in inside:
-            return
-        lock = self._locks[(oid >> 4) % STRIPES]
-        inside.add(ident)
-        lock.acquire()
-        try:
+        with self._locks[(oid >> 4) % STRIPES]:
             last = loc.write
             if (
                 last is not None
@@ -566,9 +503,6 @@ class Detector:
                         if other != slot and epoch[0] > vc.get(other, 0)
                     }
                 reads[slot] = (now, me, raw)
-        finally:
-            lock.release()
-            inside.discard(ident)
         if races:
             self._report(write, loc, me, raw, races)
 
@@ -613,19 +547,19 @@ class Detector:
                 self._sweep_every = self._sweep()
         if not _owns(entry[0], obj):  # what a dead object left under this id
             dropped: list[Any] = []
-            if not self._enter(self._meta):
-                return None
-            try:
+            with self._meta:
                 entry = self._objects.get(oid)
                 if entry is None or not _owns(entry[0], obj):
                     if entry is not None:
                         self._forget_locked(oid, dropped)
                     entry = self._objects[oid] = [self._watch(obj, oid)]
-            finally:
-                self._leave(self._meta)
             del dropped  # (finalizers run here, outside the section)
         new = self._location((describe, type(obj), label_of(obj), key), entry[0])
         loc = self._shadow.setdefault(lkey, new)
+        if loc is not new and not _owns(loc.owner, obj):
+            # a dead object's, left by a forgetting that a finalizer cut
+            # into (see the top): never the new object's history
+            loc = self._shadow[lkey] = new
         if loc is new:
             entry.append(key)
         return loc
@@ -645,22 +579,15 @@ class Detector:
         that thread holds a detector lock.)"""
         dead = self._dead
         while dead:
-            if _get_ident() in self._inside:
-                return  # a re-entry: the outer call drains
             try:
                 watch = dead.popleft()
             except IndexError:  # another thread drained it
                 return
             dropped: list[Any] = []
-            if not self._enter(self._meta):
-                dead.appendleft(watch)
-                return
-            try:
+            with self._meta:
                 entry = self._objects.get(watch.oid)
                 if entry is not None and entry[0] is watch:
                     self._forget_locked(watch.oid, dropped)
-            finally:
-                self._leave(self._meta)
             del dropped, entry  # (finalizers run here, outside the section)
 
     def _forget_locked(self, oid: int, dropped: list[Any]) -> None:
@@ -669,22 +596,27 @@ class Detector:
         container and what they hold can have finalizers)."""
         # the locations first: once the entry is gone, a new object's first
         # access takes the lock-free path, which must find none of them
+        # Only what is still this object's: a finalizer run meanwhile (see
+        # the top) can have put a new object under the id.
         entry = self._objects.get(oid)
         if entry is not None:
-            dropped.extend(self._shadow.pop((oid, key), None) for key in entry[1:])
-            dropped.append(self._objects.pop(oid))
+            watch = entry[0]
+            shadow = self._shadow
+            for key in entry[1:]:
+                loc = shadow.get((oid, key))
+                if loc is not None and loc.owner is watch:
+                    dropped.append(shadow.pop((oid, key), None))
+            if self._objects.get(oid) is entry:
+                del self._objects[oid]
+            dropped.append(entry)
         dropped.append(self._kept.pop(oid, None))
 
     def _sweep(self) -> int:
         """Sweep; return how many new objects to see before the next one."""
         dropped: list[Any] = []
-        if not self._enter(self._meta):
-            return _SWEEP_MIN  # a re-entry: sweep another time
-        try:
+        with self._meta:
             self._sweep_locked(dropped)
             every = max(_SWEEP_MIN, len(self._kept))
-        finally:
-            self._leave(self._meta)
         del dropped  # (finalizers run here, outside the section)
         return every
 

@@ -40,9 +40,19 @@ _SEQUENCES = (list, collections.deque)  # indexed: negative indexes and slices r
 
 class _SliceKey(tuple):  # type: ignore[type-arg]
     """A slice as (part of) a location key: slices cannot be hashed before
-    Python 3.12 (``a[:, 0]`` on a NumPy array)."""
+    Python 3.12 (``a[:, 0]`` on a NumPy array).  Equal only to another
+    _SliceKey, never to the tuple ``(start, stop, step)`` (``a[1, 2, None]``)."""
 
     __slots__ = ()
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is _SliceKey and tuple.__eq__(self, other)
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    def __hash__(self) -> int:
+        return hash((_SliceKey, tuple.__hash__(self)))
 
     def __repr__(self) -> str:
         return "slice({!r}, {!r}, {!r})".format(*self)
@@ -187,12 +197,11 @@ class Hooks:
 
     def _item_keys(self, obj: Any, key: Any) -> list[Any]:
         if issubclass(type(obj), _SEQUENCES):  # by type, as the C path asks
-            size = len(obj)
             if isinstance(key, slice):
-                return [("<item>", i) for i in range(*key.indices(size))]
+                return [("<item>", i) for i in range(*key.indices(len(obj)))]
             if isinstance(key, int) and key < 0:
-                key += size
-        elif type(key) is not int and type(key) is not str:
+                key += len(obj)
+        if type(key) is not int and type(key) is not str:
             key = _keyable(key)
             if key is _UNKEYABLE:
                 return []
