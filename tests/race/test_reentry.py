@@ -5,6 +5,7 @@ a crash; and the odd keys and objects programs use."""
 from __future__ import annotations
 
 import gc
+import sys
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -278,3 +279,113 @@ def test_the_c_objects_cannot_be_made_half_or_fed_bad_state() -> None:
         loc.reads = {1: 5}
     loc.write = None
     loc.reads = {}
+
+
+# -- collections at chosen points of the Python path's sections ------------------
+# (the C path runs no collection under its locks; these use the Python path)
+
+
+class Chain:
+    """Garbage whose finalizer, run by a collection, makes one more link
+    until *links* have run, then calls *last* (to land deeper in a call)."""
+
+    def __init__(self, ran: list[str], links: int, last: Callable[[], None]) -> None:
+        self.me = self
+        self.ran, self.links, self.last = ran, links, last
+
+    def __del__(self) -> None:
+        if len(self.ran) >= self.links:
+            return
+        self.ran.append(sys._getframe(1).f_code.co_name)
+        if len(self.ran) < self.links:
+            Chain(self.ran, self.links, self.last)
+        else:
+            self.last()
+
+
+def collecting_at_every_allocation(fn: Callable[[], None]) -> None:
+    thresholds = gc.get_threshold()
+    gc.set_threshold(1)
+    try:
+        fn()
+    finally:
+        gc.set_threshold(*thresholds)
+
+
+@pytest.mark.parametrize("links", range(1, 8))
+def test_a_release_publishes_what_a_finalizer_in_it_wrote(links: int) -> None:
+    # a finalizer run midway through release(X) releases Y, then writes:
+    # the write comes before the real release of X, so X must publish it
+    races: list[Race] = []
+    d = Detector(races.append, use_c=False)
+    shared = Obj()
+    syncs = [object() for _ in range(3)]
+
+    def worker(i: int, clock: dict[int, int], where: Any) -> None:
+        d.begin_thread(clock, where)
+        d.release(syncs[i])
+
+    workers = [threading.Thread(target=worker, args=(i, *d.fork())) for i in range(3)]
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join()
+    for s in syncs:
+        d.acquire(s)  # a clock of several entries to walk
+    x, y = object(), object()
+    ran: list[str] = []
+
+    def last() -> None:
+        d.release(y)
+        d.access(shared, "a", True, describe)
+
+    gc.collect()
+    hold = [(i, -i) for i in range(5000)]  # no tuples left to reuse
+    Chain(ran, links, last)
+    collecting_at_every_allocation(lambda: d.release(x))
+    del hold
+    if ran[-1:] != ["_release"]:
+        pytest.skip(f"no collection inside release here (ran in {ran[-1:]})")
+
+    def other() -> None:
+        d.begin_thread({}, ())
+        d.acquire(x)
+        d.access(shared, "a", False, describe)
+
+    t = threading.Thread(target=other)
+    t.start()
+    t.join()
+    assert races == []
+
+
+def test_a_finalizer_in_begin_thread_is_ordered_with_the_thread() -> None:
+    races: list[Race] = []
+    d = Detector(races.append, use_c=False)
+    shared = Obj()
+    d.access(shared, "a", True, describe)
+    ran: list[bool] = []
+
+    class Cycle:
+        def __init__(self) -> None:
+            self.me = self
+
+        def __del__(self) -> None:
+            if ran:
+                return
+            if sys._getframe(1).f_code.co_name != "_new_thread":
+                Cycle()
+                return
+            ran.append(True)
+            d.access(shared, "b", True, describe)
+
+    def child(clock: dict[int, int], where: Any) -> None:
+        Cycle()
+        collecting_at_every_allocation(lambda: d.begin_thread(clock, where))
+        d.access(shared, "b", True, describe)  # the same thread as the finalizer
+
+    t = threading.Thread(target=child, args=d.fork())
+    t.start()
+    t.join()
+    if not ran:
+        pytest.skip("no collection inside begin_thread here")
+    assert races == []

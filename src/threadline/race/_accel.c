@@ -911,11 +911,14 @@ epoch_of(PyObject *me, int field, Py_ssize_t size, PyObject *slot_obj, long long
     return epoch;
 }
 
-/* The checks and updates of access(), under the location's stripe lock. */
+/* The checks and updates of access(), under the location's stripe lock.
+ * The epochs it replaces go to *old_reads and *old_write (new references,
+ * or NULL), for the caller to free once the lock is released: freeing one
+ * can free a ThreadInfo and the frame it caches, and run a finalizer. */
 static int
 check_locked(Location *loc, int write, int atomic, PyObject *me, PyObject *slot_obj,
              long long slot, PyObject *vc, long long now, PyObject *now_obj, PyObject *raw,
-             PyObject **races)
+             PyObject **races, PyObject **old_reads, PyObject **old_write)
 {
     int r;
     PyObject *last = loc->write;
@@ -955,13 +958,15 @@ check_locked(Location *loc, int write, int atomic, PyObject *me, PyObject *slot_
             if (fresh == NULL) {
                 return -1;
             }
-            Py_SETREF(loc->reads, fresh);
+            *old_reads = loc->reads;
+            loc->reads = fresh;
         }
         PyObject *epoch = epoch_of(me, TI_LAST_WRITE, 5, slot_obj, now, now_obj, atomic, raw);
         if (epoch == NULL) {
             return -1;
         }
-        Py_SETREF(loc->write, epoch);
+        *old_write = loc->write;
+        loc->write = epoch;
         return 0;
     }
     Py_ssize_t size = PyDict_GET_SIZE(reads);
@@ -990,7 +995,8 @@ check_locked(Location *loc, int write, int atomic, PyObject *me, PyObject *slot_
                     return -1;
                 }
             }
-            Py_SETREF(loc->reads, kept);
+            *old_reads = loc->reads;
+            loc->reads = kept;
         }
     }
     PyObject *epoch = epoch_of(me, TI_LAST_READ, 3, slot_obj, now, now_obj, atomic, raw);
@@ -1133,9 +1139,13 @@ Core_access(Core *self, PyObject *const *args, Py_ssize_t nargs)
         goto done;
     }
     PyThread_type_lock lk = stripe(self, obj);
+    PyObject *old_reads = NULL, *old_write = NULL;
     lock(lk);
-    r = check_locked(loc, write, atomic, me, slot_obj, slot, vc, now, now_obj, raw, &races);
+    r = check_locked(loc, write, atomic, me, slot_obj, slot, vc, now, now_obj, raw, &races,
+                     &old_reads, &old_write);
     unlock(lk);
+    Py_XDECREF(old_reads);
+    Py_XDECREF(old_write);
     if (r < 0) {
         goto done;
     }

@@ -361,9 +361,17 @@ class Detector:
     def _new_thread(
         self, ident: int, name: str, created_at: Stack, parent_vc: dict[int, int]
     ) -> ThreadInfo:
+        before = self._threads.get(ident)
         self._slots += 1
         info = self._thread_info(self._slots, name, created_at, dict(parent_vc))
         info.vc[info.slot] = 1
+        interloper = self._threads.get(ident)
+        if interloper is not before and interloper is not None:
+            # a finalizer run meanwhile registered this thread: what it did
+            # comes before what the thread does from here on
+            for slot, time in interloper.vc.copy().items():
+                if info.vc.get(slot, 0) < time:
+                    info.vc[slot] = time
         self._threads[ident] = info
         return info
 
@@ -407,8 +415,9 @@ class Detector:
 
     # -- synchronisation --------------------------------------------------
 
-    # The loops below walk snapshots: a finalizer that runs inside (see the
-    # top) can add to the clock being walked.
+    # The loops below walk copies (``dict.copy`` runs no collection midway):
+    # a finalizer that runs inside (see the top) can add to the clock being
+    # walked.
 
     def _py_clock_of(self, obj: Any) -> dict[int, int]:
         with self._locks[(id(obj) >> 4) % STRIPES]:
@@ -417,15 +426,19 @@ class Detector:
     def _release(self, obj: Any) -> None:
         me = self._thread()
         key = id(obj)
+        vc = me.vc
         with self._locks[(key >> 4) % STRIPES]:
             clock = self._sync.get(key)
             if clock is None:
                 clock = self._sync[key] = {}
                 self._sync_keep[key] = obj
-            for slot, time in tuple(me.vc.items()):
-                if clock.get(slot, 0) < time:
-                    clock[slot] = time
-        me.vc[me.slot] += 1
+            seen = None
+            while seen != vc:  # again if a finalizer moved this thread's clock on
+                seen = vc.copy()
+                for slot, time in seen.items():
+                    if clock.get(slot, 0) < time:
+                        clock[slot] = time
+        vc[me.slot] += 1
 
     def _acquire(self, obj: Any) -> None:
         me = self._thread()
@@ -435,7 +448,7 @@ class Detector:
             if not clock:
                 return
             vc = me.vc
-            for slot, time in tuple(clock.items()):
+            for slot, time in clock.copy().items():
                 if vc.get(slot, 0) < time:
                     vc[slot] = time
 
@@ -478,7 +491,11 @@ class Detector:
         if loc is None or not _owns(loc.owner, obj):
             loc = self._new_location(obj, key, lkey, describe)
         with self._locks[(oid >> 4) % STRIPES]:
+            # the epochs replaced here stay referenced (last, replaced)
+            # until the lock is released: freeing one can free a
+            # ThreadInfo and the frame it caches, and run a finalizer
             last = loc.write
+            replaced = loc.reads
             if (
                 last is not None
                 and last[0] != slot
@@ -503,6 +520,7 @@ class Detector:
                         if other != slot and epoch[0] > vc.get(other, 0)
                     }
                 reads[slot] = (now, me, raw)
+        del last, replaced
         if races:
             self._report(write, loc, me, raw, races)
 
@@ -549,9 +567,10 @@ class Detector:
             dropped: list[Any] = []
             with self._meta:
                 entry = self._objects.get(oid)
+                if entry is not None and not _owns(entry[0], obj):
+                    self._forget_locked(oid, dropped)
+                    entry = self._objects.get(oid)  # (a finalizer may have put obj's)
                 if entry is None or not _owns(entry[0], obj):
-                    if entry is not None:
-                        self._forget_locked(oid, dropped)
                     entry = self._objects[oid] = [self._watch(obj, oid)]
             del dropped  # (finalizers run here, outside the section)
         new = self._location((describe, type(obj), label_of(obj), key), entry[0])
@@ -609,7 +628,8 @@ class Detector:
             if self._objects.get(oid) is entry:
                 del self._objects[oid]
             dropped.append(entry)
-        dropped.append(self._kept.pop(oid, None))
+        if entry is None or entry[0] is None:  # (a new object's may be kept there now)
+            dropped.append(self._kept.pop(oid, None))
 
     def _sweep(self) -> int:
         """Sweep; return how many new objects to see before the next one."""
