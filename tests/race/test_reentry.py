@@ -35,6 +35,19 @@ def finishes(fn: Callable[[], None], seconds: float = 10.0) -> None:
         raise errors[0]
 
 
+def in_unordered_thread(d: Detector, fn: Callable[[], None]) -> None:
+    """Run *fn* in a thread the detector sees start with an empty clock:
+    nothing the caller did is ordered before it."""
+
+    def run() -> None:
+        d.begin_thread({}, ())
+        fn()
+
+    t = threading.Thread(target=run)
+    t.start()
+    t.join()
+
+
 class Obj:
     pass
 
@@ -181,13 +194,10 @@ def test_a_release_by_a_finalizer_run_inside_the_detector_still_orders() -> None
     assert released_inside, "no finalizer ran inside the detector: the test tests nothing"
 
     def other() -> None:
-        d.begin_thread({}, ())
         d.acquire(released_inside[0])  # after that finalizer's release
         d.access(x, "a", False, describe)
 
-    t = threading.Thread(target=other)
-    t.start()
-    t.join()
+    in_unordered_thread(d, other)
     assert races == []
 
 
@@ -212,15 +222,12 @@ def test_unhashable_item_keys_are_keyed_by_value_or_left_out() -> None:
     assert h.ri(grid, (slice(None), 0)) == 1
     assert h.ri(grid, [0, 1]) == 2
 
-    def other() -> None:
-        d.begin_thread({}, ())  # not ordered with the main thread's writes
+    def other() -> None:  # not ordered with the main thread's writes
         h.wi(grid, (slice(None), 0), 3)  # the same column: a race
         h.wi(grid, (slice(None), 1), 4)  # another column: none
         h.wi(grid, [0, 1], 5)  # a list key: not recorded
 
-    t = threading.Thread(target=other)
-    t.start()
-    t.join()
+    in_unordered_thread(d, other)
     # with the main thread's write and read of that column; nothing else
     assert len(races) == 2
     assert {race.current.what for race in races} == {"Grid[(slice(None, None, None), 0)]"}
@@ -245,12 +252,9 @@ def test_a_slice_key_is_not_the_tuple_of_its_parts() -> None:
     h.wi(table, slice(1, 2), "rows 1..2")  # table[1:2] = ...
 
     def other() -> None:
-        d.begin_thread({}, ())
         h.wi(table, (1, 2, None), "a cell")  # table[1, 2, None] = ...: another key
 
-    t = threading.Thread(target=other)
-    t.start()
-    t.join()
+    in_unordered_thread(d, other)
     assert races == []
 
 
@@ -348,13 +352,10 @@ def test_a_release_publishes_what_a_finalizer_in_it_wrote(links: int) -> None:
         pytest.skip(f"no collection inside release here (ran in {ran[-1:]})")
 
     def other() -> None:
-        d.begin_thread({}, ())
         d.acquire(x)
         d.access(shared, "a", False, describe)
 
-    t = threading.Thread(target=other)
-    t.start()
-    t.join()
+    in_unordered_thread(d, other)
     assert races == []
 
 
