@@ -27,17 +27,20 @@ lost the GIL waits a whole switch interval): a first access makes its
 shadow without a lock (``dict.setdefault``), and the C path holds a stripe
 lock across C code only.  The detector
 never holds a lock while calling the program, and the program's own locks
-are never held by it, so it cannot deadlock with the program.
+are never held by it, so it cannot deadlock with the program (short of
+the finalizer case below).
 
 Re-entry: program code can still run while a thread holds a detector
 lock, without the detector calling it: the finalizers the garbage
-collector runs there.  Their accesses and sync operations count like any
-other (dropping a release would invent races), so the locks are
-re-entrant, loops under them walk snapshots, and forgetting a dead object
-removes only what is still that object's (a finalizer can put a new
-object under its id meanwhile).  What forgetting frees (a location's key,
-a kept container) is freed after ``_meta`` is released.  The C path runs
-no collection under its stripe locks at all.
+collector runs there (one that blocks on a program lock whose holder
+waits for this detector lock deadlocks: see docs/race.md).  Their
+accesses and sync operations count like any other (dropping a release
+would invent races), so the locks are re-entrant, loops under them walk
+copies, and forgetting a dead object removes only what is still that
+object's (a finalizer can put a new object under its id meanwhile).
+What forgetting frees (a location's key, a kept container) is freed after
+``_meta`` is released.  The C path runs no collection under its stripe
+locks at all.
 
 ``access``, ``acquire`` and ``release`` have a C twin (``_accel.c``) that
 works on the same containers with stripe locks of its own (so a detector
@@ -553,8 +556,7 @@ class Detector:
     def _new_location(self, obj: Any, key: Any, lkey: tuple[int, Any], describe: Describe) -> Any:
         """The shadow of location (obj, key) at its first access (or the
         first since its id was an object that died).  *obj* cannot die
-        meanwhile: the caller refers to it.  None in a re-entry that would
-        need ``_meta``."""
+        meanwhile: the caller refers to it."""
         oid = lkey[0]
         entry = self._objects.get(oid)
         if entry is None:
