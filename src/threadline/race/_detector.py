@@ -354,11 +354,7 @@ class Detector:
         info = self._threads.get(ident)
         if info is None:
             with self._meta:
-                self._slots += 1
-                fresh = self._thread_info(self._slots, threading.current_thread().name, (), {})
-                fresh.vc[fresh.slot] = 1
-                # (a finalizer run meanwhile may have registered this thread)
-                info = self._threads.setdefault(ident, fresh)
+                info = self._new_thread(ident, threading.current_thread().name, (), {})
         return info
 
     def _new_thread(
