@@ -4,6 +4,7 @@ table, and every kind of bad input (exit status 2, nothing written)."""
 
 from __future__ import annotations
 
+import argparse
 import glob
 import json
 import os
@@ -16,7 +17,8 @@ from typing import Any
 
 import pytest
 
-from threadline._cli import main
+import threadline
+from threadline._cli import main, parser
 from threadline.scale import _command, _report
 
 pytestmark = pytest.mark.timeout(120)
@@ -308,3 +310,31 @@ def test_other_interpreters_see_only_threadline(tmp_path: Path) -> None:
     first = Path(env["PYTHONPATH"].split(os.pathsep)[0])
     assert sorted(p.name for p in first.iterdir()) == ["threadline"]
     assert (first / "threadline" / "__init__.py").is_file()
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out == f"threadline {threadline.__version__}\n"
+    done = subprocess.run(
+        [sys.executable, "-m", "threadline", "--version"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (done.returncode, done.stdout) == (0, f"threadline {threadline.__version__}\n")
+
+
+def test_help_shows_every_default() -> None:
+    top = parser("scale")
+    [commands] = [a for a in top._actions if isinstance(a, argparse._SubParsersAction)]
+    scale = commands.choices["scale"]
+    options = [a for a in scale._actions if a.option_strings and a.dest != "help"]
+    assert len(options) == 11
+    for action in options:
+        assert action.help is not None
+        assert "(default: " in action.help, action.option_strings
+        if action.default not in (None, [], False):
+            assert "%(default)s" in action.help or str(action.default) in action.help
+    assert "(default: 1.0)" in " ".join(scale.format_help().split())

@@ -28,46 +28,76 @@ class ScaleError(Exception):
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``threadline scale``; every help text names its default."""
     parser.add_argument(
         "target",
         metavar="TARGET",
         help="the unit of work: MODULE:FUNCTION or path/to/file.py:FUNCTION (no arguments)",
     )
+    here = ",".join(map(str, parse_workers(None)))
     parser.add_argument(
         "--workers",
         metavar="N,N,...",
-        help="worker counts (default 1, 2, 4, ... up to the CPU count); 1 is always included",
+        help="worker counts; 1 is always included "
+        f"(default: 1, 2, 4, ... up to the CPU count, and the CPU count: {here} here)",
     )
     parser.add_argument(
         "--python",
         metavar="PATH",
         action="append",
         default=[],
-        help="also measure on this interpreter (repeatable)",
+        help="also measure on this interpreter; repeatable (default: only the running one)",
     )
     parser.add_argument(
         "--mode",
         default="threads,processes",
         metavar="MODES",
-        help="threads, processes or both (default threads,processes)",
+        help="threads, processes or both (default: %(default)s)",
     )
     parser.add_argument(
         "--scaling",
         choices=("weak", "strong"),
         default="weak",
-        help="weak: each worker does the same amount (default); strong: a fixed total is shared",
+        help="weak: each worker does the same amount; strong: a fixed total is shared "
+        "(default: %(default)s)",
     )
     parser.add_argument(
-        "--duration", type=float, default=1.0, metavar="S", help="seconds per round for one worker"
+        "--duration",
+        type=float,
+        default=1.0,
+        metavar="S",
+        help="seconds per round for one worker; longer rounds are steadier (default: %(default)s)",
     )
-    parser.add_argument("--rounds", type=int, default=3, metavar="R", help="rounds per point")
     parser.add_argument(
-        "--warmup", type=float, default=0.5, metavar="S", help="warm-up seconds (calibration)"
+        "--rounds",
+        type=int,
+        default=3,
+        metavar="R",
+        help="rounds per point: the table shows their median and spread (default: %(default)s)",
     )
-    parser.add_argument("--json", metavar="FILE", help="write every figure and raw sample")
-    parser.add_argument("--plot", metavar="FILE.png", help="write speedup against workers")
-    parser.add_argument("--table", metavar="FILE", help="also write the table as plain text")
-    parser.add_argument("--quiet", action="store_true", help="no progress display")
+    parser.add_argument(
+        "--warmup",
+        type=float,
+        default=0.5,
+        metavar="S",
+        help="warm-up seconds, which also time one unit (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--json", metavar="FILE", help="write every figure and raw sample (default: none)"
+    )
+    parser.add_argument(
+        "--plot",
+        metavar="FILE.png",
+        help="write speedup against workers; needs matplotlib (default: none)",
+    )
+    parser.add_argument(
+        "--table", metavar="FILE", help="also write the table as plain text (default: none)"
+    )
+    parser.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress display (default: progress and the unit's output on stderr)",
+    )
 
 
 def parse_workers(text: str | None) -> list[int]:
