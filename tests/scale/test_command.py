@@ -21,6 +21,8 @@ import threadline
 from threadline._cli import main, parser
 from threadline.scale import _command, _report
 
+from . import synthetic
+
 pytestmark = pytest.mark.timeout(120)
 
 QUICK = ["--duration", "0.03", "--rounds", "2", "--warmup", "0.01", "--quiet"]
@@ -78,11 +80,12 @@ def test_report_with_json_plot_and_table(
     )
     assert status == 0
     printed = capsys.readouterr().out
-    assert "verdict: threads scale to" in printed
 
     document = load(out)
     validate(document)
     [report] = document["interpreters"]
+    assert report["verdict"].startswith("threads ")
+    assert f"verdict: {report['verdict']}\n" in printed
     assert document["settings"]["workers"] == [1, 2]  # 1 is always measured
     assert report["interpreter"]["executable"] == sys.executable
     assert report["interpreter"]["version"] == ".".join(map(str, sys.version_info[:3]))
@@ -338,3 +341,40 @@ def test_help_shows_every_default() -> None:
         if action.default not in (None, [], False):
             assert "%(default)s" in action.help or str(action.default) in action.help
     assert "(default: 1.0)" in " ".join(scale.format_help().split())
+
+
+@pytest.mark.parametrize(
+    ("threads", "processes", "limit", "words"),
+    [
+        ([100, 195], [100, 190], "none", "the GIL is off and threads scale"),
+        ([100, 104], [100, 190], "threads_contend", "the GIL is off, yet threads do not scale"),
+        ([100, 104], [100, 101], "shared_resource", "no Python build will help"),
+    ],
+)
+def test_measurements_from_a_free_threaded_interpreter(
+    threads: list[float],
+    processes: list[float],
+    limit: str,
+    words: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # No free-threaded build here: the runner's result is made up, the rest is real.
+    measured = synthetic.raw(threads, processes, **synthetic.free_threaded(cpus=2))
+    monkeypatch.setattr(_command, "_measure", lambda python, settings, progress: measured)
+    out, txt = tmp_path / "r.json", tmp_path / "t.txt"
+    status = main(
+        ["scale", "m:f", "--workers", "2", *QUICK, "--json", str(out), "--table", str(txt)]
+    )
+    assert status == 0
+    document = load(out)
+    validate(document)
+    [report] = document["interpreters"]
+    assert report["limit"] == limit
+    assert words in report["verdict"]
+    assert "try a free-threaded build" not in report["verdict"]
+    printed = capsys.readouterr().out
+    assert "CPython 3.14.0t (GIL off)" in printed
+    assert f"verdict: {report['verdict']}\n" in printed
+    assert txt.read_text(encoding="utf-8") == printed

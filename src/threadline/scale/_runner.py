@@ -59,6 +59,7 @@ def describe_interpreter() -> dict[str, Any]:
         "free_threaded_build": bool(sysconfig.get_config_var("Py_GIL_DISABLED")),
         "jit_enabled": bool(jit.is_enabled()) if jit is not None else None,
         "cpus": os.cpu_count(),
+        "load_average": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
         "platform": platform.platform(),
         "xoptions": {str(k): str(v) for k, v in sys._xoptions.items()},
         "env_PYTHON_GIL": os.environ.get("PYTHON_GIL"),
