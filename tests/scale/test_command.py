@@ -9,6 +9,7 @@ import glob
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -378,3 +379,169 @@ def test_measurements_from_a_free_threaded_interpreter(
     assert "CPython 3.14.0t (GIL off)" in printed
     assert f"verdict: {report['verdict']}\n" in printed
     assert txt.read_text(encoding="utf-8") == printed
+
+
+ROOT = Path(__file__).parents[2]
+# The command as a terminal would run it: Python's own SIGINT handler even
+# where the test runner was started with SIGINT ignored.
+COMMAND = [
+    sys.executable,
+    "-c",
+    "import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "from threadline._cli import main; sys.exit(main())",
+]
+
+
+def start(args: list[str], pids: Path) -> subprocess.Popen[str]:
+    """``threadline scale ARGS`` in a session of its own, as from a terminal."""
+    env = {**os.environ, "THREADLINE_TEST_PIDS": str(pids)}
+    return subprocess.Popen(
+        [*COMMAND, "scale", *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def wait_for(proc: subprocess.Popen[str], text: str) -> list[str]:
+    """Read stderr until a line contains *text*."""
+    assert proc.stderr is not None
+    seen = []
+    for line in proc.stderr:
+        seen.append(line)
+        if text in line:
+            return seen
+    raise AssertionError(f"{text!r} never came; stderr:\n{''.join(seen)}")
+
+
+def alive(pid: int) -> bool:
+    """Whether *pid* runs (a zombie waiting for its reaper does not)."""
+    try:
+        status = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return status.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def all_gone(pids: Path) -> list[int]:
+    """The recorded processes still alive, after a few seconds' grace."""
+    recorded = [int(p.name) for p in pids.iterdir()]
+    assert recorded, "the unit never ran"
+    deadline = time.monotonic() + 10
+    while any(alive(pid) for pid in recorded) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return [pid for pid in recorded if alive(pid)]
+
+
+posix_only = pytest.mark.skipif(
+    not Path("/proc/self/stat").exists(), reason="needs process groups and /proc"
+)
+
+
+@posix_only
+@pytest.mark.parametrize("mode", ["threads", "processes"])
+def test_ctrl_c_stops_the_run_cleanly(mode: str, tmp_path: Path) -> None:
+    # Regression: Ctrl-C printed an internal traceback and left the
+    # measuring process running.
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    out = tmp_path / "r.json"
+    args = ["tests.scale.units:slow_and_recorded", "--mode", mode, "--workers", "2"]
+    proc = start([*args, "--duration", "1", "--warmup", "0.05", "--json", str(out)], pids)
+    before = wait_for(proc, f"{mode}, 2 worker(s)")
+    time.sleep(0.3)  # well inside a round
+    os.killpg(proc.pid, signal.SIGINT)  # as the terminal does on Ctrl-C
+    stdout, stderr = proc.communicate(timeout=60)
+    stderr = "".join(before) + stderr
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    assert "threadline scale: interrupted after " in stderr
+    assert "(nothing is reported from an incomplete run); no report written" in stderr
+    assert "killing it" not in stderr  # the runner stopped by itself
+    assert stdout == ""  # no table of a part of the run
+    assert not out.exists()
+    assert all_gone(pids) == []
+
+
+@posix_only
+def test_a_second_ctrl_c_kills_a_run_that_does_not_stop(tmp_path: Path) -> None:
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    args = ["tests.scale.units:deaf_to_ctrl_c", "--mode", "processes", "--workers", "2"]
+    proc = start([*args, "--duration", "1", "--warmup", "0.05"], pids)
+    before = wait_for(proc, "processes, 1 worker(s)")
+    os.killpg(proc.pid, signal.SIGINT)
+    time.sleep(0.5)
+    assert proc.poll() is None  # waiting for the runner, which ignores SIGINT
+    os.killpg(proc.pid, signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    stderr = "".join(before) + stderr
+    assert proc.returncode == 130, stderr
+    assert stdout == ""
+    assert "Traceback" not in stderr
+    assert "threadline scale: the measurement did not stop; killing it" in stderr
+    assert "no report written" in stderr
+    assert all_gone(pids) == []
+
+
+@pytest.mark.parametrize(
+    ("unit", "mode", "message", "output"),
+    [
+        (
+            "exit_in_warm_up",
+            "threads",
+            r"the unit of work exited with status 3 \(it raised SystemExit\(3\)\) on .* "
+            r"\(warm-up\); its last output:",
+            "leaving in the warm-up",
+        ),
+        (
+            "exit_in_worker_thread",
+            "threads",
+            r"the unit of work exited with status 4 \(it raised SystemExit\(4\)\) on .* "
+            r"\(threads, 1 worker\); its last output:",
+            "leaving from a worker thread",
+        ),
+        (
+            "exit_in_worker_process",
+            "processes",
+            r"the unit of work exited with status 5 \(it raised SystemExit\(5\)\) on .* "
+            r"\(processes, 1 worker\); its last output:",
+            "leaving from a worker process",
+        ),
+        (
+            "crash_in_worker_process",
+            "processes",
+            r"a worker process \(pid \d+\) was killed by signal 11 \(SIGSEGV\) without "
+            r"reporting, on .* \(processes, 1 worker\); its last output:",
+            "crashing in a worker process",
+        ),
+        (
+            "hard_exit_in_worker_thread",
+            "threads",
+            r"the measurement on .* exited with status 7 without a result; its last output:",
+            "os._exit(7) from a worker thread",
+        ),
+    ],
+)
+def test_a_unit_that_exits_or_crashes(unit: str, mode: str, message: str, output: str) -> None:
+    # Regression: sys.exit in a unit, or a worker that crashed, was reported
+    # without its status or what it printed.
+    if unit == "crash_in_worker_process" and not hasattr(signal, "SIGSEGV"):
+        pytest.skip("no SIGSEGV")
+    done = subprocess.run(
+        [*COMMAND, "scale", f"tests.scale.units:{unit}", "--mode", mode, *QUICK],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stdout == ""
+    error = done.stderr[done.stderr.index("threadline scale: error: ") :]
+    assert re.search(message, error), error
+    assert error.rstrip().endswith(f"  | {output}"), error
+    assert "Traceback" not in done.stderr
