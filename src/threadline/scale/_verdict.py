@@ -105,7 +105,7 @@ def _busy(interp: dict[str, Any]) -> str:
     load, cpus = interp.get("load_average"), interp.get("cpus")
     if load is None or cpus is None or load < BUSY_LOAD * cpus:
         return ""
-    return f" (the load average was {load:.1f} on {cpus} CPUs as the run began)"
+    return f"the load average was {load:.1f} on {cpus} CPUs as the run began"
 
 
 def judge(report: dict[str, Any]) -> Verdict:
@@ -133,7 +133,8 @@ def judge(report: dict[str, Any]) -> Verdict:
             "measure on a machine with more",
         )
     interp = report["interpreter"]
-    noisy = f"too noisy to tell what limits the work{_busy(interp)}"
+    busy = _busy(interp)
+    noisy = "too noisy to tell what limits the work" + (f" ({busy})" if busy else "")
     impossible = [r for r in report["results"] if above_ideal(r)]
     if impossible:
         worst = max(impossible, key=lambda r: r["efficiency"])
@@ -162,7 +163,7 @@ def judge(report: dict[str, Any]) -> Verdict:
     shared = (
         "a resource they all share limits the work (memory bandwidth, a disk or "
         "the network, a lock across processes, or other programs keeping the CPUs "
-        f"busy{_busy(interp)}); no Python build will help"
+        f"busy){'; ' + busy if busy else ''}; no Python build will help"
     )
     if threads is None:
         assert processes is not None
