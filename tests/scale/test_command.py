@@ -545,3 +545,83 @@ def test_a_unit_that_exits_or_crashes(unit: str, mode: str, message: str, output
     assert re.search(message, error), error
     assert error.rstrip().endswith(f"  | {output}"), error
     assert "Traceback" not in done.stderr
+
+
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def run_in_terminal(args: list[str], columns: int) -> str:
+    """``threadline scale ARGS`` with stdout on a pseudo-terminal *columns* wide."""
+    import fcntl  # noqa: PLC0415
+    import pty  # noqa: PLC0415
+    import struct  # noqa: PLC0415
+    import termios  # noqa: PLC0415
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, columns, 0, 0))
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    env["TERM"] = "xterm"
+    for name in ("NO_COLOR", "FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE"):
+        env.pop(name, None)
+    proc = subprocess.Popen(
+        [*COMMAND, "scale", *args], cwd=ROOT, env=env, stdout=slave, stderr=subprocess.DEVNULL
+    )
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the other side is closed
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(master)
+    assert proc.wait(timeout=60) == 0
+    return ANSI.sub("", b"".join(chunks).decode("utf-8", "replace").replace("\r\n", "\n"))
+
+
+def fast_report(tmp_path: Path) -> tuple[list[str], Path]:
+    out = tmp_path / "r.json"
+    args = ["tests.scale.units:nothing", "--mode", "threads", "--workers", "2", *QUICK]
+    return [*args, "--json", str(out)], out
+
+
+def assert_whole(printed: str, out: Path) -> None:
+    """Every rate and verdict of the JSON report appears, uncut, in *printed*."""
+    [report] = load(out)["interpreters"]
+    assert "…" not in printed
+    for result in report["results"]:
+        rate = f"{result['throughput_summary']['median']:,.1f}"
+        assert len(rate) >= 9  # a million or more: the figures that were cut
+        assert rate in printed
+    assert report["verdict"] in " ".join(printed.split())
+
+
+def test_piped_output_is_never_cut_short(tmp_path: Path) -> None:
+    # Regression: piped output showed `1,218,074…`.
+    args, out = fast_report(tmp_path)
+    table = tmp_path / "table.txt"
+    done = subprocess.run(
+        [*COMMAND, "scale", *args, "--table", str(table)],
+        cwd=ROOT,
+        env={**os.environ, "COLUMNS": "40"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "━" not in done.stdout  # plain text, not rich's box
+    assert_whole(done.stdout, out)
+    assert done.stdout == table.read_text(encoding="utf-8")
+
+
+@posix_only
+@pytest.mark.parametrize(("columns", "boxed"), [(40, False), (200, True)])
+def test_a_terminal_gets_the_whole_table(columns: int, boxed: bool, tmp_path: Path) -> None:
+    pytest.importorskip("rich")
+    args, out = fast_report(tmp_path)
+    printed = run_in_terminal(args, columns)
+    assert ("━" in printed) is boxed  # rich only where its table fits
+    assert_whole(printed, out)
