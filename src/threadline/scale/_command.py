@@ -331,7 +331,10 @@ def _stop(proc: subprocess.Popen[str]) -> None:
     so that the group's id cannot have been reused.  Further Ctrl-Cs are
     ignored while it is killed."""
     try:
-        proc.send_signal(signal.SIGINT)
+        if os.name == "posix":
+            proc.send_signal(signal.SIGINT)
+        else:  # no SIGINT to send: stop it at once
+            proc.terminate()
         if not _exited(proc, STOP_GRACE):
             raise subprocess.TimeoutExpired(proc.args, STOP_GRACE)
     except (subprocess.TimeoutExpired, KeyboardInterrupt):

@@ -23,7 +23,9 @@ workers are in this process group, away from the terminal's) raises
 KeyboardInterrupt here.  Worker threads see ``_stop`` between units and are
 joined; worker processes are terminated.  The result then says
 "interrupted" (exit status 130).  A worker thread only reads ``_stop`` (an
-Event); the main thread sets it.
+Event); the main thread sets it.  A round's worker threads record their
+times and errors under the round's lock, after their timing ends; the main
+thread reads them after joining every thread.
 """
 
 from __future__ import annotations
@@ -139,8 +141,9 @@ def shares(units: int, workers: int, scaling: str) -> list[int]:
 def run_threads(fn: Callable[[], Any], counts: list[int]) -> float:
     workers = len(counts)
     barrier = threading.Barrier(workers)
-    spans: list[tuple[float, float]] = [(0.0, 0.0)] * workers
-    errors: list[BaseException] = []
+    spans: list[tuple[float, float]] = [(0.0, 0.0)] * workers  # guarded by done_lock
+    errors: list[BaseException] = []  # guarded by done_lock
+    done_lock = threading.Lock()
 
     def work(i: int) -> None:
         try:
@@ -148,11 +151,16 @@ def run_threads(fn: Callable[[], Any], counts: list[int]) -> float:
         except threading.BrokenBarrierError:  # stopped before the round began
             return
         start = time.perf_counter()
+        error = None
         try:
             call_units(fn, counts[i])
         except BaseException as exc:
-            errors.append(exc)
-        spans[i] = (start, time.perf_counter())
+            error = exc
+        end = time.perf_counter()
+        with done_lock:
+            spans[i] = (start, end)
+            if error is not None:
+                errors.append(error)
 
     threads = [threading.Thread(target=work, args=(i,), name=f"scale-{i}") for i in range(workers)]
     try:
