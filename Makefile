@@ -33,7 +33,7 @@ demo: $(VENV)/.installed
 		$(BIN)/python $$f || exit 1; \
 	done
 	@mkdir -p demo-output
-	@for w in cpu gil_releasing; do \
+	@for w in web_request json_lines cpu gil_releasing; do \
 		echo "=== threadline scale threadline.scale.workloads:$$w"; \
 		$(BIN)/threadline scale threadline.scale.workloads:$$w --duration 0.3 --rounds 3 \
 			--json demo-output/scale-$$w.json --plot demo-output/scale-$$w.png \

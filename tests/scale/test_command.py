@@ -4,10 +4,12 @@ table, and every kind of bad input (exit status 2, nothing written)."""
 
 from __future__ import annotations
 
+import argparse
 import glob
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -16,8 +18,11 @@ from typing import Any
 
 import pytest
 
-from threadline._cli import main
+import threadline
+from threadline._cli import main, parser
 from threadline.scale import _command, _report
+
+from . import synthetic
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -76,11 +81,12 @@ def test_report_with_json_plot_and_table(
     )
     assert status == 0
     printed = capsys.readouterr().out
-    assert "verdict: threads scale to" in printed
 
     document = load(out)
     validate(document)
     [report] = document["interpreters"]
+    assert report["verdict"].startswith("threads ")
+    assert f"verdict: {report['verdict']}\n" in printed
     assert document["settings"]["workers"] == [1, 2]  # 1 is always measured
     assert report["interpreter"]["executable"] == sys.executable
     assert report["interpreter"]["version"] == ".".join(map(str, sys.version_info[:3]))
@@ -308,3 +314,314 @@ def test_other_interpreters_see_only_threadline(tmp_path: Path) -> None:
     first = Path(env["PYTHONPATH"].split(os.pathsep)[0])
     assert sorted(p.name for p in first.iterdir()) == ["threadline"]
     assert (first / "threadline" / "__init__.py").is_file()
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out == f"threadline {threadline.__version__}\n"
+    done = subprocess.run(
+        [sys.executable, "-m", "threadline", "--version"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (done.returncode, done.stdout) == (0, f"threadline {threadline.__version__}\n")
+
+
+def test_help_shows_every_default() -> None:
+    top = parser("scale")
+    [commands] = [a for a in top._actions if isinstance(a, argparse._SubParsersAction)]
+    scale = commands.choices["scale"]
+    options = [a for a in scale._actions if a.option_strings and a.dest != "help"]
+    assert len(options) == 11
+    for action in options:
+        assert action.help is not None
+        assert "(default: " in action.help, action.option_strings
+        if action.default not in (None, [], False):
+            assert "%(default)s" in action.help or str(action.default) in action.help
+    assert "(default: 1.0)" in " ".join(scale.format_help().split())
+
+
+@pytest.mark.parametrize(
+    ("threads", "processes", "limit", "words"),
+    [
+        ([100, 195], [100, 190], "none", "the GIL is off and threads scale"),
+        ([100, 104], [100, 190], "threads_contend", "the GIL is off, yet threads do not scale"),
+        ([100, 104], [100, 101], "shared_resource", "no Python build will help"),
+    ],
+)
+def test_measurements_from_a_free_threaded_interpreter(
+    threads: list[float],
+    processes: list[float],
+    limit: str,
+    words: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # No free-threaded build here: the runner's result is made up, the rest is real.
+    measured = synthetic.raw(threads, processes, **synthetic.free_threaded(cpus=2))
+    monkeypatch.setattr(_command, "_measure", lambda python, settings, progress: measured)
+    out, txt = tmp_path / "r.json", tmp_path / "t.txt"
+    status = main(
+        ["scale", "m:f", "--workers", "2", *QUICK, "--json", str(out), "--table", str(txt)]
+    )
+    assert status == 0
+    document = load(out)
+    validate(document)
+    [report] = document["interpreters"]
+    assert report["limit"] == limit
+    assert words in report["verdict"]
+    assert "try a free-threaded build" not in report["verdict"]
+    printed = capsys.readouterr().out
+    assert "CPython 3.14.0t (GIL off)" in printed
+    assert f"verdict: {report['verdict']}\n" in printed
+    assert txt.read_text(encoding="utf-8") == printed
+
+
+ROOT = Path(__file__).parents[2]
+# The command as a terminal would run it: Python's own SIGINT handler even
+# where the test runner was started with SIGINT ignored.
+COMMAND = [
+    sys.executable,
+    "-c",
+    "import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "from threadline._cli import main; sys.exit(main())",
+]
+
+
+def start(args: list[str], pids: Path) -> subprocess.Popen[str]:
+    """``threadline scale ARGS`` in a session of its own, as from a terminal."""
+    env = {**os.environ, "THREADLINE_TEST_PIDS": str(pids)}
+    return subprocess.Popen(
+        [*COMMAND, "scale", *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def wait_for(proc: subprocess.Popen[str], text: str) -> list[str]:
+    """Read stderr until a line contains *text*."""
+    assert proc.stderr is not None
+    seen = []
+    for line in proc.stderr:
+        seen.append(line)
+        if text in line:
+            return seen
+    raise AssertionError(f"{text!r} never came; stderr:\n{''.join(seen)}")
+
+
+def alive(pid: int) -> bool:
+    """Whether *pid* runs (a zombie waiting for its reaper does not)."""
+    try:
+        status = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return status.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def all_gone(pids: Path) -> list[int]:
+    """The recorded processes still alive, after a few seconds' grace."""
+    recorded = [int(p.name) for p in pids.iterdir()]
+    assert recorded, "the unit never ran"
+    deadline = time.monotonic() + 10
+    while any(alive(pid) for pid in recorded) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return [pid for pid in recorded if alive(pid)]
+
+
+posix_only = pytest.mark.skipif(
+    not Path("/proc/self/stat").exists(), reason="needs process groups and /proc"
+)
+
+
+@posix_only
+@pytest.mark.parametrize("mode", ["threads", "processes"])
+def test_ctrl_c_stops_the_run_cleanly(mode: str, tmp_path: Path) -> None:
+    # Regression: Ctrl-C printed an internal traceback and left the
+    # measuring process running.
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    out = tmp_path / "r.json"
+    args = ["tests.scale.units:slow_and_recorded", "--mode", mode, "--workers", "2"]
+    proc = start([*args, "--duration", "1", "--warmup", "0.05", "--json", str(out)], pids)
+    before = wait_for(proc, f"{mode}, 2 worker(s)")
+    time.sleep(0.3)  # well inside a round
+    os.killpg(proc.pid, signal.SIGINT)  # as the terminal does on Ctrl-C
+    stdout, stderr = proc.communicate(timeout=60)
+    stderr = "".join(before) + stderr
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    assert "threadline scale: interrupted after " in stderr
+    assert "(nothing is reported from an incomplete run); no report written" in stderr
+    assert "killing it" not in stderr  # the runner stopped by itself
+    assert stdout == ""  # no table of a part of the run
+    assert not out.exists()
+    assert all_gone(pids) == []
+
+
+@posix_only
+def test_a_second_ctrl_c_kills_a_run_that_does_not_stop(tmp_path: Path) -> None:
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    args = ["tests.scale.units:deaf_to_ctrl_c", "--mode", "processes", "--workers", "2"]
+    proc = start([*args, "--duration", "1", "--warmup", "0.05"], pids)
+    before = wait_for(proc, "processes, 1 worker(s)")
+    os.killpg(proc.pid, signal.SIGINT)
+    time.sleep(0.5)
+    assert proc.poll() is None  # waiting for the runner, which ignores SIGINT
+    os.killpg(proc.pid, signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    stderr = "".join(before) + stderr
+    assert proc.returncode == 130, stderr
+    assert stdout == ""
+    assert "Traceback" not in stderr
+    assert "threadline scale: the measurement did not stop; killing it" in stderr
+    assert "no report written" in stderr
+    assert all_gone(pids) == []
+
+
+@pytest.mark.parametrize(
+    ("unit", "mode", "message", "output"),
+    [
+        (
+            "exit_in_warm_up",
+            "threads",
+            r"the unit of work exited with status 3 \(it raised SystemExit\(3\)\) on .* "
+            r"\(warm-up\); its last output:",
+            "leaving in the warm-up",
+        ),
+        (
+            "exit_in_worker_thread",
+            "threads",
+            r"the unit of work exited with status 4 \(it raised SystemExit\(4\)\) on .* "
+            r"\(threads, 1 worker\); its last output:",
+            "leaving from a worker thread",
+        ),
+        (
+            "exit_in_worker_process",
+            "processes",
+            r"the unit of work exited with status 5 \(it raised SystemExit\(5\)\) on .* "
+            r"\(processes, 1 worker\); its last output:",
+            "leaving from a worker process",
+        ),
+        (
+            "crash_in_worker_process",
+            "processes",
+            r"a worker process \(pid \d+\) was killed by signal 11 \(SIGSEGV\) without "
+            r"reporting, on .* \(processes, 1 worker\); its last output:",
+            "crashing in a worker process",
+        ),
+        (
+            "hard_exit_in_worker_thread",
+            "threads",
+            r"the measurement on .* exited with status 7 without a result; its last output:",
+            "os._exit(7) from a worker thread",
+        ),
+    ],
+)
+def test_a_unit_that_exits_or_crashes(unit: str, mode: str, message: str, output: str) -> None:
+    # Regression: sys.exit in a unit, or a worker that crashed, was reported
+    # without its status or what it printed.
+    if unit == "crash_in_worker_process" and not hasattr(signal, "SIGSEGV"):
+        pytest.skip("no SIGSEGV")
+    done = subprocess.run(
+        [*COMMAND, "scale", f"tests.scale.units:{unit}", "--mode", mode, *QUICK],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stdout == ""
+    error = done.stderr[done.stderr.index("threadline scale: error: ") :]
+    assert re.search(message, error), error
+    assert error.rstrip().endswith(f"  | {output}"), error
+    assert "Traceback" not in done.stderr
+
+
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def run_in_terminal(args: list[str], columns: int) -> str:
+    """``threadline scale ARGS`` with stdout on a pseudo-terminal *columns* wide."""
+    import fcntl  # noqa: PLC0415
+    import pty  # noqa: PLC0415
+    import struct  # noqa: PLC0415
+    import termios  # noqa: PLC0415
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, columns, 0, 0))
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    env["TERM"] = "xterm"
+    for name in ("NO_COLOR", "FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE"):
+        env.pop(name, None)
+    proc = subprocess.Popen(
+        [*COMMAND, "scale", *args], cwd=ROOT, env=env, stdout=slave, stderr=subprocess.DEVNULL
+    )
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the other side is closed
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(master)
+    assert proc.wait(timeout=60) == 0
+    return ANSI.sub("", b"".join(chunks).decode("utf-8", "replace").replace("\r\n", "\n"))
+
+
+def fast_report(tmp_path: Path) -> tuple[list[str], Path]:
+    out = tmp_path / "r.json"
+    args = ["tests.scale.units:nothing", "--mode", "threads", "--workers", "2", *QUICK]
+    return [*args, "--json", str(out)], out
+
+
+def assert_whole(printed: str, out: Path) -> None:
+    """Every rate and verdict of the JSON report appears, uncut, in *printed*."""
+    [report] = load(out)["interpreters"]
+    assert "…" not in printed
+    for result in report["results"]:
+        rate = f"{result['throughput_summary']['median']:,.1f}"
+        assert len(rate) >= 9  # a million or more: the figures that were cut
+        assert rate in printed
+    assert report["verdict"] in " ".join(printed.split())
+
+
+def test_piped_output_is_never_cut_short(tmp_path: Path) -> None:
+    # Regression: piped output showed `1,218,074…`.
+    args, out = fast_report(tmp_path)
+    table = tmp_path / "table.txt"
+    done = subprocess.run(
+        [*COMMAND, "scale", *args, "--table", str(table)],
+        cwd=ROOT,
+        env={**os.environ, "COLUMNS": "40"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "━" not in done.stdout  # plain text, not rich's box
+    assert_whole(done.stdout, out)
+    assert done.stdout == table.read_text(encoding="utf-8")
+
+
+@posix_only
+@pytest.mark.parametrize(("columns", "boxed"), [(40, False), (200, True)])
+def test_a_terminal_gets_the_whole_table(columns: int, boxed: bool, tmp_path: Path) -> None:
+    pytest.importorskip("rich")
+    args, out = fast_report(tmp_path)
+    printed = run_in_terminal(args, columns)
+    assert ("━" in printed) is boxed  # rich only where its table fits
+    assert_whole(printed, out)

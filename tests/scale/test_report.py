@@ -1,8 +1,10 @@
-"""Verdicts, tables and target loading, on made-up results (both GIL
-paths, free-threaded builds, re-enabled GILs)."""
+"""Figures, tables and target loading, on made-up results (verdicts are
+in test_verdict.py)."""
 
 from __future__ import annotations
 
+import io
+import json
 import warnings
 from pathlib import Path
 from typing import Any
@@ -11,33 +13,9 @@ import pytest
 
 from threadline.scale import _report, _target
 
+from .synthetic import free_threaded, raw
 
-def raw(threads: list[float], processes: list[float], **interp: Any) -> dict[str, Any]:
-    """A runner's result with the given median throughputs for 1, 2, ... workers."""
-    interpreter = {
-        "executable": "/usr/bin/python3",
-        "version": "3.14.0",
-        "implementation": "CPython",
-        "free_threaded_build": False,
-        "gil_enabled_at_end": True,
-        "gil_reenabled_by": [],
-        "jit_enabled": None,
-        "cpus": 4,
-        **interp,
-    }
-    runs = []
-    for mode, rates in (("threads", threads), ("processes", processes)):
-        for i, rate in enumerate(rates):
-            runs.append(
-                {
-                    "mode": mode,
-                    "workers": i + 1,
-                    "units_per_round": 100,
-                    "seconds": [100 / rate] * 3,
-                    "throughput": [rate * 0.95, rate, rate * 1.05],
-                }
-            )
-    return {"interpreter": interpreter, "unit_seconds": 0.001, "units": 100, "runs": runs}
+SETTINGS = {"target": "m:f", "scaling": "weak", "rounds": 3, "duration": 1.0}
 
 
 def test_figures() -> None:
@@ -48,100 +26,115 @@ def test_figures() -> None:
     assert threads[3]["karp_flatt"] == pytest.approx((1 / 3.2 - 1 / 4) / (1 - 1 / 4))
     assert threads[0]["karp_flatt"] is None
     assert threads[1]["throughput_summary"]["median"] == 190
-
-
-def test_verdict_gil_on_threads_flat() -> None:
-    report = _report.analyse(raw([100, 100, 99, 98], [100, 196, 290, 385]))
-    assert report["verdict"] == (
-        "threads scale to 0.98x on 4 workers; processes 3.85x; "
-        "the GIL is on, so threads will not scale here — try a free-threaded build"
-    )
-
-
-def test_verdict_gil_on_but_work_releases_it() -> None:
-    report = _report.analyse(raw([100, 198, 290, 380], [100, 196, 290, 385]))
-    assert "releases it or waits, so threads scale anyway" in report["verdict"]
-
-
-def test_verdict_gil_off_scales() -> None:
-    report = _report.analyse(
-        raw(
-            [100, 195, 280, 370],
-            [100, 196, 290, 385],
-            free_threaded_build=True,
-            gil_enabled_at_end=False,
-        )
-    )
-    assert report["verdict"].startswith("threads scale to 3.70x on 4 workers; processes 3.85x")
-    assert report["verdict"].endswith("the GIL is off and free-threading makes this workload scale")
-
-
-def test_verdict_gil_off_but_serial() -> None:
-    report = _report.analyse(
-        raw(
-            [100, 110, 115, 118],
-            [100, 196, 290, 385],
-            free_threaded_build=True,
-            gil_enabled_at_end=False,
-        )
-    )
-    assert (
-        "the GIL is off, yet threads do not scale: about 80% of the work is serial"
-        in report["verdict"]
-    )
-
-
-def test_verdict_free_threaded_build_with_gil_reenabled() -> None:
-    report = _report.analyse(
-        raw(
-            [100, 100],
-            [100, 190],
-            free_threaded_build=True,
-            gil_enabled_at_end=True,
-            gil_reenabled_by=["legacy_ext"],
-            cpus=2,
-        )
-    )
-    assert (
-        "the GIL is on in this free-threaded build (importing legacy_ext re-enabled it"
-        in (report["verdict"])
-    )
-
-
-def test_verdict_processes_only_and_more_workers_than_cpus() -> None:
-    report = _report.analyse(raw([], [100, 150, 160], cpus=2))
-    assert report["verdict"].startswith("processes scale to 1.60x on 3 workers (2 CPUs)")
+    # rounds at 0.95, 1 and 1.05 times the median
+    assert threads[1]["spread"] == pytest.approx(0.05)
+    assert threads[1]["speedup_range"] == pytest.approx([190 * 0.95 / 105, 190 * 1.05 / 95])
+    assert threads[0]["speedup_range"] == pytest.approx([95 / 105, 105 / 95])
+    assert not any(r["above_ideal"] for r in report["results"])
 
 
 def test_plain_table_and_comparison() -> None:
     one = _report.analyse(raw([100, 100], [100, 190], cpus=2))
-    two = _report.analyse(
-        raw(
-            [80, 158],
-            [80, 150],
-            version="3.14.0",
-            free_threaded_build=True,
-            gil_enabled_at_end=False,
-            cpus=2,
-        )
-    )
-    settings = {"target": "m:f", "scaling": "weak"}
-    text = _report.plain_table(_report.build(settings, [one, two], "now"))
+    two = _report.analyse(raw([80, 158], [80, 150], **free_threaded(cpus=2)))
+    text = _report.plain_table(_report.build(SETTINGS, [one, two], "now"))
+    assert text.startswith("threadline scale m:f (weak scaling, 3 rounds of 1 s per point)\n")
     assert "CPython 3.14.0 (GIL on)" in text
     assert "CPython 3.14.0t (GIL off)" in text
-    assert "verdict: threads scale to 1.00x" in text
+    assert f"verdict: {one['verdict']}\n" in text
+    assert f"verdict: {two['verdict']}\n" in text
     assert "one thread, relative to CPython 3.14.0 (GIL on):" in text
     assert "CPython 3.14.0t (GIL off): 0.80x" in text
-    header = next(line for line in text.splitlines() if line.startswith("mode"))
-    assert header.split() == [
-        "mode",
-        "workers",
-        "units/s",
-        "spread",
-        "speedup",
-        "efficiency",
-        "Karp-Flatt",
+    lines = text.splitlines()
+    header = next(line for line in lines if line.startswith("mode"))
+    assert header.split() == _report.HEADERS
+    assert lines[lines.index(header) + 2].split() == [
+        "threads",
+        "1",
+        "100.0",
+        "±5%",
+        "1.00x",
+        "100%",
+        "-",
     ]
+    assert _report.ABOVE_IDEAL_NOTE not in text
+
+
+def test_above_ideal_is_marked_in_the_table() -> None:
+    report = _report.analyse(raw([100, 200, 330, 400], [100, 196, 290, 385]))
+    text = _report.plain_table(_report.build(SETTINGS, [report], "now"))
+    row = next(line for line in text.splitlines() if line.startswith("threads          3"))
+    assert row.split()[-3:] == ["110%", "*", "-0.05"]
+    assert f"{_report.ABOVE_IDEAL_NOTE}\nverdict: " in text
+    assert report["limit"] == "noise"
+
+
+def big_report() -> dict[str, Any]:
+    """Rates in the millions, an executable with a long path."""
+    report = _report.analyse(
+        raw(
+            [1_218_074.4, 2_400_000.25],
+            [1_100_000.0, 2_150_000.5],
+            cpus=2,
+            executable="/opt/a/rather/long/path/to/some/virtual/environment/bin/python3",
+        )
+    )
+    return _report.build(SETTINGS, [report], "now")
+
+
+def figures_of(document: dict[str, Any]) -> list[str]:
+    return [cell for row in _report.rows(document["interpreters"][0]) for cell in row]
+
+
+def test_the_plain_table_is_never_cut_short() -> None:
+    document = big_report()
+    text = _report.plain_table(document)
+    assert "…" not in text
+    for cell in figures_of(document):
+        assert cell in text
+    assert "1,218,074.4" in text
+    assert document["interpreters"][0]["verdict"] in text
+
+
+class _Recorder:
+    """What rich would print, on a terminal of a given width."""
+
+    def __init__(self, width: int, terminal: bool) -> None:
+        import rich.console  # noqa: PLC0415
+
+        self.out = io.StringIO()
+        self.console_class = rich.console.Console
+        self.width = width
+        self.terminal = terminal
+
+    def __call__(self, **kwargs: Any) -> Any:
+        return self.console_class(
+            file=self.out,
+            width=self.width,
+            force_terminal=self.terminal,
+            color_system=None,
+            **kwargs,
+        )
+
+
+@pytest.mark.parametrize(
+    ("width", "terminal", "rich"), [(200, True, True), (60, True, False), (200, False, False)]
+)
+def test_rich_only_on_a_terminal_wide_enough(
+    width: int, terminal: bool, rich: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    console = pytest.importorskip("rich.console")
+    recorder = _Recorder(width, terminal)
+    monkeypatch.setattr(console, "Console", recorder)
+    document = big_report()
+    assert _report.print_rich(document) is rich
+    printed = recorder.out.getvalue()
+    if not rich:
+        assert printed == ""  # the caller prints the plain table instead
+        return
+    assert "…" not in printed
+    for cell in figures_of(document):
+        assert cell in printed
+    assert "verdict: " + document["interpreters"][0]["verdict"] in " ".join(printed.split())
 
 
 def test_gil_reenabled_by_parses_cpythons_warning() -> None:
@@ -177,3 +170,58 @@ def test_load_targets(tmp_path: Path) -> None:
         _target.load("no_such_module_xyz:work", str(tmp_path))
     with pytest.raises(_target.TargetError, match="TARGET must be MODULE:FUNCTION"):
         _target.split("just_a_module")
+
+
+def test_the_plot_marks_the_cpus_and_the_rounds() -> None:
+    pytest.importorskip("matplotlib")
+    import matplotlib  # noqa: PLC0415
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    one = _report.analyse(raw([100, 100, 99, 98, 97, 96], [100, 196, 290, 385, 390, 395]))
+    two = _report.analyse(raw([80, 158, 230, 300, 300, 300], [], **free_threaded()))
+    fig, ax = plt.subplots()
+    try:
+        _report._draw(ax, _report.build(SETTINGS, [one, two], "now"))
+        ideal = next(line for line in ax.lines if line.get_label() == "ideal")
+        assert list(ideal.get_xdata()) == [1, 6]  # stops at the largest worker count
+        cpu_lines = [line for line in ax.lines if list(line.get_xdata()) == [4, 4]]
+        assert len(cpu_lines) == 1
+        assert "4 CPUs" in [text.get_text().strip() for text in ax.texts]
+        assert len(ax.containers) == 3  # one curve with error bars per interpreter and mode
+        bars = ax.containers[0].lines[2][0].get_segments()  # threads on the GIL build
+        assert len(bars) == 6
+        low, high = bars[1][:, 1]
+        assert (low, high) == pytest.approx(tuple(one["results"][1]["speedup_range"]))
+        assert ax.get_xlim()[1] < 7
+    finally:
+        plt.close(fig)
+
+
+def test_the_plot_names_cpus_beyond_the_workers() -> None:
+    pytest.importorskip("matplotlib")
+    import matplotlib  # noqa: PLC0415
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    report = _report.analyse(raw([100, 190], [100, 195], cpus=64))
+    fig, ax = plt.subplots()
+    try:
+        _report._draw(ax, _report.build(SETTINGS, [report], "now"))
+        assert "the machine has 64 CPUs" in ax.get_title()
+        assert ax.get_xlim()[1] < 3
+    finally:
+        plt.close(fig)
+
+
+def test_analysed_documents_match_the_schema() -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    schema = json.loads(_report.SCHEMA_PATH.read_text(encoding="utf-8"))
+    one = _report.analyse(raw([100, 200, 330, 400], [100, 196, 290, 385]))
+    two = _report.analyse(raw([100, 100], [], **free_threaded(load_average=None, cpus=None)))
+    settings = {**SETTINGS, "workers": [1, 2], "modes": ["threads"], "warmup": 0.1, "cwd": "/"}
+    document = _report.build(settings, [one, two], "now")
+    jsonschema.validate(json.loads(json.dumps(document)), schema)
+    assert [one["limit"], two["limit"]] == ["noise", "unknown"]

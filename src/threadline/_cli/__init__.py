@@ -7,6 +7,8 @@ import importlib
 import sys
 from types import ModuleType
 
+import threadline
+
 COMMANDS = ("scale", "race")
 
 
@@ -23,6 +25,7 @@ def parser(only: str | None = None) -> argparse.ArgumentParser:
         prog="threadline",
         description="Tools for free-threaded Python: find data races, measure scaling.",
     )
+    top.add_argument("--version", action="version", version=f"threadline {threadline.__version__}")
     commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
     scale = commands.add_parser(
         "scale",

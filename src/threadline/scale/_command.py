@@ -1,73 +1,124 @@
 """``threadline scale``: the command line, checks, and running each
 interpreter's measurement in a subprocess with a progress display.
 
+    threadline scale ──(config JSON)──> python -m threadline.scale._runner
+         ^   │  SIGINT on Ctrl-C          │ (own process group, with its
+         │   v                            │  worker processes)
+         └── one pipe: the unit's stdout and stderr, and progress events
+             result.json: figures, or the error (kind, status, where)
+
 Nothing is written until every interpreter has been measured: a failure
-leaves no half-written JSON or PNG.  Bad input exits with status 2.
+leaves no half-written JSON or PNG.  Bad input, and a unit that fails, exit
+with status 2; Ctrl-C stops the runner (SIGINT, then SIGKILL to its whole
+process group after ``STOP_GRACE`` seconds or a second Ctrl-C) and exits
+with status 130, writing nothing.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from . import _report, _runner, _target
 
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+STOP_GRACE = 10.0  # seconds the runner gets to stop its workers after Ctrl-C
+OUTPUT_TAIL = 10  # lines of the unit's output shown when it fails
 
 
 class ScaleError(Exception):
-    """A problem to report in one line, with exit status 2."""
+    """A problem to report (with exit status 2)."""
+
+
+class _Interrupted(Exception):
+    """Ctrl-C during the measurement."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``threadline scale``; every help text names its default."""
     parser.add_argument(
         "target",
         metavar="TARGET",
         help="the unit of work: MODULE:FUNCTION or path/to/file.py:FUNCTION (no arguments)",
     )
+    here = ",".join(map(str, parse_workers(None)))
     parser.add_argument(
         "--workers",
         metavar="N,N,...",
-        help="worker counts (default 1, 2, 4, ... up to the CPU count); 1 is always included",
+        help="worker counts; 1 is always included "
+        f"(default: 1, 2, 4, ... up to the CPU count, and the CPU count: {here} here)",
     )
     parser.add_argument(
         "--python",
         metavar="PATH",
         action="append",
         default=[],
-        help="also measure on this interpreter (repeatable)",
+        help="also measure on this interpreter; repeatable (default: only the running one)",
     )
     parser.add_argument(
         "--mode",
         default="threads,processes",
         metavar="MODES",
-        help="threads, processes or both (default threads,processes)",
+        help="threads, processes or both (default: %(default)s)",
     )
     parser.add_argument(
         "--scaling",
         choices=("weak", "strong"),
         default="weak",
-        help="weak: each worker does the same amount (default); strong: a fixed total is shared",
+        help="weak: each worker does the same amount; strong: a fixed total is shared "
+        "(default: %(default)s)",
     )
     parser.add_argument(
-        "--duration", type=float, default=1.0, metavar="S", help="seconds per round for one worker"
+        "--duration",
+        type=float,
+        default=1.0,
+        metavar="S",
+        help="seconds per round for one worker; longer rounds are steadier (default: %(default)s)",
     )
-    parser.add_argument("--rounds", type=int, default=3, metavar="R", help="rounds per point")
     parser.add_argument(
-        "--warmup", type=float, default=0.5, metavar="S", help="warm-up seconds (calibration)"
+        "--rounds",
+        type=int,
+        default=3,
+        metavar="R",
+        help="rounds per point: the table shows their median and spread (default: %(default)s)",
     )
-    parser.add_argument("--json", metavar="FILE", help="write every figure and raw sample")
-    parser.add_argument("--plot", metavar="FILE.png", help="write speedup against workers")
-    parser.add_argument("--table", metavar="FILE", help="also write the table as plain text")
-    parser.add_argument("--quiet", action="store_true", help="no progress display")
+    parser.add_argument(
+        "--warmup",
+        type=float,
+        default=0.5,
+        metavar="S",
+        help="warm-up seconds, which also time one unit (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--json", metavar="FILE", help="write every figure and raw sample (default: none)"
+    )
+    parser.add_argument(
+        "--plot",
+        metavar="FILE.png",
+        help="write speedup against workers; needs matplotlib (default: none)",
+    )
+    parser.add_argument(
+        "--table", metavar="FILE", help="also write the table as plain text (default: none)"
+    )
+    parser.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress display (default: progress and the unit's output on stderr)",
+    )
 
 
 def parse_workers(text: str | None) -> list[int]:
@@ -138,6 +189,12 @@ def run(args: argparse.Namespace) -> int:
     except ScaleError as exc:
         print(f"threadline scale: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except _Interrupted as exc:
+        print(f"threadline scale: interrupted {exc}; no report written", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except KeyboardInterrupt:
+        print("threadline scale: interrupted; no report written", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -172,6 +229,11 @@ def _run(args: argparse.Namespace) -> int:
     progress = _Progress(len(interpreters) * len(modes) * len(workers) * args.rounds, args.quiet)
     try:
         reports = [_report.analyse(_measure(python, settings, progress)) for python in interpreters]
+    except KeyboardInterrupt:
+        raise _Interrupted(
+            f"after {progress.done} of {progress.total} rounds (nothing is reported "
+            "from an incomplete run)"
+        ) from None
     finally:
         progress.close()
     created = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
@@ -218,42 +280,145 @@ def _measure(python: str, settings: dict[str, Any], progress: _Progress) -> dict
     ]
     with tempfile.TemporaryDirectory() as tmp:
         env = _environment(tmp)
+        env["PYTHONUNBUFFERED"] = "1"  # a crash loses none of the unit's last words
         out = os.path.join(tmp, "result.json")
         command = [python, *xoptions, "-m", "threadline.scale._runner", json.dumps(settings), out]
         progress.start(python)
+        passed: list[str] = []
         with subprocess.Popen(
             command,
-            stderr=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
             text=True,
             errors="replace",
             env=env,
             cwd=settings["cwd"],
+            # away from the terminal's Ctrl-C: the runner stops its workers when told
+            process_group=0 if os.name == "posix" else None,
         ) as proc:
-            assert proc.stderr is not None
-            passed: list[str] = []
-            for line in proc.stderr:
-                text, marker, event = line.partition(_runner.PROGRESS)
-                if text:  # the unit's own output (maybe without a newline)
-                    passed.append(text if marker else line)
-                    progress.echo(text + "\n" if marker else line)
-                if marker:
-                    try:
-                        progress.event(json.loads(event))
-                    except ValueError:
-                        pass
+            assert proc.stdout is not None
+            try:
+                for line in proc.stdout:
+                    text, marker, event = line.partition(_runner.PROGRESS)
+                    if text:  # the unit's own output (maybe without a newline)
+                        passed.append(text if marker else line)
+                        progress.echo(text + "\n" if marker else line)
+                    if marker:
+                        try:
+                            progress.event(json.loads(event))
+                        except ValueError:
+                            pass
+            except KeyboardInterrupt:
+                _stop(proc)
+                raise
         try:
             with open(out, encoding="utf-8") as f:
                 raw: dict[str, Any] = json.load(f)
         except (OSError, ValueError):
-            tail = "".join(passed[-20:])
             raise ScaleError(
-                f"the measurement on {python} failed (exit status {proc.returncode}):\n{tail}"
+                f"the measurement on {python} {_ended(proc.returncode)} without a result"
+                + _tail(passed)
             ) from None
     if "error" in raw:
-        error = raw["error"]
-        what = "cannot load the target" if error["kind"] == "target" else "the unit of work raised"
-        raise ScaleError(f"{what} on {python}: {error['message'].rstrip()}")
+        raise _failure(python, raw["error"], passed)
     return raw
+
+
+def _stop(proc: subprocess.Popen[str]) -> None:
+    """Ask the runner to stop (SIGINT); after ``STOP_GRACE`` seconds or a
+    second Ctrl-C, kill it.  Either way, then kill what is left of its
+    process group (a worker process it could not stop) before reaping it,
+    so that the group's id cannot have been reused.  Further Ctrl-Cs are
+    ignored while it is killed."""
+    try:
+        if os.name == "posix":
+            proc.send_signal(signal.SIGINT)
+        else:  # no SIGINT to send: stop it at once
+            proc.terminate()
+        if not _exited(proc, STOP_GRACE):
+            raise subprocess.TimeoutExpired(proc.args, STOP_GRACE)
+    except (subprocess.TimeoutExpired, KeyboardInterrupt):
+        print("threadline scale: the measurement did not stop; killing it", file=sys.stderr)
+        proc.kill()
+    finally:
+        with _sigint_ignored():
+            if os.name == "posix":
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+            proc.wait()
+
+
+@contextlib.contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
+def _exited(proc: subprocess.Popen[str], timeout: float) -> bool:
+    """Whether *proc* exits within *timeout* seconds, left unreaped where
+    the platform allows (its id stays taken)."""
+    if not hasattr(os, "waitid"):
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return False
+        return True
+    deadline = time.monotonic() + timeout
+    while os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def _ended(returncode: int | None) -> str:
+    """``exited with status 3`` or ``was killed by signal 11 (SIGSEGV)``."""
+    if returncode is not None and returncode < 0:
+        try:
+            name = f" ({signal.Signals(-returncode).name})"
+        except ValueError:
+            name = ""
+        return f"was killed by signal {-returncode}{name}"
+    return f"exited with status {returncode}"
+
+
+def _tail(passed: list[str]) -> str:
+    """The unit's last lines of output, to close an error message."""
+    lines = "".join(passed).splitlines()[-OUTPUT_TAIL:]
+    if not lines:
+        return " (it printed nothing)"
+    return "; its last output:\n" + "\n".join(f"  | {line}" for line in lines)
+
+
+def _failure(python: str, error: dict[str, Any], passed: list[str]) -> Exception:
+    """The runner's error as an exception to raise."""
+    kind = error["kind"]
+    if kind == "interrupted":
+        return _Interrupted(f"(the measurement on {python} was stopped)")
+    if kind == "target":
+        return ScaleError(f"cannot load the target on {python}: {error['message'].rstrip()}")
+    where = f" ({error['where']})" if error.get("where") else ""
+    if kind == "exit":
+        return ScaleError(
+            f"the unit of work exited with status {error['status']} (it raised "
+            f"{error['message']}) on {python}{where}" + _tail(passed)
+        )
+    if kind == "crash":
+        ended = _ended(error["status"]).replace("exited with status", "died with exit code")
+        return ScaleError(
+            f"{error['message']} {ended} without reporting, on {python}{where}" + _tail(passed)
+        )
+    return ScaleError(
+        f"the unit of work raised on {python}{where}:\n{error['message'].rstrip()}" + _tail(passed)
+    )
 
 
 class _Progress:
@@ -262,6 +427,7 @@ class _Progress:
 
     def __init__(self, total: int, quiet: bool) -> None:
         self.total = total
+        self.done = 0
         self.quiet = quiet
         self.bar: Any = None
         self.task: Any = None
@@ -295,6 +461,7 @@ class _Progress:
                 f"{event['units']} units per worker-round"
             )
         elif event["event"] == "round":
+            self.done += 1
             key = f"  {event['mode']}, {event['workers']} worker(s)"
             if self.bar is not None:
                 self.bar.update(self.task, advance=1, description=key.strip())

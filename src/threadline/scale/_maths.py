@@ -8,7 +8,11 @@ throughputs, which is how it is computed here.
 
 Parallel efficiency is S(p) / p.  The Karp-Flatt metric estimates the
 serial fraction from a measured speedup: e = (1/S - 1/p) / (1 - 1/p), for
-p > 1 (undefined for one worker).
+p > 1 (undefined for one worker).  Efficiency above 1 (a negative
+Karp-Flatt fraction) would mean more than ideal scaling: noise, here.
+
+The rounds give each figure a range: a speedup lies between the slowest
+round over the fastest one-worker round and the fastest over the slowest.
 """
 
 from __future__ import annotations
@@ -58,3 +62,17 @@ def relative_spread(samples: Sequence[float]) -> float:
     """(max - min) / median: how far apart the rounds were."""
     stats = summary(samples)
     return (stats["max"] - stats["min"]) / stats["median"] if stats["median"] else math.inf
+
+
+def half_spread(samples: Sequence[float]) -> float:
+    """Half of (max - min) / median: the ``± x%`` of a table's row."""
+    return relative_spread(samples) / 2
+
+
+def speedup_range(samples: Sequence[float], base_samples: Sequence[float]) -> tuple[float, float]:
+    """The lowest and highest speedup the rounds allow."""
+    if not samples or not base_samples:
+        raise ValueError("samples and base_samples must not be empty")
+    if min(base_samples) <= 0:
+        raise ValueError(f"base_samples must be > 0, got {min(base_samples)!r}")
+    return min(samples) / max(base_samples), max(samples) / min(base_samples)

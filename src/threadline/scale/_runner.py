@@ -4,7 +4,8 @@
 
 1. Import the target (recording any warning that the GIL was re-enabled).
 2. Warm up: call the unit for ``warmup`` seconds (at least twice) and take
-   its mean time.  A unit that raises ends the run (exit status 3).
+   its mean time.  A unit that raises or exits, here or in a worker, ends
+   the run (exit status 3; the error says where and how).
 3. Calibrate: ``units`` is how many units one worker does in ``duration``
    seconds.  Weak scaling gives each of p workers ``units``; strong scaling
    shares ``units`` among them.
@@ -16,6 +17,15 @@
 Progress events go to stderr as lines starting with ``PROGRESS``; anything
 else the unit prints passes through.  No threadline runtime is used here:
 the tool measures the user's code on plain threads and processes.
+
+Stopping: SIGINT (sent by ``threadline scale`` to this process only; its
+workers are in this process group, away from the terminal's) raises
+KeyboardInterrupt here.  Worker threads see ``_stop`` between units and are
+joined; worker processes are terminated.  The result then says
+"interrupted" (exit status 130).  A worker thread only reads ``_stop`` (an
+Event); the main thread sets it.  A round's worker threads record their
+times and errors under the round's lock, after their timing ends; the main
+thread reads them after joining every thread.
 """
 
 from __future__ import annotations
@@ -38,10 +48,39 @@ from . import _target
 
 PROGRESS = "\x1ethreadline-scale "
 EXIT_TARGET = 3
+EXIT_INTERRUPTED = 130
+
+_stop = threading.Event()  # set once, on Ctrl-C: worker threads stop between units
 
 
 class UnitFailed(Exception):
-    """The unit of work raised; carries the formatted traceback."""
+    """The unit of work failed.  *kind*: ``raised`` (the message is the
+    traceback), ``exit`` (it raised SystemExit; *status* is the exit status)
+    or ``crash`` (a worker process died without a word; *status* is its exit
+    code, negative for a signal).  *where* names the step."""
+
+    def __init__(self, kind: str, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.status = status
+        self.where = ""
+
+
+def exit_status(code: object) -> int:
+    """The process exit status ``SystemExit(code)`` stands for."""
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    return 1
+
+
+def failure(exc: BaseException) -> UnitFailed:
+    """What a unit's exception says about it."""
+    if isinstance(exc, SystemExit):
+        return UnitFailed("exit", f"SystemExit({exc.code!r})", exit_status(exc.code))
+    return UnitFailed("raised", "".join(traceback.format_exception(exc)))
 
 
 def emit(event: dict[str, Any]) -> None:
@@ -59,6 +98,7 @@ def describe_interpreter() -> dict[str, Any]:
         "free_threaded_build": bool(sysconfig.get_config_var("Py_GIL_DISABLED")),
         "jit_enabled": bool(jit.is_enabled()) if jit is not None else None,
         "cpus": os.cpu_count(),
+        "load_average": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
         "platform": platform.platform(),
         "xoptions": {str(k): str(v) for k, v in sys._xoptions.items()},
         "env_PYTHON_GIL": os.environ.get("PYTHON_GIL"),
@@ -72,6 +112,8 @@ def gil_enabled() -> bool:
 
 def call_units(fn: Callable[[], Any], count: int) -> None:
     for _ in range(count):
+        if _stop.is_set():
+            return
         fn()
 
 
@@ -83,8 +125,8 @@ def warm_up(fn: Callable[[], Any], seconds: float) -> float:
         while calls < 2 or time.perf_counter() - start < seconds:
             fn()
             calls += 1
-    except Exception as exc:
-        raise UnitFailed("".join(traceback.format_exception(exc))) from None
+    except (Exception, SystemExit) as exc:
+        raise failure(exc) from None
     return (time.perf_counter() - start) / calls
 
 
@@ -99,25 +141,42 @@ def shares(units: int, workers: int, scaling: str) -> list[int]:
 def run_threads(fn: Callable[[], Any], counts: list[int]) -> float:
     workers = len(counts)
     barrier = threading.Barrier(workers)
-    spans: list[tuple[float, float]] = [(0.0, 0.0)] * workers
-    errors: list[BaseException] = []
+    spans: list[tuple[float, float]] = [(0.0, 0.0)] * workers  # guarded by done_lock
+    errors: list[BaseException] = []  # guarded by done_lock
+    done_lock = threading.Lock()
 
     def work(i: int) -> None:
-        barrier.wait()
+        try:
+            barrier.wait()
+        except threading.BrokenBarrierError:  # stopped before the round began
+            return
         start = time.perf_counter()
+        error = None
         try:
             call_units(fn, counts[i])
         except BaseException as exc:
-            errors.append(exc)
-        spans[i] = (start, time.perf_counter())
+            error = exc
+        end = time.perf_counter()
+        with done_lock:
+            spans[i] = (start, end)
+            if error is not None:
+                errors.append(error)
 
     threads = [threading.Thread(target=work, args=(i,), name=f"scale-{i}") for i in range(workers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    except KeyboardInterrupt:
+        _stop.set()
+        barrier.abort()
+        for thread in threads:
+            if thread.ident is not None:
+                thread.join()
+        raise
     if errors:
-        raise UnitFailed("".join(traceback.format_exception(errors[0])))
+        raise failure(errors[0])
     return max(end for _, end in spans) - min(start for start, _ in spans)
 
 
@@ -132,8 +191,7 @@ def _process_main(job: tuple[str, str, int, int], barrier: Any, results: Any) ->
             fn = _target.load(spec, cwd)
         fn()
     except BaseException as exc:
-        barrier.abort()
-        results.put(("error", "".join(traceback.format_exception(exc))))
+        _report_failure(exc, barrier, results)
         return
     for round_ in range(rounds):
         try:
@@ -144,10 +202,18 @@ def _process_main(job: tuple[str, str, int, int], barrier: Any, results: Any) ->
         try:
             call_units(fn, count)
         except BaseException as exc:
-            barrier.abort()
-            results.put(("error", "".join(traceback.format_exception(exc))))
+            _report_failure(exc, barrier, results)
             return
         results.put(("ok", (round_, start, time.perf_counter())))
+
+
+def _report_failure(exc: BaseException, barrier: Any, results: Any) -> None:
+    barrier.abort()
+    if isinstance(exc, KeyboardInterrupt):
+        results.put(("interrupted", None))
+        return
+    failed = failure(exc)
+    results.put(("error", (failed.kind, failed.message, failed.status)))
 
 
 def run_processes(
@@ -164,6 +230,7 @@ def run_processes(
     processes: list[Any] = []
     spans: dict[int, list[tuple[float, float]]] = {r: [] for r in range(rounds)}
     times = []
+    interrupted = False
     try:
         for n in counts:
             process = ctx.Process(  # type: ignore[attr-defined]
@@ -175,14 +242,21 @@ def run_processes(
             while len(spans[round_]) < workers:
                 kind, value = _next_result(results, processes, barrier)
                 if kind == "error":
-                    raise UnitFailed(value)
+                    raise UnitFailed(*value)
+                if kind == "interrupted":  # SIGINT reached a worker
+                    raise KeyboardInterrupt
                 spans[value[0]].append((value[1], value[2]))
             done = spans[round_]
             times.append(max(end for _, end in done) - min(start for start, _ in done))
             on_round(round_)
+    except KeyboardInterrupt:
+        interrupted = True
+        raise
     finally:
         barrier.abort()
         for process in processes:
+            if interrupted:
+                process.terminate()
             process.join(5)
             if process.is_alive():
                 process.kill()
@@ -200,19 +274,20 @@ def _next_result(results: Any, processes: list[Any], barrier: Any) -> tuple[str,
         for process in processes:
             if process.exitcode is not None and process.exitcode != 0:
                 barrier.abort()
-                return "error", (
-                    f"a worker process (pid {process.pid}) died with exit code "
-                    f"{process.exitcode} without reporting"
-                )
+                return "error", ("crash", f"a worker process (pid {process.pid})", process.exitcode)
         if all(process.exitcode is not None for process in processes):
             try:  # a last message may still be in flight
                 return results.get(timeout=1.0)  # type: ignore[no-any-return]
             except queue.Empty:
-                return "error", "the worker processes exited without reporting"
+                return "error", ("crash", "the worker processes", 0)
 
 
 def measure(config: dict[str, Any], fn: Callable[[], Any]) -> dict[str, Any]:
-    unit_seconds = warm_up(fn, config["warmup"])
+    try:
+        unit_seconds = warm_up(fn, config["warmup"])
+    except UnitFailed as exc:
+        exc.where = "warm-up"
+        raise
     units = max(1, round(config["duration"] / unit_seconds))
     emit({"event": "calibrated", "unit_seconds": unit_seconds, "units": units})
     runs = []
@@ -224,15 +299,19 @@ def measure(config: dict[str, Any], fn: Callable[[], Any]) -> dict[str, Any]:
             def on_round(round_: int, mode: str = mode, workers: int = workers) -> None:
                 emit({"event": "round", "mode": mode, "workers": workers, "round": round_})
 
-            if mode == "threads":
-                times = []
-                for round_ in range(config["rounds"]):
-                    times.append(run_threads(fn, counts))
-                    on_round(round_)
-            else:
-                times = run_processes(
-                    config["target"], config["cwd"], counts, config["rounds"], on_round
-                )
+            try:
+                if mode == "threads":
+                    times = []
+                    for round_ in range(config["rounds"]):
+                        times.append(run_threads(fn, counts))
+                        on_round(round_)
+                else:
+                    times = run_processes(
+                        config["target"], config["cwd"], counts, config["rounds"], on_round
+                    )
+            except UnitFailed as exc:
+                exc.where = f"{mode}, {workers} worker{'s' if workers > 1 else ''}"
+                raise
             runs.append(
                 {
                     "mode": mode,
@@ -259,8 +338,16 @@ def main(argv: list[str]) -> int:
             result["error"] = {"kind": "target", "message": str(exc)}
             status = EXIT_TARGET
         except UnitFailed as exc:
-            result["error"] = {"kind": "unit", "message": str(exc)}
+            result["error"] = {
+                "kind": exc.kind,
+                "message": exc.message,
+                "status": exc.status,
+                "where": exc.where,
+            }
             status = EXIT_TARGET
+        except KeyboardInterrupt:
+            result["error"] = {"kind": "interrupted", "message": "interrupted"}
+            status = EXIT_INTERRUPTED
     result["interpreter"]["gil_enabled_at_end"] = gil_enabled()
     result["interpreter"]["gil_reenabled_by"] = _target.gil_reenabled_by(caught)
     with open(out_path, "w", encoding="utf-8") as f:
