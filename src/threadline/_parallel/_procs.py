@@ -1,14 +1,22 @@
 """The processes backend: worker processes driven over pipes, reused
 between pmap calls.
 
-Each driver uses one worker process at a time.  It sends ``(fn, batch)``
-messages (``fn`` only when the process does not have it yet; two batches
-in flight, see ``_batches.drive_batches``) and waits for each
-reply on the pipe and on the process's sentinel, 20 ms
-at a time between cancellation checkpoints, so it notices cancellation and
-the death of its process promptly.  The child records the index of the
-item it is running in shared memory, so a death (killed, ``os._exit``, a
-crash in C code) is reported naming that item.
+    driver thread (parent)                   worker process
+    take a batch ── (fn?, first, items) ───▶ reader thread ─▶ inbox
+                                             main: run_batch, one item at a
+    deliver ◀──────── (elapsed, values, ─── time; the running item's index
+                       error) ─────────────  in shared memory (``current``)
+
+Each driver uses one worker process at a time.  It sends ``(fn, first,
+items)`` messages (``fn`` only when the process does not have it yet; two
+batches in flight, see ``_batches.drive_batches``) and waits for each reply
+on the pipe and on the process's sentinel, 20 ms at a time between
+cancellation checkpoints, so it notices cancellation and the death of its
+process promptly.  A reader thread in the child takes every message off
+the pipe as soon as it arrives, so a big batch sent while the child writes
+a big reply never leaves both sides blocked on full pipes.  The child
+records the index of the item it is running in shared memory, so a death
+(killed, ``os._exit``, a crash in C code) is reported naming that item.
 
 Starting a process costs a re-import of the program's main module (tens
 to hundreds of ms), so a driver that ends with its process idle parks it
@@ -30,6 +38,7 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import pickle
+import queue
 import signal
 import threading
 import time
@@ -39,11 +48,9 @@ from concurrent.futures.process import BrokenProcessPool
 from multiprocessing.context import BaseContext
 from typing import Any
 
-from .._channel import Channel
 from .._core._scope import checkpoint
 from . import _batches
-from ._batches import Reply
-from ._engine import Engine, Job
+from ._engine import Driver, Engine
 
 _POLL = 0.02
 _STOP_GRACE = 1.0
@@ -71,6 +78,9 @@ def pickled_fn(fn: Callable[[Any], Any], backend: str) -> bytes:
             f"pickled ({exc}); define it at module level (not a lambda or a nested "
             "function), or use backend='threads'"
         ) from None
+
+
+# -- worker processes -----------------------------------------------------------
 
 
 class _Process:
@@ -152,18 +162,19 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class ProcessRunner:
-    def __init__(self, fn: Callable[[Any], Any], workers: int, window: int) -> None:
+    per_item = False  # the window counts batches
+
+    def __init__(self, fn: Callable[[Any], Any], workers: int) -> None:
         self.fn = fn
         self.fn_bytes = pickled_fn(fn, "processes")
         self.drivers = workers
-        self.limit = _batches.batch_limit(window, workers)
         self.context = context()
         self.pids: list[int] = []  # for tests: every process this pmap used
 
-    def drive(self, engine: Engine, jobs: Channel[Job]) -> None:
+    def drive(self, engine: Engine, driver: Driver) -> None:
         worker = _Worker(self)
         try:
-            _batches.drive_batches(engine, jobs, self.limit, worker)
+            _batches.drive_batches(engine, driver, worker)
         finally:
             worker.stop()
 
@@ -178,9 +189,9 @@ class _Worker:
     def __init__(self, runner: ProcessRunner) -> None:
         self.runner = runner
         self.proc: _Process | None = None
-        self.pending: deque[list[tuple[int, bytes]]] = deque()
+        self.pending: deque[tuple[int, list[Any]]] = deque()
 
-    def send(self, payload: list[tuple[int, bytes]]) -> None:
+    def send(self, first: int, items: list[Any], payload: bytes) -> None:
         proc = self.proc
         if not self.pending and (
             proc is None or not proc.reusable(self.runner.context, time.monotonic())
@@ -192,30 +203,30 @@ class _Worker:
         assert proc is not None
         fn_bytes = self.runner.fn_bytes
         fresh = None if proc.fn_bytes == fn_bytes else fn_bytes  # sent once per fn
-        self.pending.append(payload)
+        self.pending.append((first, items))
         try:
-            proc.conn.send((fresh, payload))
+            proc.conn.send_bytes(pickle.dumps((fresh, first, payload), pickle.HIGHEST_PROTOCOL))
         except OSError:  # the process is gone already
             raise self._death(proc) from None
         proc.fn_bytes = fn_bytes
 
-    def receive(self) -> tuple[float, list[Reply]]:
+    def receive(self) -> bytes:
         proc = self.proc
         assert proc is not None
         reply = self._wait(proc)
         proc.last_used = time.monotonic()
         self.pending.popleft()
-        if isinstance(reply, str):  # fn could not be loaded in the child
-            raise TypeError(reply)
-        return reply  # type: ignore[no-any-return]
+        if reply[:1] == b"!":  # fn could not be loaded in the child
+            raise TypeError(reply[1:].decode("utf-8", "replace"))
+        return reply
 
-    def _wait(self, proc: _Process) -> Any:
+    def _wait(self, proc: _Process) -> bytes:
         sentinel = proc.process.sentinel
         while True:
             ready = multiprocessing.connection.wait([proc.conn, sentinel], _POLL)
             if proc.conn in ready:
                 try:
-                    return proc.conn.recv()
+                    return proc.conn.recv_bytes()
                 except (EOFError, OSError):  # EOF, or a reset with data unread
                     pass  # died after the wait: report below
                 raise self._death(proc)
@@ -226,19 +237,20 @@ class _Worker:
     def _death(self, proc: _Process) -> BrokenProcessPool:
         proc.process.join(_STOP_GRACE)
         code = proc.process.exitcode
-        items = dict(pair for payload in self.pending for pair in payload)
         index = proc.current.value
         if index < 0:
-            index = self.pending[0][0][0]
+            index = self.pending[0][0]
         how = f"exit code {code}"
         if code is not None and code < 0:
             try:
                 how = f"signal {signal.Signals(-code).name}"
             except ValueError:
                 how = f"signal {-code}"
-        data = items.get(index)
-        item = "" if data is None else f" ({_describe(data)})"
-        lost = len(items) - 1
+        item = ""
+        for first, items in self.pending:
+            if first <= index < first + len(items):
+                item = f" ({_batches._short(items[index - first])})"
+        lost = sum(len(items) for _, items in self.pending) - 1
         extra = (
             f"; the {lost} other item(s) sent to it, finished or not, were lost with it"
             if lost
@@ -261,32 +273,43 @@ class _Worker:
         self.pending.clear()
 
 
-def _describe(data: bytes) -> str:
-    try:
-        return _batches._short(pickle.loads(data))
-    except Exception:
-        return "an item"
-
-
 def _child_main(
     conn: multiprocessing.connection.Connection, current: Any, idle_seconds: float
 ) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    slot = memoryview(current).cast("B").cast("q")
+    inbox: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+    threading.Thread(target=_child_reader, args=(conn, inbox), daemon=True).start()
     fn: Any = None  # the function, or why it could not be loaded
     while True:
         try:
-            if not conn.poll(idle_seconds):
-                return  # retire: the parent no longer reuses this process
-            message = conn.recv()
-        except (EOFError, OSError):
+            message = inbox.get(timeout=idle_seconds)
+        except queue.Empty:
+            return  # retire: the parent no longer reuses this process
+        if message is None:
             return  # the parent is gone
-        fn_bytes, payload = message
+        fn_bytes, first, payload = pickle.loads(message)
         if fn_bytes is not None:  # a new fn; otherwise the one loaded before
             fn = _load(fn_bytes)
         if isinstance(fn, str):
-            conn.send(fn)
+            reply = b"!" + fn.encode()
         else:
-            conn.send(_batches.run_batch(fn, payload, current))
+            reply = _batches.run_batch(fn, first, payload, slot)
+        try:
+            conn.send_bytes(reply)
+        except OSError:
+            return  # the parent is gone
+
+
+def _child_reader(
+    conn: multiprocessing.connection.Connection, inbox: queue.SimpleQueue[bytes | None]
+) -> None:
+    """Take every message off the pipe as it arrives (see the module notes)."""
+    try:
+        while True:
+            inbox.put(conn.recv_bytes())
+    except (EOFError, OSError):
+        inbox.put(None)
 
 
 def _load(fn_bytes: bytes) -> Any:
