@@ -528,11 +528,42 @@ def test_interpreters_backend_uses_and_shuts_down_its_executor(
 # -- auto -----------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("gil", [True, False])
+def test_the_default_backend_is_threads_on_every_build(
+    monkeypatch: pytest.MonkeyPatch, gil: bool
+) -> None:
+    # Regression: the default was "auto", which picked processes on a GIL
+    # build: side effects of fn happened in children, a script needed the
+    # __main__ guard, and I/O-bound work was slow.
+    monkeypatch.setattr(sys, "_is_gil_enabled", lambda: gil, raising=False)
+    out = list(tl.pmap(w.whoami, range(20)))
+    assert {pid for pid, _ in out} == {os.getpid()}
+    seen: list[int] = []
+    assert list(tl.pipeline(range(5), tl.stage(seen.append))) == [None] * 5
+    assert sorted(seen) == list(range(5))  # the side effects happened here
+
+
+@pytest.mark.parametrize(
+    ("backend", "expected"),
+    [
+        ("threads", min(32, (os.cpu_count() or 1) + 4)),
+        ("processes", os.cpu_count() or 1),
+    ],
+)
+def test_default_workers(backend: str, expected: int) -> None:
+    with tl.pmap(w.square, range(3), backend=backend) as results:
+        assert results._engine.runner.drivers == expected
+    assert _backends.default_workers("interpreters") == (os.cpu_count() or 1)
+    with concurrent.futures.ThreadPoolExecutor(3) as executor:
+        assert _backends.default_workers(executor) == 3
+
+
 def test_auto_without_gil_uses_threads(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sys, "_is_gil_enabled", lambda: False, raising=False)
     assert not _backends.gil_enabled()
-    out = list(tl.pmap(w.whoami, range(20), backend="auto"))
-    assert {pid for pid, _ in out} == {os.getpid()}
+    results = tl.pmap(w.whoami, range(20), backend="auto")
+    assert results._engine.runner.drivers == min(32, (os.cpu_count() or 1) + 4)
+    assert {pid for pid, _ in results} == {os.getpid()}
 
 
 def test_auto_with_gil_uses_processes_for_picklable_fn(monkeypatch: pytest.MonkeyPatch) -> None:

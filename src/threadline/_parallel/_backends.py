@@ -1,7 +1,7 @@
-"""Choosing and building pmap's backend: threads, processes, interpreters,
-or any ``concurrent.futures.Executor``.
+"""Choosing and building pmap's backend: threads (the default),
+processes, interpreters, or any ``concurrent.futures.Executor``.
 
-``"auto"`` follows the interpreter: threads where the GIL is
+``"auto"`` (opt-in) follows the interpreter: threads where the GIL is
 disabled (they run Python code in parallel there); otherwise processes
 when ``fn`` can be pickled, else threads with one ``RuntimeWarning`` saying
 why that will not scale.
@@ -20,13 +20,12 @@ from collections.abc import Callable
 from typing import Any
 
 from .._channel import Channel
-from .._core import _workers
 from .._core._scope import checkpoint
 from . import _batches
 from ._engine import Driver, Engine, Runner
 from ._procs import ProcessRunner, pickled_fn
 
-NAMES = ("auto", "threads", "processes", "interpreters")
+NAMES = ("threads", "processes", "interpreters", "auto")
 THREAD_TARGET = 0.001  # seconds a batch of items takes on a thread, at most
 
 
@@ -142,12 +141,15 @@ class _Futures:
 
 
 def default_workers(backend: object) -> int:
+    """``ThreadPoolExecutor``'s default for threads (they mostly wait);
+    the CPU count for processes and interpreters; an executor's own size."""
+    cpus = os.cpu_count() or 1
     if isinstance(backend, concurrent.futures.Executor):
         count = getattr(backend, "_max_workers", None)
-        return count if isinstance(count, int) and count > 0 else _workers.EAGER
+        return count if isinstance(count, int) and count > 0 else cpus
     if backend in ("processes", "interpreters"):
-        return os.cpu_count() or 1
-    return _workers.EAGER
+        return cpus
+    return min(32, cpus + 4)
 
 
 def check_backend(backend: object) -> None:

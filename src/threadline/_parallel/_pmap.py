@@ -131,15 +131,17 @@ def pmap(
     *,
     workers: int | None = None,
     ordered: bool = True,
-    backend: Any = "auto",
+    backend: Any = "threads",
     progress: bool = False,
     window: int | None = None,
 ) -> PMap[R]:
     """Map *fn* over *items* in parallel, lazily and bounded.
 
-    ``backend`` is ``"auto"`` (threads where the GIL is disabled, else
-    processes), ``"threads"``, ``"processes"``, ``"interpreters"`` (Python
-    3.14+) or a ``concurrent.futures.Executor``.  At most ``window`` (default ``4 * workers + 16``)
+    ``backend`` is ``"threads"`` (the default), ``"processes"``,
+    ``"interpreters"`` (Python 3.14+), a ``concurrent.futures.Executor``, or
+    ``"auto"`` (threads where the GIL is disabled, else processes).
+    ``workers`` defaults to ``min(32, CPUs + 4)`` on threads and to the CPU
+    count otherwise.  At most ``window`` (default ``4 * workers + 16``)
     items (threads) or batches (the other backends) are taken from *items*
     ahead of the consumer.  ``progress=True`` draws a progress bar on
     stderr.
