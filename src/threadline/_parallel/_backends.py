@@ -177,13 +177,16 @@ def resolve(fn: Callable[[Any], Any], backend: object) -> object:
     return _choose(fn) if backend == "auto" else backend
 
 
-def make_runner(fn: Callable[[Any], Any], backend: object, workers: int, window: int) -> Runner:
-    """The runner for a checked and resolved *backend*."""
+def make_runner(
+    fn: Callable[[Any], Any], backend: object, workers: int, window: int, what: str
+) -> Runner:
+    """The runner for a checked and resolved *backend*.  *what* names the
+    call in messages (``pmap(backend='processes')``)."""
     if isinstance(backend, concurrent.futures.Executor):
         pickled_fn(fn, type(backend).__name__)
         return ExecutorRunner(fn, backend, workers, owned=False)
     if backend == "processes":
-        return ProcessRunner(fn, workers)
+        return ProcessRunner(fn, workers, what)
     if backend == "interpreters":
         pickled_fn(fn, "interpreters")
         executor = concurrent.futures.InterpreterPoolExecutor(workers)  # type: ignore[attr-defined]

@@ -162,7 +162,8 @@ def pmap(
         count = _backends.default_workers(chosen)
     if size is None:
         size = 4 * count + 16
-    runner = _backends.make_runner(fn, chosen, count, size)
+    what = f"pmap(backend={backend!r})" if isinstance(backend, str) else "pmap"
+    runner = _backends.make_runner(fn, chosen, count, size, what)
     engine = Engine(source, size, runner, ordered)
     if progress:
         bar = _progress.start(len(items) if isinstance(items, Sized) else None)

@@ -28,24 +28,33 @@ if it has been idle for less than ``_REUSE_SECONDS`` (smaller), so it
 never sends work to one that is retiring.  Processes are daemonic and the
 child ignores SIGINT: Ctrl-C reaches the parent, whose group cancels.
 
+Start methods: workers start with ``forkserver`` (``spawn`` where there is
+none: Windows), never ``fork`` (the parent has threads).  Both import the
+main module in the child, so a script that starts processes from its top
+level needs the ``if __name__ == "__main__":`` guard; ``check_main_guard``
+says so before any process starts.
+
 Locking: ``_pool_lock`` guards ``_idle`` only; it is never held while
 joining or killing a process.  A ``_Process`` in use belongs to one driver.
 """
 
 from __future__ import annotations
 
+import ast
 import multiprocessing
 import multiprocessing.connection
 import os
 import pickle
 import queue
 import signal
+import sys
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing.context import BaseContext
+from types import FrameType
 from typing import Any
 
 from .._core._scope import checkpoint
@@ -78,6 +87,110 @@ def pickled_fn(fn: Callable[[Any], Any], backend: str) -> bytes:
             f"pickled ({exc}); define it at module level (not a lambda or a nested "
             "function), or use backend='threads'"
         ) from None
+
+
+# -- the __main__ guard ---------------------------------------------------------
+
+_parsed: dict[tuple[str, float], ast.Module | None] = {}
+
+
+def check_main_guard(ctx: BaseContext, what: str) -> None:
+    """Raise if worker processes of *ctx* would re-run the caller's work.
+
+    spawn and forkserver start a worker by importing the main script, which
+    runs its top-level code again there.  If that code is what starts the
+    workers (the current or the main thread is executing a top-level line of
+    ``__main__`` that is not under ``if __name__ == "__main__":``), every
+    worker would start the work again: say so, and how to fix it, before any
+    process starts.  A main module without a file (``python -c``, a REPL)
+    is not imported by the workers, so it needs no guard."""
+    if ctx.get_start_method() == "fork":
+        return
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    if main is None or not isinstance(path, str):
+        return
+    frames = [sys._getframe(1)]
+    main_frame = sys._current_frames().get(threading.main_thread().ident or 0)
+    if main_frame is not None:
+        frames.append(main_frame)
+    for frame in frames:
+        line = _top_level_line(frame, main.__dict__)
+        if line is not None and not _guarded(path, line):
+            raise RuntimeError(
+                f"{what} was started by line {line} of {path}, which is not under "
+                '`if __name__ == "__main__":`. Its worker processes start by importing '
+                f"that script (start method {ctx.get_start_method()!r}), so each of them "
+                "would run that line again. Put the code that starts the work under the "
+                "guard, for example:\n\n"
+                "    def main():\n"
+                "        ...  # the code that calls pmap or pipeline\n\n"
+                '    if __name__ == "__main__":\n'
+                "        main()\n\n"
+                'or use backend="threads" (the default), which needs no guard.'
+            )
+
+
+def _top_level_line(frame: FrameType | None, namespace: dict[str, Any]) -> int | None:
+    """The line of ``__main__``'s top-level code in *frame*'s stack, if any."""
+    while frame is not None:
+        if frame.f_globals is namespace and frame.f_code.co_name == "<module>":
+            return frame.f_lineno
+        frame = frame.f_back
+    return None
+
+
+def _guarded(path: str, line: int) -> bool:
+    """Whether *line* of the script at *path* is under an ``if __name__ ==
+    "__main__":`` (True when the source cannot be read: no false alarms)."""
+    try:
+        key = (path, os.stat(path).st_mtime)
+    except OSError:
+        return True
+    if key not in _parsed:
+        try:
+            with open(path, "rb") as f:
+                _parsed[key] = ast.parse(f.read(), path)
+        except (OSError, SyntaxError, ValueError):
+            _parsed[key] = None
+    tree = _parsed[key]
+    return tree is None or _under_guard(tree.body, line)
+
+
+def _under_guard(body: list[ast.stmt], line: int) -> bool:
+    for stmt in body:
+        end = stmt.end_lineno or stmt.lineno
+        if not stmt.lineno <= line <= end:
+            continue
+        if isinstance(stmt, ast.If):
+            equal = _main_test(stmt.test)
+            if equal is not None:
+                guarded = stmt.body if equal else stmt.orelse
+                return any(s.lineno <= line <= (s.end_lineno or s.lineno) for s in guarded)
+        for field in ("body", "orelse", "finalbody", "handlers", "cases"):
+            inner = getattr(stmt, field, None)
+            if isinstance(inner, list) and inner:
+                blocks = [inner] if isinstance(inner[0], ast.stmt) else [b.body for b in inner]
+                if any(_under_guard(block, line) for block in blocks):
+                    return True
+        return False
+    return False
+
+
+def _main_test(test: ast.expr) -> bool | None:
+    """True for ``__name__ == "__main__"``, False for ``!=``, else None."""
+    if not (isinstance(test, ast.Compare) and len(test.ops) == 1):
+        return None
+    sides = [test.left, test.comparators[0]]
+    names = [s for s in sides if isinstance(s, ast.Name) and s.id == "__name__"]
+    mains = [s for s in sides if isinstance(s, ast.Constant) and s.value == "__main__"]
+    if not (names and mains):
+        return None
+    if isinstance(test.ops[0], ast.Eq):
+        return True
+    if isinstance(test.ops[0], ast.NotEq):
+        return False
+    return None
 
 
 # -- worker processes -----------------------------------------------------------
@@ -164,11 +277,12 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 class ProcessRunner:
     per_item = False  # the window counts batches
 
-    def __init__(self, fn: Callable[[Any], Any], workers: int) -> None:
+    def __init__(self, fn: Callable[[Any], Any], workers: int, what: str) -> None:
         self.fn = fn
         self.fn_bytes = pickled_fn(fn, "processes")
         self.drivers = workers
         self.context = context()
+        check_main_guard(self.context, what)
         self.pids: list[int] = []  # for tests: every process this pmap used
 
     def drive(self, engine: Engine, driver: Driver) -> None:
