@@ -210,7 +210,7 @@ def test_unpicklable_fn_is_a_type_error_naming_it() -> None:
 
     with pytest.raises(TypeError, match=r"fn <function .*local.*> cannot be pickled.*module level"):
         tl.pmap(local, range(3), backend="processes")
-    with pytest.raises(TypeError, match="cannot be pickled"):
+    with pytest.raises(TypeError, match="a ThreadPoolExecutor backend sends fn to its workers"):
         tl.pmap(lambda x: x, range(3), backend=concurrent.futures.ThreadPoolExecutor(1))
 
 
@@ -523,6 +523,32 @@ def test_interpreters_backend_uses_and_shuts_down_its_executor(
     assert len(made) == 1
     with pytest.raises(RuntimeError, match="after shutdown"):
         made[0].submit(w.square, 1)
+
+
+def test_interpreters_errors_speak_of_interpreters(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Regression: an unpicklable fn was said to be sent "to other processes".
+    monkeypatch.setattr(
+        concurrent.futures,
+        "InterpreterPoolExecutor",
+        concurrent.futures.ThreadPoolExecutor,  # a stand-in: no 3.14 here
+        raising=False,
+    )
+    messages = []
+    with pytest.raises(TypeError, match=r"backend='interpreters' sends fn to other interpreters"):
+        tl.pmap(lambda x: x, range(3), backend="interpreters")
+    for fn, items in [
+        (lambda x: x, range(3)),
+        (w.square, [1, threading.Lock()]),
+        (w.unpicklable_result, range(5)),
+        (w.fail_at_7, range(10)),
+        (w.interrupt_at_7, range(10)),
+    ]:
+        with pytest.raises(BaseException) as info:  # any failure: its message is checked below
+            list(tl.pmap(fn, items, backend="interpreters", workers=2))
+        messages.append(str(info.value) + "".join(getattr(info.value, "__notes__", [])))
+    assert len(messages) == 5
+    for message in messages:
+        assert "process" not in message, message
 
 
 # -- auto -----------------------------------------------------------------------

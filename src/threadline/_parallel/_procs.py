@@ -69,6 +69,12 @@ _REUSE_SECONDS = 8.0
 _pool_lock = threading.Lock()
 _idle: list[_Process] = []
 
+# What a backend sends fn to, for messages.
+_DESTINATIONS = {
+    "processes": "worker processes",
+    "interpreters": "other interpreters",
+}
+
 
 def context() -> BaseContext:
     """forkserver where there is one (fast starts, no fork of a threaded
@@ -82,10 +88,13 @@ def pickled_fn(fn: Callable[[Any], Any], backend: str) -> bytes:
     try:
         return pickle.dumps(fn, pickle.HIGHEST_PROTOCOL)
     except Exception as exc:
+        if backend in _DESTINATIONS:
+            who = f"backend={backend!r} sends fn to {_DESTINATIONS[backend]}"
+        else:
+            who = f"a {backend} backend sends fn to its workers"
         raise TypeError(
-            f"backend={backend!r} sends fn to other processes, but fn {fn!r} cannot be "
-            f"pickled ({exc}); define it at module level (not a lambda or a nested "
-            "function), or use backend='threads'"
+            f"{who}, but fn {fn!r} cannot be pickled ({exc}); define it at module "
+            "level (not a lambda or a nested function), or use backend='threads'"
         ) from None
 
 
