@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 
 import threadline as tl
+from threadline._parallel._engine import Driver, Engine
+from threadline._parallel._pmap import PMap
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -328,3 +330,29 @@ def test_close_from_one_consumer_ends_the_others() -> None:
     results.close()
     thread.join(5)
     assert waiting == [[]]
+
+
+def test_unordered_raises_the_first_failure_after_its_results() -> None:
+    # Regression: with ordered=False, a chunk that arrived after the failing
+    # one was handed out first, and its own failure replaced the first one.
+    delivered = threading.Event()
+
+    class TwoFailures:
+        drivers = 1
+        per_item = True
+
+        def drive(self, engine: Engine, driver: Driver) -> None:
+            engine.deliver(driver, 0, [10, 11], ValueError("first"))
+            engine.deliver(driver, 5, [15], KeyError("second"))
+            delivered.set()
+
+        def shutdown(self) -> None:
+            pass
+
+    results: tl.PMap[int] = PMap(Engine(iter(range(10)), 8, TwoFailures(), ordered=False))
+    assert delivered.wait(10)
+    got = []
+    with pytest.raises(ValueError, match="first"):
+        for r in results:
+            got.append(r)
+    assert got == [10, 11]

@@ -356,6 +356,11 @@ class Engine:
                     pass
                 if self.closed:
                     raise StopIteration
+                failure = self.failure
+                if failure is not None:  # every value before it is handed out
+                    self.failure = None
+                    self.closed = True
+                    raise failure
                 self.credits += self.held  # ready is empty: that chunk is handed out
                 self.held = 0
                 self._collect_locked()
@@ -374,10 +379,6 @@ class Engine:
                         if self.consumers:
                             self._wake_consumers_locked()  # more for the others
                     return values[0]
-                if self.failure is not None:
-                    error, self.failure = self.failure, None
-                    self.closed = True
-                    raise error
                 if self.done:
                     self.closed = True
                     self._raise_end_locked()
