@@ -1,7 +1,8 @@
 """Data parallelism with pmap: count primes in ranges, in parallel.
 
-backend="auto" runs the work in threads on a free-threaded build (the GIL
-disabled) and in worker processes otherwise; the same call can run on a
+backend="auto" runs this CPU-bound work in threads on a free-threaded build
+(the GIL disabled) and in worker processes otherwise (pmap's default,
+threads, would not run it in parallel with the GIL); the same call can run on a
 dask cluster with backend=client.get_executor().  Results come in input
 order, lazily, with a progress bar on stderr.
 
@@ -45,7 +46,7 @@ def main() -> None:
     loop = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    parallel = list(tl.pmap(count_primes, starts, progress=True))
+    parallel = list(tl.pmap(count_primes, starts, backend="auto", progress=True))
     mapped = time.perf_counter() - t0
 
     assert parallel == serial

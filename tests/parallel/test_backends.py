@@ -9,6 +9,7 @@ import functools
 import gc
 import itertools
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -24,7 +25,7 @@ import pytest
 
 import threadline as tl
 from threadline._parallel import _backends, _batches, _procs, _progress
-from threadline._parallel._engine import Engine
+from threadline._parallel._engine import Driver, Engine
 from threadline._parallel._pmap import PMap
 
 from . import workers as w
@@ -89,7 +90,10 @@ def test_empty_input(backend: Any) -> None:
     assert list(tl.pmap(w.square, [], backend=backend)) == []
 
 
-def test_input_is_taken_only_as_results_are(backend: Any) -> None:
+def test_input_is_taken_only_as_results_are(backend: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The window counts items on threads and batches elsewhere; batches of
+    # at most 4 items here, so that bound is tight too.
+    monkeypatch.setattr(_batches, "MAX_ITEMS", 4)
     taken = itertools.count()
 
     def source() -> Iterator[int]:
@@ -100,8 +104,9 @@ def test_input_is_taken_only_as_results_are(backend: Any) -> None:
     with tl.pmap(w.square, source(), backend=backend, workers=2, window=6) as results:
         assert [next(results) for _ in range(5)] == [0, 1, 4, 9, 16]
         time.sleep(0.2)
-        # 5 handed out, so at most 5 + window items were ever taken
-        assert next(taken) <= 5 + 6
+        # 5 handed out, so at most 5 + window items (or batches) were ever taken
+        per_credit = 1 if backend == "threads" else _batches.MAX_ITEMS
+        assert next(taken) <= 5 + 6 * per_credit
 
 
 def test_failure_yields_earlier_results_then_raises(backend: Any) -> None:
@@ -113,6 +118,31 @@ def test_failure_yields_earlier_results_then_raises(backend: Any) -> None:
     if backend != "threads" and not isinstance(backend, concurrent.futures.ThreadPoolExecutor):
         # the worker's traceback comes along as a note
         assert any("fail_at_7" in note for note in info.value.__notes__)
+
+
+@pytest.mark.parametrize(
+    ("fn", "kind"),
+    [
+        (w.interrupt_at_7, KeyboardInterrupt),
+        (w.exit_at_7, SystemExit),
+        (w.cancelled_at_7, tl.Cancelled),
+    ],
+)
+def test_any_exception_from_fn_is_that_items_failure(
+    backend: Any, fn: Callable[[int], int], kind: type[BaseException]
+) -> None:
+    # Regression: these are not Exceptions.  On threads a Cancelled ended in
+    # "pmap lost the result of item 7"; in a worker process each of them
+    # killed the worker (BrokenProcessPool); multiprocessing.Pool hangs.
+    # concurrent.futures delivers them as the item's exception, and so does
+    # pmap, on every backend.
+    seen = []
+    with pytest.raises(kind, match=r"(at|for) 7") as info:
+        for r in tl.pmap(fn, range(100), backend=backend, workers=2):
+            seen.append(r)
+    assert seen == list(range(7))
+    if backend != "threads" and not isinstance(backend, concurrent.futures.ThreadPoolExecutor):
+        assert any(fn.__name__ in note for note in info.value.__notes__)
 
 
 def test_leaving_early_stops_the_work(backend: Any) -> None:
@@ -180,7 +210,7 @@ def test_unpicklable_fn_is_a_type_error_naming_it() -> None:
 
     with pytest.raises(TypeError, match=r"fn <function .*local.*> cannot be pickled.*module level"):
         tl.pmap(local, range(3), backend="processes")
-    with pytest.raises(TypeError, match="cannot be pickled"):
+    with pytest.raises(TypeError, match="a ThreadPoolExecutor backend sends fn to its workers"):
         tl.pmap(lambda x: x, range(3), backend=concurrent.futures.ThreadPoolExecutor(1))
 
 
@@ -275,20 +305,45 @@ def test_fn_that_cannot_be_loaded_in_the_child(monkeypatch: pytest.MonkeyPatch) 
         list(tl.pmap(module.double, range(3), backend="processes", workers=1))
 
 
-def test_batches_grow_for_cheap_items_and_stay_in_the_window() -> None:
-    sizes: list[int] = []
+class Recording(concurrent.futures.ThreadPoolExecutor):
+    """Records the size of each batch submitted to it."""
 
-    class Recording(concurrent.futures.ThreadPoolExecutor):
-        def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
-            sizes.append(len(args[1]))
-            return super().submit(fn, *args, **kwargs)
+    def __init__(self, workers: int) -> None:
+        super().__init__(workers)
+        self.sizes: list[int] = []
 
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+        self.sizes.append(len(pickle.loads(args[2])))
+        return super().submit(fn, *args, **kwargs)
+
+
+def test_batches_grow_for_cheap_items_up_to_a_limit() -> None:
     with Recording(2) as executor:
-        out = list(tl.pmap(w.square, range(2000), backend=executor, workers=2, window=200))
-    assert out == [x * x for x in range(2000)]
-    assert sizes[0] == 1
-    assert max(sizes) <= _batches.batch_limit(200, 2) == 200 // (2 * 3)
-    assert len(sizes) < 2000 / 10  # amortised: far fewer round trips than items
+        out = list(tl.pmap(w.square, range(20_000), backend=executor, workers=2, window=4))
+    assert out == [x * x for x in range(20_000)]
+    assert executor.sizes[0] == 1
+    assert max(executor.sizes) <= _batches.MAX_ITEMS
+    assert len(executor.sizes) < 20_000 / 100  # amortised: far fewer round trips than items
+
+
+def test_the_window_does_not_limit_the_batch_size() -> None:
+    # Regression: the window counted items, so with the default window (24
+    # for 2 workers) a batch held at most 4 items and 60,000 cheap items took
+    # 15,000 round trips (2.2 s against 0.01 s for multiprocessing.Pool.map).
+    with Recording(2) as executor:
+        out = list(tl.pmap(w.square, range(60_000), backend=executor, workers=2))
+    assert out == [x * x for x in range(60_000)]
+    assert len(executor.sizes) < 200
+
+
+def test_big_items_make_small_batches() -> None:
+    # The window counts batches, so their size must bound the memory: a
+    # batch pickles to about BATCH_BYTES at most, once sizes are measured.
+    item = b"x" * (_batches.BATCH_BYTES // 4)
+    with Recording(2) as executor:
+        out = list(tl.pmap(w.echo, [item] * 40, backend=executor, workers=2))
+    assert out == [item] * 40
+    assert max(executor.sizes) <= 2  # items and results: 4 per BATCH_BYTES
 
 
 def test_big_items_and_results_both_ways_do_not_jam_the_pipe() -> None:
@@ -314,26 +369,58 @@ def test_a_worker_lost_while_sending_is_reported_at_the_batch_in_flight() -> Non
         def __init__(self) -> None:
             self.sent: list[int] = []
 
-        def send(self, payload: list[tuple[int, bytes]]) -> None:
+        def send(self, first: int, items: list[Any], payload: bytes) -> None:
             if self.sent:
                 raise OSError("broken pipe")
-            self.sent.append(payload[0][0])
+            self.sent.append(first)
 
-        def receive(self) -> tuple[float, list[_batches.Reply]]:
+        def receive(self) -> bytes:
             raise BrokenProcessPool(f"died while running item {self.sent[0]}")
 
     class Runner:
         drivers = 1
+        per_item = False
 
-        def drive(self, engine: Any, jobs: Any) -> None:
-            _batches.drive_batches(engine, jobs, 4, Gone())
+        def drive(self, engine: Engine, driver: Driver) -> None:
+            _batches.drive_batches(engine, driver, Gone())
 
         def shutdown(self) -> None:
             pass
 
-    results = PMap(Engine(iter(range(10)), 8, Runner()), ordered=True, progress=None)
+    results: PMap[int] = PMap(Engine(iter(range(10)), 8, Runner(), ordered=True))
     with pytest.raises(BrokenProcessPool, match="died while running item 0"):
         list(results)
+
+
+def test_a_batch_held_back_by_a_lost_worker_goes_to_a_new_one() -> None:
+    # The send fails while a batch is in flight, but that batch's reply had
+    # already come: the held batch must be sent again, not dropped.
+    class Flaky:
+        def __init__(self) -> None:
+            self.fail_next = True
+            self.replies: list[bytes] = []
+
+        def send(self, first: int, items: list[Any], payload: bytes) -> None:
+            if self.replies and self.fail_next:
+                self.fail_next = False
+                raise OSError("broken pipe")
+            self.replies.append(_batches.run_batch(w.square, first, payload))
+
+        def receive(self) -> bytes:
+            return self.replies.pop(0)
+
+    class Runner:
+        drivers = 1
+        per_item = False
+
+        def drive(self, engine: Engine, driver: Driver) -> None:
+            _batches.drive_batches(engine, driver, Flaky())
+
+        def shutdown(self) -> None:
+            pass
+
+    results: PMap[int] = PMap(Engine(iter(range(10)), 8, Runner(), ordered=True))
+    assert list(results) == [x * x for x in range(10)]
 
 
 def test_a_pmap_dropped_before_it_starts_is_cancelled() -> None:
@@ -355,11 +442,13 @@ def test_failure_between_two_batches_in_flight_drops_the_later_one() -> None:
     assert seen == list(range(7))
 
 
-def test_next_size_targets_a_batch_duration() -> None:
-    assert _batches.next_size(0.001, 10, 1000) == int(_batches.TARGET_SECONDS / 0.0001)
+def test_next_size_targets_a_batch_duration_and_size() -> None:
+    assert _batches.next_size(0.001, 10, 1000) == round(_batches.TARGET_SECONDS / 0.0001)
     assert _batches.next_size(1.0, 1, 1000) == 1  # slow items: one at a time
-    assert _batches.next_size(1e-6, 1000, 64) == 64  # capped by the window
+    assert _batches.next_size(1e-6, 1000, 64) == 64  # capped
     assert _batches.next_size(0.0, 0, 8) == 8
+    big = _batches.BATCH_BYTES // 10
+    assert _batches.next_size(1e-6, 5, 1000, size_bytes=5 * big) == 10  # bounded in bytes
 
 
 # -- executors ------------------------------------------------------------------
@@ -436,19 +525,76 @@ def test_interpreters_backend_uses_and_shuts_down_its_executor(
         made[0].submit(w.square, 1)
 
 
+def test_interpreters_errors_speak_of_interpreters(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Regression: an unpicklable fn was said to be sent "to other processes".
+    monkeypatch.setattr(
+        concurrent.futures,
+        "InterpreterPoolExecutor",
+        concurrent.futures.ThreadPoolExecutor,  # a stand-in: no 3.14 here
+        raising=False,
+    )
+    messages = []
+    with pytest.raises(TypeError, match=r"backend='interpreters' sends fn to other interpreters"):
+        tl.pmap(lambda x: x, range(3), backend="interpreters")
+    for fn, items in [
+        (lambda x: x, range(3)),
+        (w.square, [1, threading.Lock()]),
+        (w.unpicklable_result, range(5)),
+        (w.fail_at_7, range(10)),
+        (w.interrupt_at_7, range(10)),
+    ]:
+        with pytest.raises(BaseException) as info:  # any failure: its message is checked below
+            list(tl.pmap(fn, items, backend="interpreters", workers=2))
+        messages.append(str(info.value) + "".join(getattr(info.value, "__notes__", [])))
+    assert len(messages) == 5
+    for message in messages:
+        assert "process" not in message, message
+
+
 # -- auto -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("gil", [True, False])
+def test_the_default_backend_is_threads_on_every_build(
+    monkeypatch: pytest.MonkeyPatch, gil: bool
+) -> None:
+    # Regression: the default was "auto", which picked processes on a GIL
+    # build: side effects of fn happened in children, a script needed the
+    # __main__ guard, and I/O-bound work was slow.
+    monkeypatch.setattr(sys, "_is_gil_enabled", lambda: gil, raising=False)
+    out = list(tl.pmap(w.whoami, range(20)))
+    assert {pid for pid, _ in out} == {os.getpid()}
+    seen: list[int] = []
+    assert list(tl.pipeline(range(5), tl.stage(seen.append))) == [None] * 5
+    assert sorted(seen) == list(range(5))  # the side effects happened here
+
+
+@pytest.mark.parametrize(
+    ("backend", "expected"),
+    [
+        ("threads", min(32, (os.cpu_count() or 1) + 4)),
+        ("processes", os.cpu_count() or 1),
+    ],
+)
+def test_default_workers(backend: str, expected: int) -> None:
+    with tl.pmap(w.square, range(3), backend=backend) as results:
+        assert results._engine.runner.drivers == expected
+    assert _backends.default_workers("interpreters") == (os.cpu_count() or 1)
+    with concurrent.futures.ThreadPoolExecutor(3) as executor:
+        assert _backends.default_workers(executor) == 3
 
 
 def test_auto_without_gil_uses_threads(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sys, "_is_gil_enabled", lambda: False, raising=False)
     assert not _backends.gil_enabled()
-    out = list(tl.pmap(w.whoami, range(20)))
-    assert {pid for pid, _ in out} == {os.getpid()}
+    results = tl.pmap(w.whoami, range(20), backend="auto")
+    assert results._engine.runner.drivers == min(32, (os.cpu_count() or 1) + 4)
+    assert {pid for pid, _ in results} == {os.getpid()}
 
 
 def test_auto_with_gil_uses_processes_for_picklable_fn(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sys, "_is_gil_enabled", lambda: True, raising=False)
-    out = list(tl.pmap(w.whoami, range(20)))
+    out = list(tl.pmap(w.whoami, range(20), backend="auto"))
     assert os.getpid() not in {pid for pid, _ in out}
 
 
@@ -464,7 +610,7 @@ def test_auto_with_gil_and_unpicklable_fn_warns_once_and_uses_threads(
 ) -> None:
     monkeypatch.setattr(sys, "_is_gil_enabled", lambda: True, raising=False)
     with pytest.warns(RuntimeWarning, match="cannot be pickled.*threads will not run") as record:
-        out = list(tl.pmap(lambda x: (os.getpid(), x), range(20)))
+        out = list(tl.pmap(lambda x: (os.getpid(), x), range(20), backend="auto"))
     assert len(record) == 1
     assert record[0].filename == __file__  # points at the caller's line
     assert {pid for pid, _ in out} == {os.getpid()}

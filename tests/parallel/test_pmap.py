@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 
 import threadline as tl
+from threadline._parallel._engine import Driver, Engine
+from threadline._parallel._pmap import PMap
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -237,3 +239,120 @@ def test_fn_must_be_callable() -> None:
 def test_items_must_be_iterable() -> None:
     with pytest.raises(TypeError, match="items must be iterable, got 5"):
         tl.pmap(square, 5)  # type: ignore[call-overload]
+
+
+def test_fn_raising_cancelled_is_that_items_failure() -> None:
+    # Regression: this ended in "RuntimeError: pmap lost the result of item 3".
+    def f(x: int) -> int:
+        if x == 3:
+            with tl.TaskGroup() as tg:
+                task = tg.go(tl.sleep, 30)
+                task.cancel()
+            return task.result()  # raises tl.Cancelled: the task was cancelled
+        return x
+
+    seen = []
+    with pytest.raises(tl.Cancelled, match="was cancelled"):
+        for r in pmap(f, range(10), workers=2):
+            seen.append(r)
+    assert seen == [0, 1, 2]
+
+
+def consume_from_threads(
+    results: Iterator[int], consumers: int
+) -> tuple[list[list[int]], list[BaseException]]:
+    """Consume *results* from several threads at once: what each got, in
+    the order it got them, and what each raised."""
+    got: list[list[int]] = [[] for _ in range(consumers)]
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+    start = threading.Barrier(consumers)
+
+    def consume(mine: list[int]) -> None:
+        start.wait()
+        try:
+            for r in results:
+                mine.append(r)
+        except BaseException as exc:
+            with lock:
+                errors.append(exc)
+
+    threads = [threading.Thread(target=consume, args=(mine,)) for mine in got]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return got, errors
+
+
+@pytest.mark.usefixtures("tiny_switch")
+@pytest.mark.parametrize("ordered", [True, False])
+def test_several_consumers_get_each_result_exactly_once(ordered: bool) -> None:
+    # Regression: results went missing, or came twice, and "pmap lost the
+    # result of item N" was raised.
+    def yielding(x: int) -> int:
+        time.sleep(0)
+        return x
+
+    for _ in range(20):
+        results = pmap(yielding, range(1000), workers=4, ordered=ordered)
+        got, errors = consume_from_threads(results, 4)
+        assert errors == []
+        assert sorted(itertools.chain(*got)) == list(range(1000))
+        if ordered:  # handed out in input order: each consumer's share is increasing
+            assert all(mine == sorted(mine) for mine in got)
+
+
+@pytest.mark.usefixtures("tiny_switch")
+def test_several_consumers_and_a_failure() -> None:
+    def f(x: int) -> int:
+        if x == 500:
+            raise ValueError("item 500")
+        return x
+
+    for _ in range(10):
+        got, errors = consume_from_threads(pmap(f, range(1000), workers=4), 4)
+        # every result before the failure, once; the failure, once; the others see the end
+        assert sorted(itertools.chain(*got)) == list(range(500))
+        assert [str(e) for e in errors] == ["item 500"]
+
+
+def test_close_from_one_consumer_ends_the_others() -> None:
+    results = pmap(lambda x: tl.sleep(30), range(10), workers=2)
+    waiting: list[object] = []
+
+    def wait() -> None:
+        waiting.append(list(results))
+
+    thread = threading.Thread(target=wait)
+    thread.start()
+    time.sleep(0.1)
+    results.close()
+    thread.join(5)
+    assert waiting == [[]]
+
+
+def test_unordered_raises_the_first_failure_after_its_results() -> None:
+    # Regression: with ordered=False, a chunk that arrived after the failing
+    # one was handed out first, and its own failure replaced the first one.
+    delivered = threading.Event()
+
+    class TwoFailures:
+        drivers = 1
+        per_item = True
+
+        def drive(self, engine: Engine, driver: Driver) -> None:
+            engine.deliver(driver, 0, [10, 11], ValueError("first"))
+            engine.deliver(driver, 5, [15], KeyError("second"))
+            delivered.set()
+
+        def shutdown(self) -> None:
+            pass
+
+    results: tl.PMap[int] = PMap(Engine(iter(range(10)), 8, TwoFailures(), ordered=False))
+    assert delivered.wait(10)
+    got = []
+    with pytest.raises(ValueError, match="first"):
+        for r in results:
+            got.append(r)
+    assert got == [10, 11]

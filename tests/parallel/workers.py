@@ -8,6 +8,8 @@ import os
 import signal
 import time
 
+from threadline import Cancelled
+
 
 def square(x: int) -> int:
     return x * x
@@ -94,3 +96,22 @@ def echo(x: bytes) -> bytes:
 def repeat(blob: bytes, x: int) -> bytes:
     """With a large *blob* bound by functools.partial: a big fn, big results."""
     return blob * 2 + bytes([x])
+
+
+def interrupt_at_7(x: int) -> int:
+    if x == 7:
+        raise KeyboardInterrupt(f"interrupted at {x}")
+    return x
+
+
+def exit_at_7(x: int) -> int:
+    if x == 7:
+        raise SystemExit(f"exit at {x}")
+    return x
+
+
+def cancelled_at_7(x: int) -> int:
+    """As if fn returned ``t.result()`` of a task that was cancelled."""
+    if x == 7:
+        raise Cancelled(f"task for {x} was cancelled")
+    return x

@@ -1,10 +1,10 @@
-"""Choosing and building pmap's backend: threads, processes, interpreters,
-or any ``concurrent.futures.Executor``.
+"""Choosing and building pmap's backend: threads (the default),
+processes, interpreters, or any ``concurrent.futures.Executor``.
 
-``"auto"`` follows the interpreter: threads where the GIL is disabled (they
-run Python code in parallel there); otherwise processes when ``fn`` can be
-pickled, else threads with one ``RuntimeWarning`` saying why that will not
-scale.
+``"auto"`` (opt-in) follows the interpreter: threads where the GIL is
+disabled (they run Python code in parallel there); otherwise processes
+when ``fn`` can be pickled, else threads with one ``RuntimeWarning`` saying
+why that will not scale.
 """
 
 from __future__ import annotations
@@ -13,19 +13,20 @@ import concurrent.futures
 import os
 import pickle
 import sys
+import time
 import warnings
 from collections import deque
 from collections.abc import Callable
 from typing import Any
 
 from .._channel import Channel
-from .._core import _workers
-from .._core._scope import CancelScope
+from .._core._scope import checkpoint
 from . import _batches
-from ._engine import Engine, Job, Runner
+from ._engine import Driver, Engine, Runner
 from ._procs import ProcessRunner, pickled_fn
 
-NAMES = ("auto", "threads", "processes", "interpreters")
+NAMES = ("threads", "processes", "interpreters", "auto")
+THREAD_TARGET = 0.001  # seconds a batch of items takes on a thread, at most
 
 
 def gil_enabled() -> bool:
@@ -35,27 +36,45 @@ def gil_enabled() -> bool:
 
 
 class ThreadRunner:
-    """Each driver is a task calling ``fn`` on one item at a time, in a
-    scope of its own, so a failure before it cancels it."""
+    """Each driver is a task that takes a few items at a time (the batch
+    grows while items are cheap, so a batch takes about ``THREAD_TARGET``
+    seconds, up to a share of the window) and calls ``fn`` on each in
+    turn, in the driver's scope, which the engine cancels when an item
+    before the batch fails."""
 
-    def __init__(self, fn: Callable[[Any], Any], workers: int) -> None:
+    per_item = True  # the window counts items
+
+    def __init__(self, fn: Callable[[Any], Any], workers: int, window: int) -> None:
         self.fn = fn
         self.drivers = workers
+        self.limit = max(1, window // (2 * workers))
 
-    def drive(self, engine: Engine, jobs: Channel[Job]) -> None:
+    def drive(self, engine: Engine, driver: Driver) -> None:
         fn = self.fn
-        for index, item in jobs:
-            with CancelScope() as scope:
-                if not engine.begin(index, scope):
-                    continue
-                try:
-                    value = fn(item)
-                except Exception as exc:
-                    engine.deliver(index, False, exc)
-                else:
-                    engine.deliver(index, True, value)
-                finally:
-                    engine.end(index)
+        scope = driver.scope
+        size = 1
+        while True:
+            batch = engine.take(driver, size)
+            if batch is None:
+                return
+            first, items = batch
+            values: list[Any] = []
+            append = values.append
+            error = None
+            start = time.perf_counter()
+            try:
+                for item in items:
+                    if scope.cancel_called:
+                        return  # close(), or a failure before this batch
+                    append(fn(item))
+            except BaseException as exc:  # any kind, KeyboardInterrupt too: the item's failure
+                checkpoint()  # ... unless pmap cancelled this driver: then it stops here
+                error = exc
+            elapsed = time.perf_counter() - start
+            engine.deliver(driver, first, values, error, cost=len(items))
+            if error is not None:
+                return
+            size = _batches.next_size(elapsed, len(values), self.limit, target=THREAD_TARGET)
 
     def shutdown(self) -> None:
         pass
@@ -66,25 +85,25 @@ class ExecutorRunner:
     A cancelled driver cancels its future; if the batch is already running
     it waits for it, so nothing keeps running after ``close()``."""
 
+    per_item = False  # the window counts batches
+
     def __init__(
         self,
         fn: Callable[[Any], Any],
         executor: concurrent.futures.Executor,
         workers: int,
-        window: int,
         *,
         owned: bool,
     ) -> None:
         self.fn = fn
         self.executor = executor
         self.drivers = workers
-        self.limit = _batches.batch_limit(window, workers)
         self.owned = owned
 
-    def drive(self, engine: Engine, jobs: Channel[Job]) -> None:
+    def drive(self, engine: Engine, driver: Driver) -> None:
         remote = _Futures(self)
         try:
-            _batches.drive_batches(engine, jobs, self.limit, remote)
+            _batches.drive_batches(engine, driver, remote)
         finally:
             remote.abandon()
 
@@ -98,19 +117,19 @@ class _Futures:
 
     def __init__(self, runner: ExecutorRunner) -> None:
         self.runner = runner
-        self.pending: deque[concurrent.futures.Future[Any]] = deque()
+        self.pending: deque[concurrent.futures.Future[bytes]] = deque()
 
-    def send(self, payload: list[tuple[int, bytes]]) -> None:
+    def send(self, first: int, items: list[Any], payload: bytes) -> None:
         runner = self.runner
-        self.pending.append(runner.executor.submit(_batches.run_batch, runner.fn, payload))
+        self.pending.append(runner.executor.submit(_batches.run_batch, runner.fn, first, payload))
 
-    def receive(self) -> tuple[float, list[_batches.Reply]]:
+    def receive(self) -> bytes:
         future = self.pending[0]
         done: Channel[None] = Channel(1)
         future.add_done_callback(lambda _: done.try_send(None))
         done.recv()
         self.pending.popleft()
-        return future.result()  # type: ignore[no-any-return]
+        return future.result()
 
     def abandon(self) -> None:
         """Cancel what has not started; wait for what has, so nothing keeps
@@ -122,12 +141,15 @@ class _Futures:
 
 
 def default_workers(backend: object) -> int:
+    """``ThreadPoolExecutor``'s default for threads (they mostly wait);
+    the CPU count for processes and interpreters; an executor's own size."""
+    cpus = os.cpu_count() or 1
     if isinstance(backend, concurrent.futures.Executor):
         count = getattr(backend, "_max_workers", None)
-        return count if isinstance(count, int) and count > 0 else _workers.EAGER
+        return count if isinstance(count, int) and count > 0 else cpus
     if backend in ("processes", "interpreters"):
-        return os.cpu_count() or 1
-    return _workers.EAGER
+        return cpus
+    return min(32, cpus + 4)
 
 
 def check_backend(backend: object) -> None:
@@ -150,20 +172,26 @@ def check_backend(backend: object) -> None:
         )
 
 
-def make_runner(fn: Callable[[Any], Any], backend: object, workers: int, window: int) -> Runner:
-    """The runner for a checked *backend* (see ``check_backend``)."""
+def resolve(fn: Callable[[Any], Any], backend: object) -> object:
+    """*backend* with ``"auto"`` replaced by what it picks for *fn*."""
+    return _choose(fn) if backend == "auto" else backend
+
+
+def make_runner(
+    fn: Callable[[Any], Any], backend: object, workers: int, window: int, what: str
+) -> Runner:
+    """The runner for a checked and resolved *backend*.  *what* names the
+    call in messages (``pmap(backend='processes')``)."""
     if isinstance(backend, concurrent.futures.Executor):
         pickled_fn(fn, type(backend).__name__)
-        return ExecutorRunner(fn, backend, workers, window, owned=False)
-    if backend == "auto":
-        backend = _choose(fn)
+        return ExecutorRunner(fn, backend, workers, owned=False)
     if backend == "processes":
-        return ProcessRunner(fn, workers, window)
+        return ProcessRunner(fn, workers, what)
     if backend == "interpreters":
         pickled_fn(fn, "interpreters")
         executor = concurrent.futures.InterpreterPoolExecutor(workers)  # type: ignore[attr-defined]
-        return ExecutorRunner(fn, executor, workers, window, owned=True)
-    return ThreadRunner(fn, workers)
+        return ExecutorRunner(fn, executor, workers, owned=True)
+    return ThreadRunner(fn, workers, window)
 
 
 def _choose(fn: Callable[[Any], Any]) -> str:

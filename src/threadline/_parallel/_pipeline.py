@@ -28,7 +28,7 @@ class Stage:
     workers: int | None = None
     ordered: bool = True
     window: int | None = None
-    backend: Any = "auto"
+    backend: Any = "threads"
 
 
 def stage(
@@ -37,7 +37,7 @@ def stage(
     workers: int | None = None,
     ordered: bool = True,
     window: int | None = None,
-    backend: Any = "auto",
+    backend: Any = "threads",
 ) -> Stage:
     """Describe a pipeline stage (arguments as for ``pmap``)."""
     if not callable(fn):

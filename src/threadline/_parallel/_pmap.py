@@ -1,28 +1,28 @@
-"""pmap: a lazy, bounded, cancellable parallel map (the consumer's half).
+"""pmap: a lazy, bounded, cancellable parallel map (the consumers' half).
 
 The work happens in an ``Engine`` (see ``_engine``) run by a pool task; the
 backend decides what its drivers do (``_backends``).  This module is the
-iterator the caller holds: it receives ``(index, ok, value)`` results,
-in lists,
-puts them back in input order when ``ordered``, returns one credit to the
-engine per result handed out, and turns the first failure into the
-exception the caller sees.
+iterator the caller holds.  ``__next__`` pops the engine's ``ready`` deque
+(atomic, so no lock on the common path) and asks the engine for the next
+chunk when it is empty; so any number of threads may consume one ``PMap``
+at once, each result going to exactly one of them, in input order across
+them all when ``ordered``.  The first failure is raised once, to one
+consumer, after every result before it; the others then see the end.
 
-``PMap`` is used by one consumer thread at a time (like any iterator) and
-holds no lock; its finalizer only cancels (it must not block).
+No lock of its own but the progress bar's; its finalizer only cancels (it
+must not block).
 """
 
 from __future__ import annotations
 
-from collections import deque
+import threading
 from collections.abc import Callable, Iterable, Sized
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
 from .._core import _workers
-from .._errors import ChannelClosed
 from . import _backends, _progress
-from ._engine import Engine, Outcome
+from ._engine import Engine
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -32,89 +32,40 @@ class PMap(Generic[R]):
     """The iterator that ``pmap`` returns: results, as they are taken.
     ``close()`` (or leaving a ``with`` block) stops the work."""
 
-    def __init__(
-        self,
-        engine: Engine,
-        ordered: bool,
-        progress: _progress.Progress | None,
-    ) -> None:
+    def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        self._ordered = ordered
-        self._progress = progress
-        self._pending: dict[int, tuple[bool, Any]] = {}  # ordered: by index
-        self._ready: deque[Outcome] = deque()  # unordered: as they came
-        self._next = 0
-        self._closed = False
+        self._ready = engine.ready
         _workers.submit(engine.run)
 
     def __iter__(self) -> PMap[R]:
         return self
 
     def __next__(self) -> R:
-        if self._closed:
-            raise StopIteration
-        while True:
-            if self._ordered:
-                if self._next in self._pending:
-                    ok, value = self._pending.pop(self._next)
-                    return self._hand_out(self._next, ok, value)
-            elif self._ready:
-                return self._hand_out(*self._ready.popleft())
-            try:
-                outcomes = self._engine.results.recv()
-            except ChannelClosed:
-                return self._finish()
-            except BaseException:
-                self.close()
-                raise
-            if self._ordered:
-                for index, ok, value in outcomes:
-                    self._pending[index] = (ok, value)
-            else:
-                self._ready.extend(outcomes)
-
-    def _hand_out(self, index: int, ok: bool, value: Any) -> R:
-        self._next = index + 1
-        if not ok:
+        try:
+            return self._ready.popleft()  # type: ignore[no-any-return]
+        except IndexError:
+            pass
+        except BaseException:  # Ctrl-C right after the pop: stop rather than lose it
             self.close()
-            raise value
-        self._engine.credits.try_send(None)
-        if self._progress is not None:
-            self._progress.advance()
-        return value  # type: ignore[no-any-return]
+            raise
+        try:
+            return self._engine.refill()  # type: ignore[no-any-return]
+        except StopIteration:
+            self._end()
+            raise
+        except BaseException:  # the failure, a timeout or Ctrl-C while waiting
+            self.close()
+            raise
 
-    def _finish(self) -> R:
-        """The results channel is closed: every driver is done."""
-        self._closed = True
-        self._end_progress()
-        error = self._engine.error
-        if error is not None:
-            if isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
-                raise error.exceptions[0]
-            raise error
-        if self._pending:  # ordered: only results after a failure can be left
-            index = min(self._pending)
-            ok, value = self._pending.pop(index)
-            if not ok:
-                return self._hand_out(index, ok, value)
-            raise RuntimeError(
-                f"pmap lost the result of item {self._next} (a bug in threadline: please report it)"
-            )
-        raise StopIteration
-
-    def _end_progress(self) -> None:
-        progress, self._progress = self._progress, None
-        if progress is not None:
-            progress.close()
+    def _end(self) -> None:
+        pass
 
     def close(self) -> None:
         """Stop the work: no new call of ``fn`` starts, running calls are
         cancelled (threads: at their next blocking point; processes: the
         process is killed), and this returns once none is running."""
-        self._closed = True
-        self._engine.cancel()
-        self._engine.finished.wait()
-        self._end_progress()
+        self._engine.close()
+        self._end()
 
     def __enter__(self) -> PMap[R]:
         return self
@@ -128,10 +79,32 @@ class PMap(Generic[R]):
         self.close()
 
     def __del__(self) -> None:
-        # A finalizer must not block (nor take channel locks): cancel only.
+        # A finalizer must not block (nor take locks): cancel only.
         engine = getattr(self, "_engine", None)
         if engine is not None and not engine.finished.is_set():
             engine.request_cancel()
+
+
+class _ProgressPMap(PMap[R]):
+    """A ``PMap`` that advances a progress bar per result handed out."""
+
+    def __init__(self, engine: Engine, progress: _progress.Progress) -> None:
+        self._progress: _progress.Progress | None = progress
+        self._progress_lock = threading.Lock()
+        super().__init__(engine)
+
+    def __next__(self) -> R:
+        value = super().__next__()
+        with self._progress_lock:
+            if self._progress is not None:
+                self._progress.advance()
+        return value
+
+    def _end(self) -> None:
+        with self._progress_lock:
+            progress, self._progress = self._progress, None
+        if progress is not None:
+            progress.close()
 
 
 def check_workers(workers: object) -> int | None:
@@ -158,17 +131,20 @@ def pmap(
     *,
     workers: int | None = None,
     ordered: bool = True,
-    backend: Any = "auto",
+    backend: Any = "threads",
     progress: bool = False,
     window: int | None = None,
 ) -> PMap[R]:
     """Map *fn* over *items* in parallel, lazily and bounded.
 
-    ``backend`` is ``"auto"``, ``"threads"``, ``"processes"``,
-    ``"interpreters"`` (Python 3.14+) or a ``concurrent.futures.Executor``.
-    At most ``window`` (default ``4 * workers + 16``) items are taken from
-    *items* ahead of the consumer.  ``progress=True`` draws a progress bar
-    on stderr.
+    ``backend`` is ``"threads"`` (the default), ``"processes"``,
+    ``"interpreters"`` (Python 3.14+), a ``concurrent.futures.Executor``, or
+    ``"auto"`` (threads where the GIL is disabled, else processes).
+    ``workers`` defaults to ``min(32, CPUs + 4)`` on threads and to the CPU
+    count otherwise.  At most ``window`` (default ``4 * workers + 16``)
+    items (threads) or batches (the other backends) are taken from *items*
+    ahead of the consumer.  ``progress=True`` draws a progress bar on
+    stderr.
     """
     if not callable(fn):
         raise TypeError(f"fn must be callable, got {fn!r}")
@@ -181,10 +157,15 @@ def pmap(
     size = check_window(window)
     if not isinstance(progress, bool):
         raise TypeError(f"progress must be True or False, got {progress!r}")
+    chosen = _backends.resolve(fn, backend)
     if count is None:
-        count = _backends.default_workers(backend)
+        count = _backends.default_workers(chosen)
     if size is None:
         size = 4 * count + 16
-    runner = _backends.make_runner(fn, backend, count, size)
-    bar = _progress.start(len(items) if isinstance(items, Sized) else None) if progress else None
-    return PMap(Engine(source, size, runner), ordered, bar)
+    what = f"pmap(backend={backend!r})" if isinstance(backend, str) else "pmap"
+    runner = _backends.make_runner(fn, chosen, count, size, what)
+    engine = Engine(source, size, runner, ordered)
+    if progress:
+        bar = _progress.start(len(items) if isinstance(items, Sized) else None)
+        return _ProgressPMap(engine, bar)
+    return PMap(engine)

@@ -1,14 +1,22 @@
 """The processes backend: worker processes driven over pipes, reused
 between pmap calls.
 
-Each driver uses one worker process at a time.  It sends ``(fn, batch)``
-messages (``fn`` only when the process does not have it yet; two batches
-in flight, see ``_batches.drive_batches``) and waits for each
-reply on the pipe and on the process's sentinel, 20 ms
-at a time between cancellation checkpoints, so it notices cancellation and
-the death of its process promptly.  The child records the index of the
-item it is running in shared memory, so a death (killed, ``os._exit``, a
-crash in C code) is reported naming that item.
+    driver thread (parent)                   worker process
+    take a batch ── (fn?, first, items) ───▶ reader thread ─▶ inbox
+                                             main: run_batch, one item at a
+    deliver ◀──────── (elapsed, values, ─── time; the running item's index
+                       error) ─────────────  in shared memory (``current``)
+
+Each driver uses one worker process at a time.  It sends ``(fn, first,
+items)`` messages (``fn`` only when the process does not have it yet; two
+batches in flight, see ``_batches.drive_batches``) and waits for each reply
+on the pipe and on the process's sentinel, 20 ms at a time between
+cancellation checkpoints, so it notices cancellation and the death of its
+process promptly.  A reader thread in the child takes every message off
+the pipe as soon as it arrives, so a big batch sent while the child writes
+a big reply never leaves both sides blocked on full pipes.  The child
+records the index of the item it is running in shared memory, so a death
+(killed, ``os._exit``, a crash in C code) is reported naming that item.
 
 Starting a process costs a re-import of the program's main module (tens
 to hundreds of ms), so a driver that ends with its process idle parks it
@@ -20,30 +28,38 @@ if it has been idle for less than ``_REUSE_SECONDS`` (smaller), so it
 never sends work to one that is retiring.  Processes are daemonic and the
 child ignores SIGINT: Ctrl-C reaches the parent, whose group cancels.
 
+Start methods: workers start with ``forkserver`` (``spawn`` where there is
+none: Windows), never ``fork`` (the parent has threads).  Both import the
+main module in the child, so a script that starts processes from its top
+level needs the ``if __name__ == "__main__":`` guard; ``check_main_guard``
+says so before any process starts.
+
 Locking: ``_pool_lock`` guards ``_idle`` only; it is never held while
 joining or killing a process.  A ``_Process`` in use belongs to one driver.
 """
 
 from __future__ import annotations
 
+import ast
 import multiprocessing
 import multiprocessing.connection
 import os
 import pickle
+import queue
 import signal
+import sys
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing.context import BaseContext
+from types import FrameType
 from typing import Any
 
-from .._channel import Channel
 from .._core._scope import checkpoint
 from . import _batches
-from ._batches import Reply
-from ._engine import Engine, Job
+from ._engine import Driver, Engine
 
 _POLL = 0.02
 _STOP_GRACE = 1.0
@@ -52,6 +68,12 @@ _REUSE_SECONDS = 8.0
 
 _pool_lock = threading.Lock()
 _idle: list[_Process] = []
+
+# What a backend sends fn to, for messages.
+_DESTINATIONS = {
+    "processes": "worker processes",
+    "interpreters": "other interpreters",
+}
 
 
 def context() -> BaseContext:
@@ -66,11 +88,121 @@ def pickled_fn(fn: Callable[[Any], Any], backend: str) -> bytes:
     try:
         return pickle.dumps(fn, pickle.HIGHEST_PROTOCOL)
     except Exception as exc:
+        if backend in _DESTINATIONS:
+            who = f"backend={backend!r} sends fn to {_DESTINATIONS[backend]}"
+        else:
+            who = f"a {backend} backend sends fn to its workers"
         raise TypeError(
-            f"backend={backend!r} sends fn to other processes, but fn {fn!r} cannot be "
-            f"pickled ({exc}); define it at module level (not a lambda or a nested "
-            "function), or use backend='threads'"
+            f"{who}, but fn {fn!r} cannot be pickled ({exc}); define it at module "
+            "level (not a lambda or a nested function), or use backend='threads'"
         ) from None
+
+
+# -- the __main__ guard ---------------------------------------------------------
+
+_parsed: dict[tuple[str, float], ast.Module | None] = {}
+
+
+def check_main_guard(ctx: BaseContext, what: str) -> None:
+    """Raise if worker processes of *ctx* would re-run the caller's work.
+
+    spawn and forkserver start a worker by importing the main script, which
+    runs its top-level code again there.  If that code is what starts the
+    workers (the current or the main thread is executing a top-level line of
+    ``__main__`` that is not under ``if __name__ == "__main__":``), every
+    worker would start the work again: say so, and how to fix it, before any
+    process starts.  A main module without a file (``python -c``, a REPL)
+    is not imported by the workers, so it needs no guard."""
+    if ctx.get_start_method() == "fork":
+        return
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    if main is None or not isinstance(path, str):
+        return
+    frames = [sys._getframe(1)]
+    main_frame = sys._current_frames().get(threading.main_thread().ident or 0)
+    if main_frame is not None:
+        frames.append(main_frame)
+    for frame in frames:
+        line = _top_level_line(frame, main.__dict__)
+        if line is not None and not _guarded(path, line):
+            raise RuntimeError(
+                f"{what} was started by line {line} of {path}, which is not under "
+                '`if __name__ == "__main__":`. Its worker processes start by importing '
+                f"that script (start method {ctx.get_start_method()!r}), so each of them "
+                "would run that line again. Put the code that starts the work under the "
+                "guard, for example:\n\n"
+                "    def main():\n"
+                "        ...  # the code that calls pmap or pipeline\n\n"
+                '    if __name__ == "__main__":\n'
+                "        main()\n\n"
+                'or use backend="threads" (the default), which needs no guard.'
+            )
+
+
+def _top_level_line(frame: FrameType | None, namespace: dict[str, Any]) -> int | None:
+    """The line of ``__main__``'s top-level code in *frame*'s stack, if any."""
+    while frame is not None:
+        if frame.f_globals is namespace and frame.f_code.co_name == "<module>":
+            return frame.f_lineno
+        frame = frame.f_back
+    return None
+
+
+def _guarded(path: str, line: int) -> bool:
+    """Whether *line* of the script at *path* is under an ``if __name__ ==
+    "__main__":`` (True when the source cannot be read: no false alarms)."""
+    try:
+        key = (path, os.stat(path).st_mtime)
+    except OSError:
+        return True
+    if key not in _parsed:
+        try:
+            with open(path, "rb") as f:
+                _parsed[key] = ast.parse(f.read(), path)
+        except (OSError, SyntaxError, ValueError):
+            _parsed[key] = None
+    tree = _parsed[key]
+    return tree is None or _under_guard(tree.body, line)
+
+
+def _under_guard(body: list[ast.stmt], line: int) -> bool:
+    for stmt in body:
+        end = stmt.end_lineno or stmt.lineno
+        if not stmt.lineno <= line <= end:
+            continue
+        if isinstance(stmt, ast.If):
+            equal = _main_test(stmt.test)
+            if equal is not None:
+                guarded = stmt.body if equal else stmt.orelse
+                return any(s.lineno <= line <= (s.end_lineno or s.lineno) for s in guarded)
+        for field in ("body", "orelse", "finalbody", "handlers", "cases"):
+            inner = getattr(stmt, field, None)
+            if isinstance(inner, list) and inner:
+                blocks = [inner] if isinstance(inner[0], ast.stmt) else [b.body for b in inner]
+                if any(_under_guard(block, line) for block in blocks):
+                    return True
+        return False
+    return False
+
+
+def _main_test(test: ast.expr) -> bool | None:
+    """True for ``__name__ == "__main__"``, False for ``!=``, else None."""
+    if not (isinstance(test, ast.Compare) and len(test.ops) == 1):
+        return None
+    sides = [test.left, test.comparators[0]]
+    names = [s for s in sides if isinstance(s, ast.Name) and s.id == "__name__"]
+    mains = [s for s in sides if isinstance(s, ast.Constant) and s.value == "__main__"]
+    if not (names and mains):
+        return None
+    if isinstance(test.ops[0], ast.Eq):
+        return True
+    if isinstance(test.ops[0], ast.NotEq):
+        return False
+    return None
+
+
+# -- worker processes -----------------------------------------------------------
 
 
 class _Process:
@@ -152,18 +284,20 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class ProcessRunner:
-    def __init__(self, fn: Callable[[Any], Any], workers: int, window: int) -> None:
+    per_item = False  # the window counts batches
+
+    def __init__(self, fn: Callable[[Any], Any], workers: int, what: str) -> None:
         self.fn = fn
         self.fn_bytes = pickled_fn(fn, "processes")
         self.drivers = workers
-        self.limit = _batches.batch_limit(window, workers)
         self.context = context()
+        check_main_guard(self.context, what)
         self.pids: list[int] = []  # for tests: every process this pmap used
 
-    def drive(self, engine: Engine, jobs: Channel[Job]) -> None:
+    def drive(self, engine: Engine, driver: Driver) -> None:
         worker = _Worker(self)
         try:
-            _batches.drive_batches(engine, jobs, self.limit, worker)
+            _batches.drive_batches(engine, driver, worker)
         finally:
             worker.stop()
 
@@ -178,9 +312,9 @@ class _Worker:
     def __init__(self, runner: ProcessRunner) -> None:
         self.runner = runner
         self.proc: _Process | None = None
-        self.pending: deque[list[tuple[int, bytes]]] = deque()
+        self.pending: deque[tuple[int, list[Any]]] = deque()
 
-    def send(self, payload: list[tuple[int, bytes]]) -> None:
+    def send(self, first: int, items: list[Any], payload: bytes) -> None:
         proc = self.proc
         if not self.pending and (
             proc is None or not proc.reusable(self.runner.context, time.monotonic())
@@ -192,30 +326,30 @@ class _Worker:
         assert proc is not None
         fn_bytes = self.runner.fn_bytes
         fresh = None if proc.fn_bytes == fn_bytes else fn_bytes  # sent once per fn
-        self.pending.append(payload)
+        self.pending.append((first, items))
         try:
-            proc.conn.send((fresh, payload))
+            proc.conn.send_bytes(pickle.dumps((fresh, first, payload), pickle.HIGHEST_PROTOCOL))
         except OSError:  # the process is gone already
             raise self._death(proc) from None
         proc.fn_bytes = fn_bytes
 
-    def receive(self) -> tuple[float, list[Reply]]:
+    def receive(self) -> bytes:
         proc = self.proc
         assert proc is not None
         reply = self._wait(proc)
         proc.last_used = time.monotonic()
         self.pending.popleft()
-        if isinstance(reply, str):  # fn could not be loaded in the child
-            raise TypeError(reply)
-        return reply  # type: ignore[no-any-return]
+        if reply[:1] == b"!":  # fn could not be loaded in the child
+            raise TypeError(reply[1:].decode("utf-8", "replace"))
+        return reply
 
-    def _wait(self, proc: _Process) -> Any:
+    def _wait(self, proc: _Process) -> bytes:
         sentinel = proc.process.sentinel
         while True:
             ready = multiprocessing.connection.wait([proc.conn, sentinel], _POLL)
             if proc.conn in ready:
                 try:
-                    return proc.conn.recv()
+                    return proc.conn.recv_bytes()
                 except (EOFError, OSError):  # EOF, or a reset with data unread
                     pass  # died after the wait: report below
                 raise self._death(proc)
@@ -226,19 +360,20 @@ class _Worker:
     def _death(self, proc: _Process) -> BrokenProcessPool:
         proc.process.join(_STOP_GRACE)
         code = proc.process.exitcode
-        items = dict(pair for payload in self.pending for pair in payload)
         index = proc.current.value
         if index < 0:
-            index = self.pending[0][0][0]
+            index = self.pending[0][0]
         how = f"exit code {code}"
         if code is not None and code < 0:
             try:
                 how = f"signal {signal.Signals(-code).name}"
             except ValueError:
                 how = f"signal {-code}"
-        data = items.get(index)
-        item = "" if data is None else f" ({_describe(data)})"
-        lost = len(items) - 1
+        item = ""
+        for first, items in self.pending:
+            if first <= index < first + len(items):
+                item = f" ({_batches._short(items[index - first])})"
+        lost = sum(len(items) for _, items in self.pending) - 1
         extra = (
             f"; the {lost} other item(s) sent to it, finished or not, were lost with it"
             if lost
@@ -261,32 +396,43 @@ class _Worker:
         self.pending.clear()
 
 
-def _describe(data: bytes) -> str:
-    try:
-        return _batches._short(pickle.loads(data))
-    except Exception:
-        return "an item"
-
-
 def _child_main(
     conn: multiprocessing.connection.Connection, current: Any, idle_seconds: float
 ) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    slot = memoryview(current).cast("B").cast("q")
+    inbox: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+    threading.Thread(target=_child_reader, args=(conn, inbox), daemon=True).start()
     fn: Any = None  # the function, or why it could not be loaded
     while True:
         try:
-            if not conn.poll(idle_seconds):
-                return  # retire: the parent no longer reuses this process
-            message = conn.recv()
-        except (EOFError, OSError):
+            message = inbox.get(timeout=idle_seconds)
+        except queue.Empty:
+            return  # retire: the parent no longer reuses this process
+        if message is None:
             return  # the parent is gone
-        fn_bytes, payload = message
+        fn_bytes, first, payload = pickle.loads(message)
         if fn_bytes is not None:  # a new fn; otherwise the one loaded before
             fn = _load(fn_bytes)
         if isinstance(fn, str):
-            conn.send(fn)
+            reply = b"!" + fn.encode()
         else:
-            conn.send(_batches.run_batch(fn, payload, current))
+            reply = _batches.run_batch(fn, first, payload, slot)
+        try:
+            conn.send_bytes(reply)
+        except OSError:
+            return  # the parent is gone
+
+
+def _child_reader(
+    conn: multiprocessing.connection.Connection, inbox: queue.SimpleQueue[bytes | None]
+) -> None:
+    """Take every message off the pipe as it arrives (see the module notes)."""
+    try:
+        while True:
+            inbox.put(conn.recv_bytes())
+    except (EOFError, OSError):
+        inbox.put(None)
 
 
 def _load(fn_bytes: bytes) -> Any:
