@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib.util
 import inspect
 import textwrap
+import traceback
 from typing import Any
 
 import pytest
@@ -415,3 +416,43 @@ def test_lazy_loader_runs_instrumented() -> None:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     assert module.rgb_to_hsv(1.0, 0.0, 0.0) == (0.0, 1.0, 1.0)
+
+
+FAILING = {
+    "attribute": "o.missing",
+    "method": "o.nope()",
+    "item": "{}['k'] + 1",
+    "store target": "o.b = 1",
+    "augmented": "o.a += 1",
+    "delete": "del o.a",
+    "builtin": "len(5)",
+    "in": "1 in 5",
+    "for": "[x for x in 5]",
+    "with": "exec('with o: pass', {'o': o})",
+    "global": "def f():\n    global total\n    total += 'x'\nf()",
+}
+
+
+def positions(source: str, instrumented: bool) -> list[tuple[Any, ...]]:
+    """Where the program's frames of the exception *source* raises point."""
+    code_text = f"class Obj:\n    __slots__ = ('a',)\no = Obj()\ntotal = 0\n{source}\n"
+    namespace: dict[str, Any] = {"__name__": "snippet"}
+    if instrumented:
+        prepare(namespace, Hooks(Detector(lambda race: None)))
+        code = instrument(code_text, "<snippet>")
+    else:
+        code = compile(code_text, "<snippet>", "exec")
+    with pytest.raises(Exception) as info:
+        exec(code, namespace)
+    return [
+        (f.lineno, f.end_lineno, f.colno, f.end_colno)
+        for f in traceback.extract_tb(info.value.__traceback__)
+        if f.filename == "<snippet>"
+    ]
+
+
+@pytest.mark.parametrize("name", sorted(FAILING))
+def test_tracebacks_point_where_they_would(name: str) -> None:
+    """A hook call takes the source position of what it stands for, so a
+    traceback's line and carets are python's own."""
+    assert positions(FAILING[name], True) == positions(FAILING[name], False)

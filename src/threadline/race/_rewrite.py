@@ -70,9 +70,13 @@ _AUG = {
 }
 
 
-def _hook(name: str, *args: ast.expr) -> ast.Call:
+def _hook(name: str, *args: ast.expr, at: ast.AST | None = None) -> ast.Call:
+    """A call of hook *name*; *at*: the node it stands for, whose source
+    position it takes (a traceback then points where it would without the
+    rewrite)."""
     func = ast.Attribute(value=ast.Name(id=R, ctx=ast.Load()), attr=name, ctx=ast.Load())
-    return ast.Call(func=func, args=list(args), keywords=[])
+    call = ast.Call(func=func, args=list(args), keywords=[])
+    return call if at is None else ast.copy_location(call, at)
 
 
 def _probe(name: str) -> ast.Lambda:
@@ -237,21 +241,21 @@ class Rewriter(ast.NodeTransformer):
             return node
         kind = self._kind(node.id)
         if kind == "global":
-            return _hook("rgv", ast.Name(id=G, ctx=ast.Load()), self._name(node.id), node)
+            return _hook("rgv", ast.Name(id=G, ctx=ast.Load()), self._name(node.id), node, at=node)
         if kind == "cell":
-            return _hook("rcv", _probe(node.id), self._name(node.id), node)
+            return _hook("rcv", _probe(node.id), self._name(node.id), node, at=node)
         return node
 
     def visit_Attribute(self, node: ast.Attribute) -> Any:
         self.generic_visit(node)
         if isinstance(node.ctx, ast.Load):
-            return _hook("ra", node.value, self._name(node.attr))
+            return _hook("ra", node.value, self._name(node.attr), at=node)
         return node
 
     def visit_Subscript(self, node: ast.Subscript) -> Any:
         self.generic_visit(node)
         if isinstance(node.ctx, ast.Load):
-            return _hook("ri", node.value, _slice_expr(node.slice))
+            return _hook("ri", node.value, _slice_expr(node.slice), at=node)
         return node
 
     def visit_Call(self, node: ast.Call) -> Any:
@@ -260,17 +264,17 @@ class Rewriter(ast.NodeTransformer):
             obj = self.visit(func.value)
             node.args = [self.visit(a) for a in node.args]
             node.keywords = [self.visit(k) for k in node.keywords]
-            node.func = _hook("m", obj, self._name(func.attr))
+            node.func = _hook("m", obj, self._name(func.attr), at=func)
             return node
         self.generic_visit(node)
         if isinstance(func, ast.Name) and func.id in _WHOLE_BUILTINS:
-            node.func = _hook("call", node.func)
+            node.func = _hook("call", node.func, at=node.func)
         return node
 
     def visit_Compare(self, node: ast.Compare) -> Any:
         self.generic_visit(node)
         if len(node.ops) == 1 and isinstance(node.ops[0], (ast.In, ast.NotIn)):
-            test = _hook("isin", node.left, node.comparators[0])
+            test = _hook("isin", node.left, node.comparators[0], at=node)
             if isinstance(node.ops[0], ast.NotIn):
                 return ast.UnaryOp(op=ast.Not(), operand=test)
             return test
@@ -278,7 +282,7 @@ class Rewriter(ast.NodeTransformer):
 
     def visit_comprehension(self, node: ast.comprehension) -> Any:
         self.generic_visit(node)
-        node.iter = _hook("it", node.iter)
+        node.iter = _hook("it", node.iter, at=node.iter)
         return node
 
     def visit_NamedExpr(self, node: ast.NamedExpr) -> Any:
@@ -286,22 +290,22 @@ class Rewriter(ast.NodeTransformer):
         kind = self._kind(node.target.id)
         if kind == "global":
             name = self._name(node.target.id)
-            return _hook("wgv", ast.Name(id=G, ctx=ast.Load()), name, node)
+            return _hook("wgv", ast.Name(id=G, ctx=ast.Load()), name, node, at=node)
         if kind == "cell":
-            return _hook("wcv", _probe(node.target.id), self._name(node.target.id), node)
+            return _hook("wcv", _probe(node.target.id), self._name(node.target.id), node, at=node)
         return node
 
     # -- statements ----------------------------------------------------------------
 
     def visit_For(self, node: ast.For) -> Any:
         self.generic_visit(node)
-        node.iter = _hook("it", node.iter)
+        node.iter = _hook("it", node.iter, at=node.iter)
         return node
 
     def visit_With(self, node: ast.With) -> Any:
         self.generic_visit(node)
         for item in node.items:
-            item.context_expr = _hook("cm", item.context_expr)
+            item.context_expr = _hook("cm", item.context_expr, at=item.context_expr)
         return node
 
     def visit_Assign(self, node: ast.Assign) -> Any:
@@ -336,12 +340,14 @@ class Rewriter(ast.NodeTransformer):
         """``target = value`` for one target that is not a tuple or list."""
         if isinstance(target, ast.Attribute):
             obj = self.visit(target.value)
-            stmt: ast.stmt = ast.Expr(value=_hook("sa", value, obj, self._name(target.attr)))
+            call = _hook("sa", value, obj, self._name(target.attr), at=target)
+            stmt: ast.stmt = ast.Expr(value=call)
             return ast.copy_location(stmt, where)
         if isinstance(target, ast.Subscript):
             obj = self.visit(target.value)
             key = _slice_expr(self.visit(target.slice))
-            return ast.copy_location(ast.Expr(value=_hook("si", value, obj, key)), where)
+            call = _hook("si", value, obj, key, at=target)
+            return ast.copy_location(ast.Expr(value=call), where)
         assign = ast.copy_location(ast.Assign(targets=[self.visit(target)], value=value), where)
         if isinstance(target, ast.Name):
             extra = self._record_name(target.id, True)
@@ -378,11 +384,11 @@ class Rewriter(ast.NodeTransformer):
         value = self.visit(node.value)
         target = node.target
         if isinstance(target, ast.Attribute):
-            load = _hook("ra_push", self.visit(target.value), self._name(target.attr))
+            load = _hook("ra_push", self.visit(target.value), self._name(target.attr), at=target)
             return ast.copy_location(ast.Expr(value=_hook("wa_top", _hook(op, load, value))), node)
         if isinstance(target, ast.Subscript):
             key = _slice_expr(self.visit(target.slice))
-            load = _hook("ri_push", self.visit(target.value), key)
+            load = _hook("ri_push", self.visit(target.value), key, at=target)
             return ast.copy_location(ast.Expr(value=_hook("wi_top", _hook(op, load, value))), node)
         node.value = value
         assert isinstance(target, ast.Name)
@@ -396,11 +402,11 @@ class Rewriter(ast.NodeTransformer):
         out: list[ast.stmt] = []
         for target in node.targets:
             if isinstance(target, ast.Attribute):
-                call = _hook("da", self.visit(target.value), self._name(target.attr))
+                call = _hook("da", self.visit(target.value), self._name(target.attr), at=target)
                 out.append(ast.Expr(value=call))
             elif isinstance(target, ast.Subscript):
                 key = _slice_expr(self.visit(target.slice))
-                out.append(ast.Expr(value=_hook("di", self.visit(target.value), key)))
+                out.append(ast.Expr(value=_hook("di", self.visit(target.value), key, at=target)))
             else:
                 out.append(ast.Delete(targets=[target]))
                 if isinstance(target, ast.Name):
