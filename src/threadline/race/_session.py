@@ -3,6 +3,10 @@ hook, and the patches on ``threading.Thread`` that give every thread
 started while it runs its parent's clock (start) and hand its clock to
 whoever joins it.  ``Thread`` is patched at class level, so threads started
 by libraries (a ThreadPoolExecutor's workers) are covered too.
+
+The started sessions (``active()``: the innermost) are kept for the pytest
+plugin; sessions start and stop on the thread that runs the command or
+pytest's configuration, one at a time.
 """
 
 from __future__ import annotations
@@ -17,6 +21,13 @@ from ._detector import Detector
 from ._hooks import Hooks
 from ._patches import Patches
 from ._report import Reporter, Suppressions
+
+_started: list[Session] = []
+
+
+def active() -> Session | None:
+    """The session started last and not yet stopped, if any."""
+    return _started[-1] if _started else None
 
 
 class Session:
@@ -62,8 +73,11 @@ class Session:
         threading.Thread.join = patched_join  # type: ignore[method-assign,assignment]
         self.patches.install()
         _importer.install(self.finder)
+        _started.append(self)
 
     def stop(self) -> None:
+        if self in _started:
+            _started.remove(self)
         _importer.uninstall(self.finder)
         self.patches.restore()
         if self._saved:
