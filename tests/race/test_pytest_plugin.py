@@ -98,6 +98,11 @@ def bumped_twice():
 """
 
 MORE_TESTS = """
+\"\"\"pytest puts its imports after the docstring and __future__ imports.\"\"\"
+
+from __future__ import annotations
+
+
 def test_uses_the_conftest(bumped_twice):
     assert bumped_twice.n == 2
 

@@ -5,8 +5,11 @@ logs are compared."""
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import inspect
+import os
+import sys
 import textwrap
 import traceback
 from typing import Any
@@ -16,6 +19,7 @@ import pytest
 from threadline.race._detector import Detector, Race
 from threadline.race._hooks import Hooks
 from threadline.race._importer import instrument, prepare
+from threadline.race._rewrite import rewrite
 
 PRELUDE = """
 log = []
@@ -456,3 +460,15 @@ def test_tracebacks_point_where_they_would(name: str) -> None:
     """A hook call takes the source position of what it stands for, so a
     traceback's line and carets are python's own."""
     assert positions(FAILING[name], True) == positions(FAILING[name], False)
+
+
+def test_nodes_with_a_start_and_no_end_compile() -> None:
+    """pytest's assertion rewrite adds imports with a line and no end line,
+    after the docstring and ``from __future__`` imports."""
+    tree = ast.parse('"""doc"""\nfrom __future__ import annotations\nimport os\nx = os.sep\n')
+    tree.body.insert(2, ast.Import([ast.alias("sys", "py_sys")], lineno=3, col_offset=0))
+    namespace: dict[str, Any] = {"__name__": "snippet"}
+    prepare(namespace, Hooks(Detector(lambda race: None)))
+    exec(compile(rewrite(tree), "<snippet>", "exec"), namespace)
+    assert namespace["py_sys"] is sys
+    assert namespace["x"] == os.sep

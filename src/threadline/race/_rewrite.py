@@ -416,7 +416,18 @@ class Rewriter(ast.NodeTransformer):
         return [ast.copy_location(s, node) for s in out]
 
 
+def _end_where_they_start(tree: ast.AST) -> None:
+    """Nodes placed by another rewrite (pytest's) may have a start and no
+    end; ``fix_missing_locations`` would give them their parent's end,
+    which can come before their start."""
+    for node in ast.walk(tree):
+        if getattr(node, "lineno", None) is not None and getattr(node, "end_lineno", None) is None:
+            node.end_lineno = node.lineno  # type: ignore[attr-defined]
+            node.end_col_offset = node.col_offset  # type: ignore[attr-defined]
+
+
 def rewrite(tree: ast.Module) -> ast.Module:
+    _end_where_they_start(tree)
     scopes = _Scopes()
     scopes.visit(tree)
     new = Rewriter(scopes).visit(tree)
