@@ -64,6 +64,11 @@ def run(which):
             raise ValueError("wrapped") from exc
     if which == "group":
         raise ExceptionGroup("g", [ValueError(1), TypeError(2)])
+    if which == "thread":
+        import threading
+        t = threading.Thread(target=run, args=("attribute",))
+        t.start()
+        t.join()
 print("before")
 run(sys.argv[1])
 """
@@ -155,6 +160,7 @@ RUNS = [
             "with",
             "chained",
             "group",
+            "thread",
         )
     ],
 ]

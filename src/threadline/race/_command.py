@@ -19,7 +19,6 @@ start (2: no such file; 1: no such module, or a folder without __main__.py).
 from __future__ import annotations
 
 import argparse
-import ast
 import atexit
 import builtins
 import importlib.machinery
@@ -28,16 +27,14 @@ import os
 import sys
 import threading
 import warnings
-from types import CodeType, ModuleType, TracebackType
+from types import CodeType, ModuleType
 from typing import Any, TextIO
 
 from ._importer import Loader, instrument
 from ._report import EXIT_RACE, Suppressions
-from ._session import Session
+from ._session import Session, strip_own_frames
 
 EXIT_INTERRUPTED = 130  # as a shell reports a program that Ctrl-C ended
-_OWN_FILES = os.path.dirname(os.path.abspath(__file__)) + os.sep
-_MACHINERY = ("<frozen importlib._bootstrap", ast.__file__)  # frames between the program and ours
 _VALUE_OPTIONS = ("--include", "--exclude", "--json", "--suppress")  # as add_arguments
 
 
@@ -258,7 +255,7 @@ class _Program:
                 return code or 0
             print(code, file=sys.stderr)
             return 1
-        _strip_own_frames(exc, set())
+        strip_own_frames(exc)
         sys.excepthook(type(exc), exc, exc.__traceback__)
         if isinstance(exc, KeyboardInterrupt):
             return EXIT_INTERRUPTED
@@ -322,36 +319,3 @@ def _finish() -> None:
         for thread in waited:
             thread.join()  # they have ended: this only records the edge
     atexit._run_exitfuncs()
-
-
-def _strip_own_frames(exc: BaseException, seen: set[int]) -> None:
-    """Leave the detector's frames out of *exc*'s traceback (and those of
-    the exceptions chained to it), so it reads as without the detector: a
-    run of frames of the detector, the import system and ``ast`` goes when
-    it holds one of the detector's (the import system leaves its own out
-    where no frame of the detector is between)."""
-    if id(exc) in seen:
-        return
-    seen.add(id(exc))
-    kept: list[TracebackType] = []
-    run: list[TracebackType] = []
-    own = False
-    tb = exc.__traceback__
-    while tb is not None:
-        filename = tb.tb_frame.f_code.co_filename
-        if filename.startswith(_OWN_FILES) or filename.startswith(_MACHINERY):
-            run.append(tb)
-            own = own or filename.startswith(_OWN_FILES)
-        else:
-            kept += [] if own else run
-            kept.append(tb)
-            run, own = [], False
-        tb = tb.tb_next
-    kept += [] if own else run
-    new = None
-    for tb in reversed(kept):
-        new = TracebackType(new, tb.tb_frame, tb.tb_lasti, tb.tb_lineno)
-    exc.__traceback__ = new
-    for other in (exc.__cause__, exc.__context__, *getattr(exc, "exceptions", ())):
-        if isinstance(other, BaseException):
-            _strip_own_frames(other, seen)
