@@ -74,8 +74,12 @@ run(sys.argv[1])
 """
 
 USES_LOADER = """
-import importlib, importlib.resources, inspect, pkgutil
+import importlib, importlib.resources, importlib.util, inspect, pkgutil, runpy
 import data
+print(runpy.run_module("helper")["f"](), runpy.run_module("helper", run_name="x")["__name__"])
+namespace = {}
+exec(importlib.util.find_spec("helper").loader.get_code("helper"), namespace)
+print(namespace["f"]())
 print(importlib.resources.files("data").joinpath("table.txt").read_text())
 print(pkgutil.get_data("data", "table.txt"))
 print(inspect.getsource(data.f))
@@ -103,7 +107,8 @@ def project(tmp_path: Path) -> Path:
     write(tmp_path / "broken.py", "x = (\n")
     write(tmp_path / "imports_broken.py", "print('importing')\nimport broken\n")
     write(tmp_path / "errors.py", ERRORS)
-    write(tmp_path / "data" / "__init__.py", "def f():\n    return 'f'\n")
+    write(tmp_path / "data" / "__init__.py", "import os\ndef f():\n    return 'f' + os.sep\n")
+    write(tmp_path / "helper.py", "import os\ndef f():\n    return 'f' + os.sep\n")
     write(tmp_path / "data" / "table.txt", "a table\n")
     write(tmp_path / "uses_loader.py", USES_LOADER)
     (tmp_path / "sub").mkdir()
@@ -144,7 +149,7 @@ RUNS = [
     ("missing.py",),
     ("syntax.py",),
     ("imports_broken.py",),
-    ("uses_loader.py",),  # the modules it imports are loaded as python loads them
+    ("uses_loader.py",),  # the modules it imports are loaded (and run) as python's
     *[
         ("errors.py", which)
         for which in (

@@ -5,7 +5,8 @@ library or installed packages.
 Instrumented code is compiled in memory and never written to ``__pycache__``,
 so a later run without the detector cannot pick it up.  An instrumented
 module is otherwise loaded as Python loads it (``SourceFileLoader``: its
-``__file__``, ``__cached__``, resources and ``get_source`` are the same).
+``__file__``, ``__cached__``, resources and ``get_source`` are the same),
+and its code binds the hooks itself, in whatever namespace it runs.
 
 Under pytest, a module that pytest's import hook would rewrite (test
 modules, ``conftest.py``, modules marked with ``register_assert_rewrite``)
@@ -30,7 +31,7 @@ import site
 import sys
 import sysconfig
 from collections.abc import Callable, Sequence
-from types import CodeType, ModuleType
+from types import CodeType
 from typing import Any
 
 from . import _rewrite
@@ -39,13 +40,49 @@ from . import _rewrite
 AssertRewrite = Callable[[ast.Module, bytes, str], None]
 
 
+_HOOKS: dict[int, Any] = {}  # by id: the hooks that instrumented modules bind (never dropped)
+
+
+def hooks_by_id(key: int) -> Any:
+    return _HOOKS[key]
+
+
 def instrument(
-    source: str | bytes, filename: str, asserts: AssertRewrite | None = None
+    source: str | bytes,
+    filename: str,
+    asserts: AssertRewrite | None = None,
+    hooks: Any = None,
 ) -> CodeType:
+    """*source* compiled with the detector's rewrite (after pytest's
+    assertion rewrite, with *asserts*).  With *hooks*, the code binds them
+    itself, so it runs in any namespace (``runpy.run_module`` and
+    ``exec(loader.get_code(name), {})`` give it a fresh one); without, it
+    runs in a namespace that ``prepare`` readied."""
     tree = ast.parse(source, filename)
     if asserts is not None:
         asserts(tree, source if isinstance(source, bytes) else source.encode(), filename)
-    return compile(_rewrite.rewrite(tree), filename, "exec", dont_inherit=True)
+    tree = _rewrite.rewrite(tree)
+    if hooks is not None:
+        _bind(tree, hooks)
+    return compile(tree, filename, "exec", dont_inherit=True)
+
+
+def _bind(tree: ast.Module, hooks: Any) -> None:
+    """Bind *hooks* and the globals first thing (after the docstring and
+    ``__future__`` imports, which must stay first)."""
+    _HOOKS[id(hooks)] = hooks
+    prologue = ast.parse(
+        f"{_rewrite.R} = __import__({__name__!r}, fromlist=['_']).hooks_by_id({id(hooks)})\n"
+        f"{_rewrite.G} = __import__('builtins').globals()\n"
+    ).body
+    body, at = tree.body, 0
+    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+        at = 1
+    while at < len(body) and isinstance(body[at], ast.ImportFrom):
+        if body[at].module != "__future__":  # type: ignore[attr-defined]
+            break
+        at += 1
+    body[at:at] = prologue
 
 
 def _never() -> list[str]:
@@ -115,19 +152,12 @@ class Loader(importlib.machinery.SourceFileLoader):
         self.hooks = hooks
         self.asserts = asserts
 
-    def create_module(self, spec: Any) -> ModuleType:
-        # the hooks are in place before the module's code runs (and are
-        # not a frame of ours in the program's tracebacks)
-        module = ModuleType(spec.name)
-        prepare(module.__dict__, self.hooks)
-        return module
-
     def get_code(self, fullname: str) -> CodeType:
         source = self.get_data(self.path)
         # as SourceFileLoader compiles: the import system then leaves the
         # importlib frames out of a SyntaxError's traceback
         code: CodeType = importlib._bootstrap._call_with_frames_removed(  # type: ignore[attr-defined]
-            instrument, source, self.path, self.asserts
+            instrument, source, self.path, self.asserts, self.hooks
         )
         return code
 
