@@ -6,6 +6,7 @@ logs are compared."""
 from __future__ import annotations
 
 import ast
+import colorsys
 import importlib.util
 import inspect
 import os
@@ -406,18 +407,20 @@ def test_match_captures_are_recorded_as_writes() -> None:
     assert ("wc", "cell") in calls
 
 
-def test_lazy_loader_runs_instrumented() -> None:
+def test_lazy_loader_runs_instrumented(monkeypatch: pytest.MonkeyPatch) -> None:
     """CPython's own ``importlib.util`` (``LazyLoader`` calls its private
     ``__check_eager_loader``), instrumented as if it were the program's."""
     namespace: dict[str, Any] = {"__name__": "importlib.lazy_copy", "__package__": "importlib"}
     prepare(namespace, Hooks(Detector(lambda race: None)))
     source = inspect.getsource(importlib.util)
     exec(instrument(source, importlib.util.__file__ or "util.py"), namespace)
-    spec = importlib.util.find_spec("colorsys")
+    name = "threadline_lazily_loaded_colorsys"  # in sys.modules under no other name
+    spec = importlib.util.spec_from_file_location(name, inspect.getfile(colorsys))
     assert spec is not None
     assert spec.loader is not None
     spec.loader = namespace["LazyLoader"](spec.loader)
     module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, name, module)
     spec.loader.exec_module(module)
     assert module.rgb_to_hsv(1.0, 0.0, 0.0) == (0.0, 1.0, 1.0)
 
