@@ -1,4 +1,9 @@
-"""threadline: channels, select, structured tasks and tools for free-threaded Python."""
+"""threadline: channels, select, structured tasks and tools for free-threaded Python.
+
+PYTEST_DONT_REWRITE: pytest would rewrite this package's asserts (it ships a
+pytest plugin), and warns when it was imported first, as under
+``threadline race -m pytest``.
+"""
 
 import importlib as _importlib
 import typing as _typing

@@ -50,10 +50,11 @@ def test_report_format() -> None:
     assert previous.startswith(
         ("Previous write of Counter.count by Thread-", "Previous read of Counter.count")
     )
-    # both stacks, with file:line frames in the program
-    assert err.count(f"  work()\n      race_attribute_counter.py:{access}\n") == 2
+    # both stacks, with file:line frames in the program (its file as python names it)
+    program = CORPUS / "race_attribute_counter.py"
+    assert err.count(f"  work()\n      {program}:{access}\n") == 2
     # where each thread was started
-    where = f" created at:\n  <module>()\n      race_attribute_counter.py:{start}\n"
+    where = f" created at:\n  <module>()\n      {program}:{start}\n"
     assert err.count(where) == 2
     assert lines[-1] == "Found 1 data race(s)"
 
@@ -129,9 +130,8 @@ def test_suppressions(tmp_path: Path) -> None:
     ("args", "message"),
     [
         ((), "give a SCRIPT or -m MODULE"),
-        (("no_such_script.py",), "no such file: 'no_such_script.py'"),
-        (("-m", "no_such_module_xyz"), "no module named 'no_such_module_xyz'"),
         (("--suppress", "/no/such/file", "race_global.py"), "--suppress:"),
+        (("-m",), "argument -m: expected one argument"),
     ],
 )
 def test_bad_input(args: tuple[str, ...], message: str) -> None:

@@ -49,7 +49,11 @@ def parser(only: str | None = None) -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     only = argv[0] if argv and argv[0] in COMMANDS else None
-    args = parser(only).parse_args(argv)
+    top = parser(only)
+    # a command that runs a program parses its own command line: what
+    # follows the program's name is the program's
+    custom = getattr(_command(only), "parse_args", None) if only else None
+    args = custom(top, argv) if custom is not None else top.parse_args(argv)
     if args.command not in COMMANDS:
         raise AssertionError(args.command)  # argparse allows no other
     code: int = _command(args.command).run(args)

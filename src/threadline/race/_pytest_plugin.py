@@ -4,8 +4,12 @@ which a race was found fails, with the race's report.
 Registered as a pytest plugin (entry point ``pytest11``); without ``--race``
 it only adds the option.  With it, modules under pytest's root folder that
 are imported after start-up (test modules, and the project's modules they
-import) are instrumented.  Those test modules then lose pytest's assertion
-rewriting: a failing ``assert`` still fails, with a plainer message.
+import) are instrumented; test modules keep pytest's assertion rewriting.
+
+Under ``threadline race -m pytest`` (a session already running), the plugin
+puts that session's import hook before pytest's, before the first
+``conftest.py`` is imported, so test modules and conftest files are both
+instrumented and assertion-rewritten; ``--race`` then uses that session.
 """
 
 from __future__ import annotations
@@ -16,10 +20,12 @@ from typing import Any
 
 import pytest
 
+from . import _importer, _session
 from ._report import format_race
 from ._session import Session
 
 _KEY = pytest.StashKey[Session]()
+_OWNED = pytest.StashKey[bool]()  # whether this plugin started the session
 _SEEN = pytest.StashKey[int]()  # per test: how many races were reported before it
 
 
@@ -33,16 +39,27 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
+    session = _session.active()
+    if session is not None:  # pytest has installed its import hook by now
+        _importer.install(session.finder)
+
+
 def pytest_configure(config: pytest.Config) -> None:
-    if config.getoption("race"):
+    if not config.getoption("race"):
+        return
+    session = _session.active()
+    config.stash[_OWNED] = session is None
+    if session is None:
         session = Session([str(config.rootpath)], out=io.StringIO())
         session.start()
-        config.stash[_KEY] = session
+    config.stash[_KEY] = session
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     session = config.stash.get(_KEY, None)
-    if session is not None:
+    if session is not None and config.stash.get(_OWNED, False):
         session.stop()
 
 

@@ -16,6 +16,11 @@ Globals written by some function (``global x``) and closure variables
 written by an inner function (``nonlocal x``) are recorded where they are
 read or written, in every scope that can see them.  Several targets or
 unpacking go through temporaries named ``__tl_race_tN``, deleted afterwards.
+
+Names that reach a hook as strings are mangled as the compiler mangles
+private names (``self.__x`` in class ``C`` is ``self._C__x``).  Patterns of
+``match`` statements are left as they are: the compiler accepts only names,
+dotted names and literals there.
 """
 
 from __future__ import annotations
@@ -65,9 +70,13 @@ _AUG = {
 }
 
 
-def _hook(name: str, *args: ast.expr) -> ast.Call:
+def _hook(name: str, *args: ast.expr, at: ast.AST | None = None) -> ast.Call:
+    """A call of hook *name*; *at*: the node it stands for, whose source
+    position it takes (a traceback then points where it would without the
+    rewrite)."""
     func = ast.Attribute(value=ast.Name(id=R, ctx=ast.Load()), attr=name, ctx=ast.Load())
-    return ast.Call(func=func, args=list(args), keywords=[])
+    call = ast.Call(func=func, args=list(args), keywords=[])
+    return call if at is None else ast.copy_location(call, at)
 
 
 def _probe(name: str) -> ast.Lambda:
@@ -143,11 +152,24 @@ def _bound_names(node: Any) -> set[str]:
     return names
 
 
+def mangle(name: str, cls: str | None) -> str:
+    """*name* as the compiler sees it inside class *cls* (None: no class)."""
+    if cls is None or not name.startswith("__") or name.endswith("__"):
+        return name
+    stripped = cls.lstrip("_")
+    return f"_{stripped}{name}" if stripped else name
+
+
 class Rewriter(ast.NodeTransformer):
     def __init__(self, scopes: _Scopes) -> None:
         self.scopes = scopes
         self._cells: list[set[str]] = [set()]
+        self._classes: list[str | None] = [None]  # the class whose private names apply
         self._temps = 0
+
+    def _name(self, name: str) -> ast.Constant:
+        """An attribute or variable name passed to a hook, mangled."""
+        return ast.Constant(mangle(name, self._classes[-1]))
 
     # -- scopes ----------------------------------------------------------------
 
@@ -160,6 +182,38 @@ class Rewriter(ast.NodeTransformer):
     visit_FunctionDef = _function
     visit_AsyncFunctionDef = _function
     visit_Lambda = _function
+
+    def visit_ClassDef(self, node: ast.ClassDef) -> Any:
+        # decorators, bases and keywords belong to the enclosing scope
+        node.decorator_list = [self.visit(d) for d in node.decorator_list]
+        node.bases = [self.visit(b) for b in node.bases]
+        node.keywords = [self.visit(k) for k in node.keywords]
+        self._classes.append(node.name)
+        node.body = self._statements(node.body)
+        self._classes.pop()
+        return node
+
+    def visit_match_case(self, node: ast.match_case) -> Any:
+        # the pattern stays: value and class patterns must stay dotted names
+        if node.guard is not None:
+            node.guard = self.visit(node.guard)
+        node.body = self._statements(node.body)
+        captured = [
+            n
+            for p in ast.walk(node.pattern)
+            for n in (getattr(p, "name", None), getattr(p, "rest", None))
+            if isinstance(n, str)
+        ]
+        records = [self._record_name(n, True) for n in captured]
+        node.body[:0] = [ast.copy_location(r, node.pattern) for r in records if r is not None]
+        return node
+
+    def _statements(self, body: list[ast.stmt]) -> list[ast.stmt]:
+        out: list[ast.stmt] = []
+        for stmt in body:
+            new = self.visit(stmt)
+            out.extend(new if isinstance(new, list) else [new])
+        return out
 
     def _kind(self, name: str) -> str | None:
         if name.startswith("__tl_race"):
@@ -175,11 +229,9 @@ class Rewriter(ast.NodeTransformer):
         if kind is None:
             return None
         if kind == "global":
-            call = _hook(
-                "wg" if write else "rg", ast.Name(id=G, ctx=ast.Load()), ast.Constant(name)
-            )
+            call = _hook("wg" if write else "rg", ast.Name(id=G, ctx=ast.Load()), self._name(name))
         else:
-            call = _hook("wc" if write else "rc", _probe(name), ast.Constant(name))
+            call = _hook("wc" if write else "rc", _probe(name), self._name(name))
         return ast.Expr(value=call)
 
     # -- expressions -------------------------------------------------------------
@@ -189,21 +241,21 @@ class Rewriter(ast.NodeTransformer):
             return node
         kind = self._kind(node.id)
         if kind == "global":
-            return _hook("rgv", ast.Name(id=G, ctx=ast.Load()), ast.Constant(node.id), node)
+            return _hook("rgv", ast.Name(id=G, ctx=ast.Load()), self._name(node.id), node, at=node)
         if kind == "cell":
-            return _hook("rcv", _probe(node.id), ast.Constant(node.id), node)
+            return _hook("rcv", _probe(node.id), self._name(node.id), node, at=node)
         return node
 
     def visit_Attribute(self, node: ast.Attribute) -> Any:
         self.generic_visit(node)
         if isinstance(node.ctx, ast.Load):
-            return _hook("ra", node.value, ast.Constant(node.attr))
+            return _hook("ra", node.value, self._name(node.attr), at=node)
         return node
 
     def visit_Subscript(self, node: ast.Subscript) -> Any:
         self.generic_visit(node)
         if isinstance(node.ctx, ast.Load):
-            return _hook("ri", node.value, _slice_expr(node.slice))
+            return _hook("ri", node.value, _slice_expr(node.slice), at=node)
         return node
 
     def visit_Call(self, node: ast.Call) -> Any:
@@ -212,17 +264,17 @@ class Rewriter(ast.NodeTransformer):
             obj = self.visit(func.value)
             node.args = [self.visit(a) for a in node.args]
             node.keywords = [self.visit(k) for k in node.keywords]
-            node.func = _hook("m", obj, ast.Constant(func.attr))
+            node.func = _hook("m", obj, self._name(func.attr), at=func)
             return node
         self.generic_visit(node)
         if isinstance(func, ast.Name) and func.id in _WHOLE_BUILTINS:
-            node.func = _hook("call", node.func)
+            node.func = _hook("call", node.func, at=node.func)
         return node
 
     def visit_Compare(self, node: ast.Compare) -> Any:
         self.generic_visit(node)
         if len(node.ops) == 1 and isinstance(node.ops[0], (ast.In, ast.NotIn)):
-            test = _hook("isin", node.left, node.comparators[0])
+            test = _hook("isin", node.left, node.comparators[0], at=node)
             if isinstance(node.ops[0], ast.NotIn):
                 return ast.UnaryOp(op=ast.Not(), operand=test)
             return test
@@ -230,29 +282,30 @@ class Rewriter(ast.NodeTransformer):
 
     def visit_comprehension(self, node: ast.comprehension) -> Any:
         self.generic_visit(node)
-        node.iter = _hook("it", node.iter)
+        node.iter = _hook("it", node.iter, at=node.iter)
         return node
 
     def visit_NamedExpr(self, node: ast.NamedExpr) -> Any:
         self.generic_visit(node)
         kind = self._kind(node.target.id)
         if kind == "global":
-            return _hook("wgv", ast.Name(id=G, ctx=ast.Load()), ast.Constant(node.target.id), node)
+            name = self._name(node.target.id)
+            return _hook("wgv", ast.Name(id=G, ctx=ast.Load()), name, node, at=node)
         if kind == "cell":
-            return _hook("wcv", _probe(node.target.id), ast.Constant(node.target.id), node)
+            return _hook("wcv", _probe(node.target.id), self._name(node.target.id), node, at=node)
         return node
 
     # -- statements ----------------------------------------------------------------
 
     def visit_For(self, node: ast.For) -> Any:
         self.generic_visit(node)
-        node.iter = _hook("it", node.iter)
+        node.iter = _hook("it", node.iter, at=node.iter)
         return node
 
     def visit_With(self, node: ast.With) -> Any:
         self.generic_visit(node)
         for item in node.items:
-            item.context_expr = _hook("cm", item.context_expr)
+            item.context_expr = _hook("cm", item.context_expr, at=item.context_expr)
         return node
 
     def visit_Assign(self, node: ast.Assign) -> Any:
@@ -287,12 +340,14 @@ class Rewriter(ast.NodeTransformer):
         """``target = value`` for one target that is not a tuple or list."""
         if isinstance(target, ast.Attribute):
             obj = self.visit(target.value)
-            stmt: ast.stmt = ast.Expr(value=_hook("sa", value, obj, ast.Constant(target.attr)))
+            call = _hook("sa", value, obj, self._name(target.attr), at=target)
+            stmt: ast.stmt = ast.Expr(value=call)
             return ast.copy_location(stmt, where)
         if isinstance(target, ast.Subscript):
             obj = self.visit(target.value)
             key = _slice_expr(self.visit(target.slice))
-            return ast.copy_location(ast.Expr(value=_hook("si", value, obj, key)), where)
+            call = _hook("si", value, obj, key, at=target)
+            return ast.copy_location(ast.Expr(value=call), where)
         assign = ast.copy_location(ast.Assign(targets=[self.visit(target)], value=value), where)
         if isinstance(target, ast.Name):
             extra = self._record_name(target.id, True)
@@ -329,11 +384,11 @@ class Rewriter(ast.NodeTransformer):
         value = self.visit(node.value)
         target = node.target
         if isinstance(target, ast.Attribute):
-            load = _hook("ra_push", self.visit(target.value), ast.Constant(target.attr))
+            load = _hook("ra_push", self.visit(target.value), self._name(target.attr), at=target)
             return ast.copy_location(ast.Expr(value=_hook("wa_top", _hook(op, load, value))), node)
         if isinstance(target, ast.Subscript):
             key = _slice_expr(self.visit(target.slice))
-            load = _hook("ri_push", self.visit(target.value), key)
+            load = _hook("ri_push", self.visit(target.value), key, at=target)
             return ast.copy_location(ast.Expr(value=_hook("wi_top", _hook(op, load, value))), node)
         node.value = value
         assert isinstance(target, ast.Name)
@@ -347,11 +402,11 @@ class Rewriter(ast.NodeTransformer):
         out: list[ast.stmt] = []
         for target in node.targets:
             if isinstance(target, ast.Attribute):
-                call = _hook("da", self.visit(target.value), ast.Constant(target.attr))
+                call = _hook("da", self.visit(target.value), self._name(target.attr), at=target)
                 out.append(ast.Expr(value=call))
             elif isinstance(target, ast.Subscript):
                 key = _slice_expr(self.visit(target.slice))
-                out.append(ast.Expr(value=_hook("di", self.visit(target.value), key)))
+                out.append(ast.Expr(value=_hook("di", self.visit(target.value), key, at=target)))
             else:
                 out.append(ast.Delete(targets=[target]))
                 if isinstance(target, ast.Name):
@@ -361,7 +416,18 @@ class Rewriter(ast.NodeTransformer):
         return [ast.copy_location(s, node) for s in out]
 
 
+def _end_where_they_start(tree: ast.AST) -> None:
+    """Nodes placed by another rewrite (pytest's) may have a start and no
+    end; ``fix_missing_locations`` would give them their parent's end,
+    which can come before their start."""
+    for node in ast.walk(tree):
+        if getattr(node, "lineno", None) is not None and getattr(node, "end_lineno", None) is None:
+            node.end_lineno = node.lineno  # type: ignore[attr-defined]
+            node.end_col_offset = node.col_offset  # type: ignore[attr-defined]
+
+
 def rewrite(tree: ast.Module) -> ast.Module:
+    _end_where_they_start(tree)
     scopes = _Scopes()
     scopes.visit(tree)
     new = Rewriter(scopes).visit(tree)
