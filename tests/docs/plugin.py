@@ -15,9 +15,10 @@ Marking a document (sybil's Markdown syntax, invisible when rendered):
   it: a complete snippet is better.
 
 Known failures: a document listed in ``KNOWN_FAILURES`` runs as one test,
-all its blocks in order, expected to fail, strictly: once every block
-passes, the test fails and asks for the entry to be removed. The failure
-lists each failing block; see it with ``pytest README.md --runxfail``.
+its blocks in order until one fails, as a script would; the test is
+expected to fail, strictly: once every block passes, it fails and asks for
+the entry to be removed. See the first failing block with
+``pytest README.md --runxfail``.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[2]
 #: The documents whose ``python`` blocks run, relative to the repository root.
 DOCUMENTS = ("README.md", "docs/*.md")
 
-#: Seconds one block may run (a document listed in KNOWN_FAILURES gets this
+#: Seconds one block may run (a document listed in KNOWN_FAILURES: this
 #: times its number of blocks).
 BLOCK_TIMEOUT = 10.0
 
@@ -83,25 +84,23 @@ class MarkdownDocs:
         """The document's path as KNOWN_FAILURES names it."""
         return path.resolve().relative_to(self.root).as_posix()
 
-    def block_failures(self, path: Path) -> list[str]:
-        """Run every block of the document in order, in one namespace; one line
-        for each block that raised, naming its line and the exception."""
+    def run_document(self, path: Path) -> None:
+        """Run the document's blocks in order, in one namespace, as one script
+        would: the first block that raises stops it, with a DocumentFailure
+        that names the block."""
         document: Document = self.sybil.parse(path)
         _as_main(document.namespace)
-        failures = []
         for example in document.examples():
+            where = f"{self.name(path)} line {example.line}"
             try:
                 example.evaluate()
             except unittest.SkipTest:
                 pass
             except Exception as exc:
-                failures.append(f"line {example.line}: {type(exc).__name__}: {exc}")
+                raise DocumentFailure(f"{where}: {type(exc).__name__}: {exc}") from exc
             except BaseException as exc:  # a timeout, Ctrl-C: say where
-                exc.add_note(f"in the block at {self.name(path)} line {example.line}")
-                for failure in failures:
-                    exc.add_note(f"earlier, {failure}")
+                exc.add_note(f"in the block at {where}")
                 raise
-        return failures
 
     def pytest_collect_file(
         self, file_path: Path, parent: pytest.Collector
@@ -125,6 +124,10 @@ class MarkdownDocs:
                     item.add_marker(pytest.mark.timeout(self.block_timeout))
 
 
+class DocumentFailure(AssertionError):
+    """A block of a document raised."""
+
+
 class KnownFailingDocument(pytest.File):
     """A document listed in KNOWN_FAILURES: one test, expected to fail."""
 
@@ -139,12 +142,7 @@ class KnownFailingDocument(pytest.File):
 class DocumentItem(pytest.Item):
     def runtest(self) -> None:
         assert isinstance(self.parent, KnownFailingDocument)
-        docs = self.parent.docs
-        failures = docs.block_failures(self.path)
-        if failures:
-            raise AssertionError(
-                f"{docs.name(self.path)}: blocks that fail:\n" + "\n".join(failures)
-            )
+        self.parent.docs.run_document(self.path)
 
     def reportinfo(self) -> tuple[Path, int, str]:
         return self.path, 0, "all_blocks"

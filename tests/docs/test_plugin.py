@@ -13,7 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.docs.plugin import DOCUMENTS, KNOWN_FAILURES, PROJECT_DOCS, ROOT
+from tests.docs.plugin import (
+    DOCUMENTS,
+    KNOWN_FAILURES,
+    PROJECT_DOCS,
+    ROOT,
+    DocumentFailure,
+    MarkdownDocs,
+)
 
 PASSING = """\
 # A document
@@ -45,7 +52,7 @@ y = undefined_name
 ```
 """
 
-HANGING = FAILING + "\n```python\nimport time\ntime.sleep(60)\n```\n"
+HANGING = "```python\nx = 1\n```\n\n```python\nimport time\ntime.sleep(60)\n```\n"
 
 DOCS = {
     "passing.md": PASSING,
@@ -172,24 +179,29 @@ def test_a_hang_in_a_known_failing_document_is_an_expected_failure(
     assert outcomes["known_hanging.md::all_blocks"] == "XFAIL", output
 
 
-def test_a_known_failing_document_names_its_failing_blocks(tmp_path: Path) -> None:
+def test_a_known_failing_document_names_its_first_failing_block(tmp_path: Path) -> None:
     outcomes, output = run_pytest(tmp_path, "--runxfail", "known_failing.md", "known_hanging.md")
     assert outcomes == {
         "known_failing.md::all_blocks": "FAILED",
         "known_hanging.md::all_blocks": "FAILED",
     }
-    assert "known_failing.md: blocks that fail:" in output
-    assert "line 5: ValueError: the second block fails" in output
-    assert "in the block at known_hanging.md line 14" in output
-    assert "earlier, line 9: NameError: name 'undefined_name' is not defined" in output
+    assert "DocumentFailure: known_failing.md line 5: ValueError: the second block fails" in output
+    assert "Timeout" in output
+    assert "in the block at known_hanging.md line 5" in output
 
 
-def test_block_failures_lists_each_failing_block(tmp_path: Path) -> None:
-    (tmp_path / "README.md").write_text(FAILING)
-    assert PROJECT_DOCS.block_failures(tmp_path / "README.md") == [
-        "line 5: ValueError: the second block fails",
-        "line 9: NameError: name 'undefined_name' is not defined",
-    ]
+def test_a_document_stops_at_its_first_failing_block(tmp_path: Path) -> None:
+    ran = tmp_path / "the third block ran"
+    (tmp_path / "README.md").write_text(
+        FAILING + f"\n```python\nimport pathlib\npathlib.Path({str(ran)!r}).touch()\n```\n"
+    )
+    docs = MarkdownDocs(tmp_path, ["*.md"], {}, 5.0)
+    with pytest.raises(DocumentFailure, match=r"README\.md line 5: ValueError: the second") as info:
+        docs.run_document(tmp_path / "README.md")
+    assert isinstance(info.value.__cause__, ValueError)
+    assert not ran.exists()
+    (tmp_path / "README.md").write_text(PASSING)
+    docs.run_document(tmp_path / "README.md")
 
 
 @pytest.mark.parametrize("name", sorted(KNOWN_FAILURES))
