@@ -16,8 +16,8 @@ $(VENV)/.installed: pyproject.toml setup.py src/threadline/race/_accel.c | $(BIN
 	touch $@
 
 lint: $(VENV)/.installed
-	$(BIN)/ruff check src tests bench examples
-	$(BIN)/ruff format --check src tests bench examples
+	$(BIN)/ruff check src tests bench examples conftest.py
+	$(BIN)/ruff format --check src tests bench examples conftest.py
 
 typecheck: $(VENV)/.installed
 	$(BIN)/mypy src
