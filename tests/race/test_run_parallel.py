@@ -7,6 +7,7 @@ sets THREADLINE_RACE_PURE, which the subprocess inherits)."""
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,8 @@ from pathlib import Path
 import pytest
 
 pytestmark = pytest.mark.timeout(180)
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "race" / "parallel"
 
 RACY = """\
 class Counter:
@@ -451,3 +454,12 @@ def test_a_module_imported_by_the_threads_at_once(tmp_path: Path) -> None:
     project(tmp_path, lazy=LAZY_MODULE, test_lazy=LAZY_TEST)
     result = parallel(tmp_path)
     assert "threadline race: Found 0 data race(s)" in result.stdout, result.stdout
+
+
+def test_the_bundled_example(tmp_path: Path) -> None:
+    """What ``make demo`` runs: examples/race/parallel races in counter.py."""
+    shutil.copytree(EXAMPLE, tmp_path / "parallel")
+    result = parallel(tmp_path / "parallel")
+    assert result.returncode == 1, result.stdout
+    assert "1 data race(s) during test_counter.py::test_increment:" in result.stdout
+    assert RACE.search(result.stdout), result.stdout
