@@ -45,6 +45,13 @@ demo: $(VENV)/.installed
 		if [ $$status -ne 66 ]; then echo "expected exit status 66, got $$status"; exit 1; fi
 	@echo "=== threadline race examples/race/bank_fixed.py (no race: exit status 0)"
 	@$(BIN)/threadline race examples/race/bank_fixed.py
+	@echo "=== pytest --parallel-threads=4 --race in examples/race/parallel (a race: the test fails)"
+	@cd examples/race/parallel && $(abspath $(BIN))/python -m pytest -q -p no:cacheprovider \
+		--parallel-threads=4 --race \
+		> $(CURDIR)/demo-output/race-parallel.txt; status=$$?; \
+		cat $(CURDIR)/demo-output/race-parallel.txt; \
+		if [ $$status -ne 1 ] || ! grep -q "WARNING: DATA RACE" $(CURDIR)/demo-output/race-parallel.txt; \
+		then echo "expected the race to be reported and the test to fail (status 1), got $$status"; exit 1; fi
 
 bench: $(VENV)/.installed
 	$(BIN)/python bench/channels.py

@@ -99,7 +99,7 @@ def run_pytest(directory: Path, *args: str) -> tuple[dict[str, str], str]:
     )
     command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rA"]
     proc = subprocess.run(
-        [*command, "-p", "no:hypothesispytest", *args],
+        [*command, "-p", "no:hypothesispytest", "-p", "no:run-parallel", *args],
         cwd=directory,
         env={
             **os.environ,
