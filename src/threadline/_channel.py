@@ -19,19 +19,22 @@ critical section, so an operation either happens whole or not at all.
 Lock order: several channels are locked only by ``select``, in ``id()``
 order (see ``_select``); a waiter's lock may be taken under a channel lock,
 never the other way round; scope locks are never held with a channel lock.
+
+``_lock`` is a ``SafeLock`` (see ``_core._locks``): slow paths take it with
+``with``; the fast paths of send/recv/iteration take it with a bare
+``acquire``/``release`` inside a ``try`` whose handler gives it back, so an
+interrupt (Ctrl-C in the main thread) landing anywhere cannot strand it.
 """
 
 from __future__ import annotations
 
 import math
 import operator
-import os
-import threading
-from _thread import get_ident as _get_ident
 from collections import deque
 from typing import Any, Final, Generic, TypeVar
 
 from ._core._aio import running_loop
+from ._core._locks import SafeLock
 from ._core._scope import _current, apark, checkpoint, outcome_error, park
 from ._core._validate import check_timeout
 from ._core._waiter import INTERRUPTED, Waiter
@@ -44,20 +47,6 @@ _EMPTY: Final[Any] = object()
 _CLOSED: Final[Any] = object()
 
 _RECV_CLOSED: Final = "receive from a closed channel"
-
-# The thread that Python interrupts (signal handlers, Ctrl-C, run in the main
-# thread only).  An interrupt can land right after a bare ``lock.acquire()``
-# returns, before the ``try`` that releases it, and would leak the lock; a
-# ``with`` block has no such gap, but costs three times as much.  So the
-# fast paths use a bare acquire everywhere but in this thread.
-_interruptible = [threading.main_thread().ident]
-
-
-def _after_fork() -> None:
-    _interruptible[0] = _get_ident()  # the forking thread is the child's main
-
-
-os.register_at_fork(after_in_child=_after_fork)
 
 
 class _Entry:
@@ -100,7 +89,7 @@ class Channel(Generic[T]):
 
     def __init__(self, capacity: int | float = 0) -> None:
         self._capacity = _check_capacity(capacity)
-        self._lock = threading.Lock()
+        self._lock = SafeLock()
         self._buf: deque[T] = deque()
         self._sendq: deque[_Entry] = deque()
         self._recvq: deque[_Entry] = deque()
@@ -220,19 +209,25 @@ class Channel(Generic[T]):
         seconds = None if timeout is None else check_timeout(timeout)
         if _current.get() is not None:
             checkpoint()
-        if _get_ident() != _interruptible[0]:
-            # The common case of _send_locked, inline, with a bare
-            # acquire/release (far cheaper than ``with``; see _interruptible).
-            lock = self._lock
+        # The common case of _send_locked, inline, with a bare acquire and
+        # release (far cheaper than ``with``), guarded as _core._locks shows.
+        lock = self._lock
+        try:
             lock.acquire()
-            try:
-                if not self._recvq and len(self._buf) < self._capacity and not self._closed:
-                    self._buf.append(value)
-                    return
-                if self._recvq and self._send_locked(value):  # a parked receiver
-                    return
-            finally:
+            if not self._recvq and len(self._buf) < self._capacity and not self._closed:
+                self._buf.append(value)
                 lock.release()
+                return
+            if self._recvq and self._send_locked(value):  # a parked receiver
+                lock.release()
+                return
+            lock.release()
+        except BaseException:
+            try:
+                lock.release()
+            except RuntimeError:  # not held: already released, or never taken
+                pass
+            raise
         self._send_wait(value, seconds)
 
     def _send_wait(self, value: T, seconds: float | None) -> None:
@@ -310,19 +305,26 @@ class Channel(Generic[T]):
         seconds = None if timeout is None else check_timeout(timeout)
         if _current.get() is not None:
             checkpoint()
-        if _get_ident() != _interruptible[0]:
-            lock = self._lock  # the common case of _recv_locked, inline (as in send)
+        lock = self._lock  # the common case of _recv_locked, inline (as in send)
+        try:
             lock.acquire()
-            try:
-                buf = self._buf
-                if buf and not self._sendq:
-                    return buf.popleft()
-                if self._sendq:  # a parked sender
-                    value = self._recv_locked()
-                    if value is not _EMPTY and value is not _CLOSED:
-                        return value  # type: ignore[no-any-return]
-            finally:
+            buf = self._buf
+            if buf and not self._sendq:
+                value = buf.popleft()
                 lock.release()
+                return value
+            if self._sendq:  # a parked sender
+                value = self._recv_locked()
+                if value is not _EMPTY and value is not _CLOSED:
+                    lock.release()
+                    return value
+            lock.release()
+        except BaseException:
+            try:
+                lock.release()
+            except RuntimeError:  # not held: already released, or never taken
+                pass
+            raise
         return self._recv_wait(seconds)
 
     def _recv_wait(self, seconds: float | None) -> T:
@@ -405,19 +407,26 @@ class Channel(Generic[T]):
     def __next__(self) -> T:
         if _current.get() is not None:
             checkpoint()
-        if _get_ident() != _interruptible[0]:
-            lock = self._lock  # the common case of _recv_locked, inline (as in send)
+        lock = self._lock  # the common case of _recv_locked, inline (as in send)
+        try:
             lock.acquire()
-            try:
-                buf = self._buf
-                if buf and not self._sendq:
-                    return buf.popleft()
-                if self._sendq:  # a parked sender
-                    value = self._recv_locked()
-                    if value is not _EMPTY and value is not _CLOSED:
-                        return value  # type: ignore[no-any-return]
-            finally:
+            buf = self._buf
+            if buf and not self._sendq:
+                value = buf.popleft()
                 lock.release()
+                return value
+            if self._sendq:  # a parked sender
+                value = self._recv_locked()
+                if value is not _EMPTY and value is not _CLOSED:
+                    lock.release()
+                    return value
+            lock.release()
+        except BaseException:
+            try:
+                lock.release()
+            except RuntimeError:  # not held: already released, or never taken
+                pass
+            raise
         try:
             return self._recv_wait(None)
         except ChannelClosed:

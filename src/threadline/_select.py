@@ -103,8 +103,17 @@ def _attempt_locked(op: _Op) -> Selected | None:
 def _poll(ops: list[_Op]) -> Selected | None:
     for i in _order(len(ops)):
         op = ops[i]
-        with op[1]._lock:
+        lock = op[1]._lock  # a bare acquire, guarded as in _core._locks
+        try:
+            lock.acquire()
             done = _attempt_locked(op)
+            lock.release()
+        except BaseException:
+            try:
+                lock.release()
+            except RuntimeError:  # not held: already released, or never taken
+                pass
+            raise
         if done is not None:
             return done
     return None
@@ -120,9 +129,8 @@ def _poll_or_enqueue(ops: list[_Op], entries: list[_Entry] | None) -> Selected |
 def _with_locks(
     channels: list[Channel[Any]], i: int, ops: list[_Op], entries: list[_Entry] | None
 ) -> Selected | None:
-    # Nested ``with`` blocks, one per channel: unlike acquire() plus
-    # bookkeeping, a ``with`` leaves no gap where a Ctrl-C could strand a
-    # lock taken but not yet due for release.
+    # Nested ``with`` blocks, one per channel (``SafeLock``s): a Ctrl-C
+    # landing anywhere leaves no lock taken but not yet due for release.
     if i < len(channels):
         with channels[i]._lock:
             return _with_locks(channels, i + 1, ops, entries)
@@ -189,11 +197,22 @@ def _fast_poll(cases: tuple[object, ...], count: int) -> Selected | None:
         channel: Any = cases[i]
         if channel is None:
             continue
-        with channel._lock:
+        lock = channel._lock  # a bare acquire, guarded as in _core._locks
+        done: Selected | None
+        try:
+            lock.acquire()
             buf = channel._buf
             if buf and not channel._sendq:
-                return _new_selected(Selected, (i, buf.popleft(), True))
-            done = _attempt_locked((i, channel, False, None))
+                done = _new_selected(Selected, (i, buf.popleft(), True))
+            else:
+                done = _attempt_locked((i, channel, False, None))
+            lock.release()
+        except BaseException:
+            try:
+                lock.release()
+            except RuntimeError:  # not held: already released, or never taken
+                pass
+            raise
         if done is not None:
             return done
     return None

@@ -1,6 +1,7 @@
 """Small synchronisation helpers: WaitGroup, Once, Guarded.
 
-Each object has one lock, ``_lock``, guarding all of its fields.  Waiters
+Each object has one lock, ``_lock`` (a ``SafeLock``: no Ctrl-C can strand
+it, see ``_core._locks``), guarding all of its fields.  Waiters
 are listed in ``_waiters`` and fired with ``_lock`` held (a waiter's lock is
 a leaf); a waiter that gives up (timeout, cancellation, Ctrl-C) unlists
 itself under ``_lock``.  Waiting is a blocking point: it honours
@@ -10,10 +11,10 @@ itself under ``_lock``.  Waiting is a blocking point: it honours
 from __future__ import annotations
 
 import operator
-import threading
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
+from ._core._locks import SafeLock
 from ._core._scope import checkpoint, outcome_error, park
 from ._core._validate import check_timeout
 from ._core._waiter import Waiter
@@ -22,7 +23,7 @@ T = TypeVar("T")
 
 
 def _park_listed(
-    waiter: Waiter, waiters: list[Waiter], lock: threading.Lock, timeout: float | None
+    waiter: Waiter, waiters: list[Waiter], lock: SafeLock, timeout: float | None
 ) -> None:
     """Park *waiter*, already listed in *waiters*; unlist it if it gives up."""
     try:
@@ -52,7 +53,7 @@ class WaitGroup:
     __slots__ = ("_count", "_lock", "_waiters")
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._lock = SafeLock()
         self._count = 0
         self._waiters: list[Waiter] = []
 
@@ -116,7 +117,7 @@ class Once:
     __slots__ = ("_done", "_lock", "_running", "_waiters")
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._lock = SafeLock()
         self._done = False
         self._running = False
         self._waiters: list[Waiter] = []
@@ -172,10 +173,10 @@ class Guarded(Generic[T]):
 
     def __init__(self, value: T) -> None:
         self._value = value
-        self._lock = threading.RLock()
+        self._lock = SafeLock()
 
     def __enter__(self) -> T:
-        self._lock.acquire()
+        self._lock.__enter__()  # takes the lock so that no interrupt can strand it
         return self._value
 
     def __exit__(self, *exc_info: object) -> None:

@@ -12,7 +12,8 @@ that involve such threads.
 Each thread has a ``_Record`` (found through a ``threading.local``, but a
 plain object, so that other threads can read it); ``park`` stores the
 waiter there while it waits for good and clears it after, a plain
-attribute store.  ``_registry`` (guarded by ``_registry_lock``, taken only
+attribute store.  ``_registry`` (guarded by ``_registry_lock``, a
+``SafeLock``, taken only
 when a thread parks for good for the first time, and by the detector) maps
 thread idents to records.
 
@@ -32,6 +33,7 @@ from types import CodeType, FrameType
 from typing import NamedTuple
 
 from . import _workers
+from ._locks import SafeLock
 from ._waiter import Waiter
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -47,7 +49,7 @@ class _Record:
 
 
 _local = threading.local()
-_registry_lock = threading.Lock()
+_registry_lock = SafeLock()
 _registry: dict[int, _Record] = {}
 
 

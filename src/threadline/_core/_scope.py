@@ -16,7 +16,8 @@ Invariants:
     ancestors; deadlines never change, so it is computed once at attach.
 
 Locking:
-  * ``_lock`` guards ``_children``, ``_waiters`` and the two flags' writes.
+  * ``_lock`` (a ``SafeLock``: no Ctrl-C can strand it, see ``_locks``)
+    guards ``_children``, ``_waiters`` and the two flags' writes.
     Attach/detach and register/unregister take it; cancellation takes it to
     flip the flags and snapshot children and waiters, then releases it
     before firing waiters or recursing into children.  So no two scope locks
@@ -34,7 +35,6 @@ deadline has passed.  No timer thread is needed.
 from __future__ import annotations
 
 import math
-import threading
 import time
 from contextvars import ContextVar, Token
 from types import TracebackType
@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Final
 from .._errors import Cancelled
 from ._aio import running_loop
 from ._deadlock import note_parked
+from ._locks import SafeLock
 from ._validate import check_timeout
 from ._waiter import CANCELLED, INTERRUPTED, TIMEOUT, Waiter
 
@@ -85,7 +86,7 @@ class CancelScope:
 
     def __init__(self, *, timeout: float | None = None, _raise_timeout: bool = False) -> None:
         seconds = check_timeout(timeout, "timeout")
-        self._lock = threading.Lock()
+        self._lock = SafeLock()
         self._parent: CancelScope | None = None
         self._children: set[CancelScope] | None = None  # made when first needed
         self._waiters: set[Waiter] | None = None
@@ -106,7 +107,7 @@ class CancelScope:
         """``CancelScope()`` without a timeout, made cheaply: a task's scope,
         which is attached, never entered."""
         self = cls.__new__(cls)
-        self._lock = threading.Lock()
+        self._lock = SafeLock()
         self._parent = None
         self._children = self._waiters = None
         self._cancel_called = self._cancelled = self._cancelled_caught = False
