@@ -429,6 +429,28 @@ def test_timeout_around_a_group_with_tasks_that_finish_raises_nothing() -> None:
     assert t.result() == 7
 
 
+def test_timeout_that_expired_while_every_task_finished_its_work_raises_nothing() -> None:
+    """Regression: the deadline passed while the owner waited for tasks that
+    could not be cancelled (outside threadline) and then returned normally; the
+    group raised Cancelled anyway and the timeout turned it into TimeoutError,
+    as if the results had not come."""
+    with tl.timeout(0.05) as scope, TaskGroup() as tg:
+        t = tg.go(lambda: time.sleep(0.3) or 7)
+    assert t.result() == 7
+    assert scope.cancel_called
+    assert not scope.cancelled_caught
+
+
+def test_timeout_that_cancelled_one_task_raises_though_others_finished() -> None:
+    with pytest.raises(TimeoutError), tl.timeout(0.05) as scope, TaskGroup() as tg:
+        done = tg.go(lambda: time.sleep(0.2) or 7)
+        stuck = tg.go(tl.Channel[int]().recv)
+    assert scope.cancelled_caught
+    assert done.result() == 7
+    with pytest.raises(tl.Cancelled):
+        stuck.result()
+
+
 # -- the Task API -----------------------------------------------------------------------------
 
 

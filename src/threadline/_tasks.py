@@ -249,6 +249,7 @@ class TaskGroup:
     """
 
     __slots__ = (
+        "_cancelled_out",
         "_deadlock",
         "_errors",
         "_lock",
@@ -265,6 +266,7 @@ class TaskGroup:
         self._lock = self._scope._lock
         self._running: set[Task[Any]] = set()
         self._errors: list[BaseException] = []
+        self._cancelled_out = False  # a task ended with an enclosing scope's Cancelled
         self._state = "new"
         self._owner_waiter: Waiter | None = None
         self._deadlock: DeadlockError | None = None
@@ -325,6 +327,8 @@ class TaskGroup:
             if failed:
                 assert error is not None
                 self._errors.append(error)
+            elif isinstance(error, Cancelled) and error._scope is not self._scope:
+                self._cancelled_out = True
             self._running.discard(task)
             if not self._running and self._owner_waiter is not None:
                 self._owner_waiter.fire(0)
@@ -408,6 +412,7 @@ class TaskGroup:
         with self._lock:
             self._state = "closed"
             errors = list(self._errors)
+            cancelled_out = self._cancelled_out
         base_error = interrupt
         if base_error is None and isinstance(exc, KeyboardInterrupt | SystemExit):
             base_error = exc
@@ -426,8 +431,11 @@ class TaskGroup:
             self._scope.__exit__(type(group), group, None)
             raise group from None
         outcome = exc
-        if outcome is None and self._scope._cancelled:
-            outcome = self._scope._make_cancelled()  # an enclosing scope was cancelled
+        if outcome is None and cancelled_out and self._scope._cancelled:
+            # An enclosing scope's cancellation ended a task: it goes on out
+            # (a timeout around the group raises).  If every task finished
+            # its work, the group returns normally, deadline passed or not.
+            outcome = self._scope._make_cancelled()
             if outcome._scope is self._scope:
                 outcome = None
         if outcome is None:

@@ -61,8 +61,9 @@ class CancelScope:
     ``with CancelScope() as scope: ...`` runs its body; ``scope.cancel()``
     (from any thread) makes every blocking threadline operation inside it,
     in this thread and in tasks started inside it, raise ``Cancelled``.  The
-    scope catches its own cancellation on exit.  ``tl.timeout`` is a scope
-    with a deadline that raises ``TimeoutError`` instead.
+    scope catches its own cancellation on exit.  ``tl.move_on_after`` is a
+    scope with a deadline; ``tl.timeout`` one that raises ``TimeoutError``
+    when its deadline's cancellation reached its exit.
     """
 
     __slots__ = (
@@ -132,7 +133,9 @@ class CancelScope:
 
     @property
     def cancelled_caught(self) -> bool:
-        """True if the scope stopped a ``Cancelled`` meant for it on exit."""
+        """True if the scope stopped a ``Cancelled`` meant for it on exit
+        (for ``tl.timeout``: turned it into ``TimeoutError``).  False when the
+        block finished its work, even if the deadline passed meanwhile."""
         return self._cancelled_caught
 
     def cancel(self) -> None:
@@ -161,12 +164,13 @@ class CancelScope:
         if not self._deadline_fired and time.monotonic() >= self._deadline:
             self._cancel(by_deadline=True)
         if isinstance(exc, Cancelled) and exc._scope is self:
+            # Only a cancellation that reached the exit is a timeout: a block
+            # that finished its work (or swallowed the Cancelled) returns
+            # normally, so nothing it received is followed by TimeoutError.
             self._cancelled_caught = True
             if self._raise_timeout and self._deadline_fired:
                 raise TimeoutError(self._timeout_message()) from exc
             return True
-        if exc is None and self._raise_timeout and self._deadline_fired:
-            raise TimeoutError(self._timeout_message())
         return False
 
     def __repr__(self) -> str:
@@ -432,7 +436,17 @@ def sleep(seconds: float) -> None:
 
 
 def timeout(seconds: float | None) -> CancelScope:
-    """A scope that cancels its body after *seconds* and then raises
-    ``TimeoutError`` on exit.  ``None`` means no deadline."""
+    """A scope that cancels its body after *seconds*, and raises
+    ``TimeoutError`` on exit if that cancellation reached the exit (as
+    ``trio.fail_after`` and ``asyncio.timeout`` do): a block that finished
+    its work returns normally.  ``None`` means no deadline."""
     check_timeout(seconds, "seconds")
     return CancelScope(timeout=seconds, _raise_timeout=True)
+
+
+def move_on_after(seconds: float | None) -> CancelScope:
+    """A scope that cancels its body after *seconds* and never raises: the
+    block just ends early.  ``scope.cancelled_caught`` says whether the
+    deadline cut it short.  ``None`` means no deadline."""
+    check_timeout(seconds, "seconds")
+    return CancelScope(timeout=seconds)
