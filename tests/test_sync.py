@@ -94,7 +94,7 @@ def test_waitgroup_add_below_zero_raises_value_error_and_changes_nothing() -> No
 def test_waitgroup_add_negative_to_zero_wakes_waiters() -> None:
     wg = WaitGroup()
     wg.add(2)
-    worker = spawn(wg.wait, HANG)
+    worker = spawn(wg.wait, timeout=HANG)
     wait_until(lambda: waiters(wg) == 1, "the waiter parks")
     wg.add(-2)
     join_all([worker])
@@ -141,7 +141,7 @@ def test_waitgroup_wait_wakes_every_waiter() -> None:
     wg = WaitGroup()
     wg.add(1)
     n = 20
-    workers = [spawn(wg.wait, HANG) for _ in range(n)]
+    workers = [spawn(wg.wait, timeout=HANG) for _ in range(n)]
     wait_until(lambda: waiters(wg) == n, "every waiter parks")
     assert not any(w.error for w in workers)
     wg.done()
@@ -153,7 +153,7 @@ def test_waitgroup_can_be_reused_after_reaching_zero() -> None:
     wg = WaitGroup()
     for _ in range(3):
         wg.add(2)
-        worker = spawn(wg.wait, HANG)
+        worker = spawn(wg.wait, timeout=HANG)
         wg.done()
         wg.done()
         join_all([worker])
@@ -202,7 +202,7 @@ def test_waitgroup_under_contention(tiny_switch: None) -> None:
         wg = WaitGroup()
         n = 8
         wg.add(n)
-        waiting = [spawn(wg.wait, HANG) for _ in range(4)]
+        waiting = [spawn(wg.wait, timeout=HANG) for _ in range(4)]
         workers = [spawn(wg.done) for _ in range(n)]
         join_all(workers + waiting, timeout=HANG)
         assert wg.count == 0

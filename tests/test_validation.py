@@ -113,6 +113,38 @@ def test_bad_timeout_on_select_has_no_effect() -> None:
     assert (len(inbox), len(outbox)) == (1, 0)
 
 
+def _holding(value: int) -> tl.Channel[int]:
+    ch: tl.Channel[int] = tl.Channel(1)
+    ch.send(value)
+    return ch
+
+
+def _finished_task() -> tl.Task[int]:
+    with tl.TaskGroup() as tg:
+        return tg.go(lambda: 1)  # the group's exit waits for it first
+
+
+@pytest.mark.parametrize(
+    "what", ["send", "recv", "asend", "arecv", "WaitGroup.wait", "Task.result", "Task.exception"]
+)
+def test_timeouts_are_keyword_only(what: str) -> None:
+    """Regression: ``ch.send(1, 2)`` silently meant a 2-second timeout."""
+    empty: tl.Channel[int] = tl.Channel(1)
+    full = _holding(7)
+    calls: dict[str, Callable[[], object]] = {
+        "send": lambda: empty.send(1, 2),  # type: ignore[call-arg]
+        "recv": lambda: full.recv(2),  # type: ignore[call-arg]
+        "asend": lambda: asyncio.run(empty.asend(1, 2)),  # type: ignore[call-arg]
+        "arecv": lambda: asyncio.run(full.arecv(2)),  # type: ignore[call-arg]
+        "WaitGroup.wait": lambda: tl.WaitGroup().wait(2),  # type: ignore[call-arg]
+        "Task.result": lambda: _finished_task().result(2),  # type: ignore[call-arg]
+        "Task.exception": lambda: _finished_task().exception(2),  # type: ignore[call-arg]
+    }
+    with pytest.raises(TypeError, match="positional"):
+        calls[what]()
+    assert (len(empty), len(full)) == (0, 1)  # the call had no effect
+
+
 # -- select cases ---------------------------------------------------------------------------
 
 

@@ -204,7 +204,7 @@ class Channel(Generic[T]):
     # anywhere after the entry was queued (even inside the ``with``) still
     # unqueues it: ``entry`` is None until then.
 
-    def send(self, value: T, timeout: float | None = None) -> None:
+    def send(self, value: T, *, timeout: float | None = None) -> None:
         """Send *value*, blocking until it is buffered or handed over."""
         seconds = None if timeout is None else check_timeout(timeout)
         if _current.get() is not None:
@@ -247,7 +247,7 @@ class Channel(Generic[T]):
             raise
         self._settle(self._sendq, entry.waiter, entry, "channel closed while sending")
 
-    async def asend(self, value: T, timeout: float | None = None) -> None:
+    async def asend(self, value: T, *, timeout: float | None = None) -> None:
         """``send`` for coroutines: suspends the task instead of the thread."""
         seconds = check_timeout(timeout)
         checkpoint()
@@ -300,7 +300,7 @@ class Channel(Generic[T]):
             raise ChannelClosed(_RECV_CLOSED)
         return value, True
 
-    def recv(self, timeout: float | None = None) -> T:
+    def recv(self, *, timeout: float | None = None) -> T:
         """Receive a value, blocking until one arrives."""
         seconds = None if timeout is None else check_timeout(timeout)
         if _current.get() is not None:
@@ -347,7 +347,7 @@ class Channel(Generic[T]):
             raise
         return self._settle(self._recvq, entry.waiter, entry, _RECV_CLOSED)  # type: ignore[no-any-return]
 
-    async def arecv(self, timeout: float | None = None) -> T:
+    async def arecv(self, *, timeout: float | None = None) -> T:
         """``recv`` for coroutines: suspends the task instead of the thread."""
         seconds = check_timeout(timeout)
         checkpoint()

@@ -89,7 +89,7 @@ class WaitGroup:
             if self._count == 0:
                 _fire_all_locked(self._waiters)
 
-    def wait(self, timeout: float | None = None) -> None:
+    def wait(self, *, timeout: float | None = None) -> None:
         """Block until the counter is zero."""
         seconds = check_timeout(timeout)
         checkpoint()

@@ -192,7 +192,7 @@ class Task(Generic[T]):
                 raise TimeoutError(f"task {self.name} still running after {seconds}s")
             raise outcome_error(waiter)
 
-    def result(self, timeout: float | None = None) -> T:
+    def result(self, *, timeout: float | None = None) -> T:
         """Wait for the task; return its value or re-raise its exception."""
         self._wait(timeout)
         error = self._exception
@@ -202,7 +202,7 @@ class Task(Generic[T]):
             raise error
         return self._result  # type: ignore[no-any-return]
 
-    def exception(self, timeout: float | None = None) -> BaseException | None:
+    def exception(self, *, timeout: float | None = None) -> BaseException | None:
         """Wait for the task; return its exception, or None if it returned.
         Raises ``tl.Cancelled`` if the task was cancelled."""
         self._wait(timeout)
