@@ -35,6 +35,7 @@ from typing import Any, Final, Generic, TypeVar
 
 from ._core._aio import running_loop
 from ._core._locks import SafeLock
+from ._core._nocopy import NoCopy
 from ._core._scope import _current, apark, checkpoint, outcome_error, park
 from ._core._validate import check_timeout
 from ._core._waiter import INTERRUPTED, Waiter
@@ -77,7 +78,7 @@ def _check_capacity(capacity: object) -> int | float:
     return size
 
 
-class Channel(Generic[T]):
+class Channel(NoCopy, Generic[T]):
     """A channel of values of type ``T``.
 
     ``Channel(0)`` (the default) is unbuffered: ``send`` waits until a

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Generic, TypeVar
 
 from ._core._locks import SafeLock
+from ._core._nocopy import NoCopy
 from ._core._scope import checkpoint, outcome_error, park
 from ._core._validate import check_timeout
 from ._core._waiter import Waiter
@@ -43,7 +44,7 @@ def _fire_all_locked(waiters: list[Waiter], value: object = None, ok: bool = Tru
     waiters.clear()
 
 
-class WaitGroup:
+class WaitGroup(NoCopy):
     """Wait for a collection of work to finish, like Go's ``sync.WaitGroup``.
 
     ``add(n)`` before starting work, ``done()`` as each piece finishes,
@@ -106,7 +107,7 @@ class WaitGroup:
         return f"<WaitGroup count={self._count}>"
 
 
-class Once:
+class Once(NoCopy):
     """Run a function once, like Go's ``sync.Once``.
 
     ``once.do(fn)``: the first caller runs ``fn``; callers arriving meanwhile
@@ -161,7 +162,7 @@ class Once:
         return f"<Once done={self._done}>"
 
 
-class Guarded(Generic[T]):
+class Guarded(NoCopy, Generic[T]):
     """A value that is only touched under its own (reentrant) lock.
 
     ``with g as d: d["k"] = 1`` holds the lock for the block;

@@ -37,6 +37,7 @@ from typing import Any, Generic, TypeVar, overload
 from ._core import _deadlock, _workers
 from ._core._convoy import acquire_politely
 from ._core._deadlock import find_deadlock
+from ._core._nocopy import NoCopy
 from ._core._scope import CancelScope, _current, checkpoint, outcome_error, park
 from ._core._validate import check_timeout
 from ._core._waiter import TIMEOUT, Waiter
@@ -52,7 +53,7 @@ def _describe(fn: Callable[..., object]) -> str:
     return getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
 
 
-class Task(Generic[T]):
+class Task(NoCopy, Generic[T]):
     """A function running on its own thread inside a ``TaskGroup``.
 
     Created by ``tg.go``; not constructed directly.
@@ -238,7 +239,7 @@ def _run_coroutine(coro: Coroutine[Any, Any, Any], scope: CancelScope) -> Any:
     return asyncio.run(main())
 
 
-class TaskGroup:
+class TaskGroup(NoCopy):
     """Run functions concurrently, each on its own thread, and wait for all.
 
     ``with TaskGroup() as tg: tg.go(fn, *args, **kwargs)``.  Follows

@@ -44,6 +44,7 @@ from .._errors import Cancelled
 from ._aio import running_loop
 from ._deadlock import note_parked
 from ._locks import SafeLock
+from ._nocopy import NoCopy
 from ._validate import check_timeout
 from ._waiter import CANCELLED, INTERRUPTED, TIMEOUT, Waiter
 
@@ -55,7 +56,7 @@ _INF: Final = math.inf
 _current: ContextVar[CancelScope | None] = ContextVar("threadline.scope", default=None)
 
 
-class CancelScope:
+class CancelScope(NoCopy):
     """A region of code whose blocking operations can be cancelled.
 
     ``with CancelScope() as scope: ...`` runs its body; ``scope.cancel()``
