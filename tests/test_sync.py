@@ -310,6 +310,42 @@ def test_once_fn_that_raises_directly() -> None:
     assert once.done
 
 
+@pytest.mark.timeout(10)
+def test_once_do_from_inside_its_fn_raises_instead_of_hanging() -> None:
+    """Regression: fn calling do() on the same Once waited for itself forever."""
+    once = tl.Once()
+    seen: list[str] = []
+
+    def fn() -> None:
+        seen.append("fn")
+        with pytest.raises(RuntimeError, match="inside the function it runs"):
+            once.do(fn)
+        seen.append("raised")
+
+    once.do(fn)
+    assert seen == ["fn", "raised"]
+    assert once.done
+    once.do(fn)  # done: returns at once, runs nothing
+    assert seen == ["fn", "raised"]
+
+
+def test_once_do_from_inside_fn_that_lets_the_error_out_runs_again_later() -> None:
+    once = tl.Once()
+    calls: list[int] = []
+
+    def fn() -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            once.do(fn)  # RuntimeError: out of fn, out of the first do
+
+    with pytest.raises(RuntimeError):
+        once.do(fn)
+    assert not once.done
+    once.do(fn)
+    assert once.done
+    assert calls == [1, 1]
+
+
 @pytest.mark.parametrize("fn", [None, 1, "fn"])
 def test_once_rejects_a_non_callable(fn: object) -> None:
     once = Once()

@@ -241,7 +241,7 @@ class Channel(NoCopy, Generic[T]):
                     raise TimeoutError("send timed out")
                 entry = _Entry(Waiter(), 0, value)
                 self._sendq.append(entry)
-            park(entry.waiter, seconds)
+            park(entry.waiter, seconds, what="Channel.send()", instead="await ch.asend(value)")
         except BaseException:
             if entry is not None:
                 self._abandon_send(entry.waiter, entry)
@@ -326,9 +326,9 @@ class Channel(NoCopy, Generic[T]):
             except RuntimeError:  # not held: already released, or never taken
                 pass
             raise
-        return self._recv_wait(seconds)
+        return self._recv_wait(seconds, "Channel.recv()", "await ch.arecv()")
 
-    def _recv_wait(self, seconds: float | None) -> T:
+    def _recv_wait(self, seconds: float | None, what: str, instead: str) -> T:
         entry: _Entry | None = None
         try:
             with self._lock:
@@ -341,7 +341,7 @@ class Channel(NoCopy, Generic[T]):
                     raise TimeoutError("receive timed out")
                 entry = _Entry(Waiter(), 0, None)
                 self._recvq.append(entry)
-            park(entry.waiter, seconds)
+            park(entry.waiter, seconds, what=what, instead=instead)
         except BaseException:
             if entry is not None:
                 self._abandon_recv(entry.waiter, entry)
@@ -429,7 +429,7 @@ class Channel(NoCopy, Generic[T]):
                 pass
             raise
         try:
-            return self._recv_wait(None)
+            return self._recv_wait(None, "iterating over a Channel", "async for")
         except ChannelClosed:
             raise StopIteration from None
 

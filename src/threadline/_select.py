@@ -276,7 +276,7 @@ def select(*cases: object, timeout: float | None = None) -> Selected:
         done = _poll_or_enqueue(ops, entries)
         if done is not None:
             return done
-        park(waiter, seconds)
+        park(waiter, seconds, what="tl.select()", instead="await tl.aselect()")
     except BaseException:
         _abandon(ops, entries, waiter)
         raise

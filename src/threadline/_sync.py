@@ -11,6 +11,7 @@ itself under ``_lock``.  Waiting is a blocking point: it honours
 from __future__ import annotations
 
 import operator
+from _thread import get_ident
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
@@ -24,11 +25,17 @@ T = TypeVar("T")
 
 
 def _park_listed(
-    waiter: Waiter, waiters: list[Waiter], lock: SafeLock, timeout: float | None
+    waiter: Waiter,
+    waiters: list[Waiter],
+    lock: SafeLock,
+    timeout: float | None,
+    *,
+    what: str,
+    instead: str,
 ) -> None:
     """Park *waiter*, already listed in *waiters*; unlist it if it gives up."""
     try:
-        park(waiter, timeout)
+        park(waiter, timeout, what=what, instead=instead)
     finally:
         if waiter.case is None or waiter.case < 0:
             with lock:
@@ -101,7 +108,14 @@ class WaitGroup(NoCopy):
                 raise TimeoutError("WaitGroup.wait timed out")
             waiter = Waiter()
             self._waiters.append(waiter)
-        _park_listed(waiter, self._waiters, self._lock, seconds)
+        _park_listed(
+            waiter,
+            self._waiters,
+            self._lock,
+            seconds,
+            what="WaitGroup.wait()",
+            instead="await asyncio.to_thread(wg.wait)",
+        )
 
     def __repr__(self) -> str:
         return f"<WaitGroup count={self._count}>"
@@ -112,15 +126,18 @@ class Once(NoCopy):
 
     ``once.do(fn)``: the first caller runs ``fn``; callers arriving meanwhile
     wait for it to finish.  If ``fn`` raises, its caller and the callers
-    waiting get the exception, and a later ``do`` runs ``fn`` again.
+    waiting get the exception, and a later ``do`` runs ``fn`` again.  A
+    ``do`` from inside ``fn`` (same thread) raises ``RuntimeError``: it would
+    wait for itself forever.
     """
 
-    __slots__ = ("_done", "_lock", "_running", "_waiters")
+    __slots__ = ("_done", "_lock", "_runner", "_running", "_waiters")
 
     def __init__(self) -> None:
         self._lock = SafeLock()
         self._done = False
         self._running = False
+        self._runner = 0  # the thread running fn, while _running
         self._waiters: list[Waiter] = []
 
     @property
@@ -138,11 +155,24 @@ class Once(NoCopy):
             run = not self._running
             if run:
                 self._running = True
+                self._runner = get_ident()
+            elif self._runner == get_ident():
+                raise RuntimeError(
+                    f"Once.do() called again from inside the function it runs ({fn!r}): "
+                    "it would wait for itself forever"
+                )
             else:
                 waiter = Waiter()
                 self._waiters.append(waiter)
         if not run:
-            _park_listed(waiter, self._waiters, self._lock, None)
+            _park_listed(
+                waiter,
+                self._waiters,
+                self._lock,
+                None,
+                what="Once.do() (waiting for the first caller's fn)",
+                instead="await asyncio.to_thread(once.do, fn)",
+            )
             if not waiter.ok:
                 raise waiter.value
             return

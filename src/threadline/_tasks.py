@@ -169,7 +169,7 @@ class Task(NoCopy, Generic[T]):
         self._scope.cancel()
         return True
 
-    def _wait(self, timeout: float | None) -> None:
+    def _wait(self, timeout: float | None, what: str) -> None:
         seconds = check_timeout(timeout)
         checkpoint()
         with self._lock:
@@ -182,7 +182,7 @@ class Task(NoCopy, Generic[T]):
                 self._waiters = []
             self._waiters.append(waiter)
         try:
-            park(waiter, seconds)
+            park(waiter, seconds, what=what, instead="await task")
         finally:
             if waiter.case is None or waiter.case < 0:
                 with self._lock:
@@ -195,7 +195,7 @@ class Task(NoCopy, Generic[T]):
 
     def result(self, *, timeout: float | None = None) -> T:
         """Wait for the task; return its value or re-raise its exception."""
-        self._wait(timeout)
+        self._wait(timeout, "Task.result()")
         error = self._exception
         if error is not None:
             if isinstance(error, Cancelled):
@@ -206,7 +206,7 @@ class Task(NoCopy, Generic[T]):
     def exception(self, *, timeout: float | None = None) -> BaseException | None:
         """Wait for the task; return its exception, or None if it returned.
         Raises ``tl.Cancelled`` if the task was cancelled."""
-        self._wait(timeout)
+        self._wait(timeout, "Task.exception()")
         error = self._exception
         if isinstance(error, Cancelled):
             raise Cancelled(f"task {self.name} was cancelled", scope=error._scope) from error

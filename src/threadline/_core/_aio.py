@@ -6,6 +6,7 @@ coroutines need it; when a coroutine calls in, it is loaded already.
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -17,3 +18,11 @@ def running_loop() -> asyncio.AbstractEventLoop:
     import asyncio  # noqa: PLC0415  (deferred on purpose, see above)
 
     return asyncio.get_running_loop()
+
+
+def loop_running_here() -> bool:
+    """True if this thread is running an asyncio event loop (a coroutine or
+    a callback of it called us).  Imports nothing: without asyncio loaded,
+    no loop runs."""
+    asyncio = sys.modules.get("asyncio")
+    return asyncio is not None and asyncio._get_running_loop() is not None

@@ -41,7 +41,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Final
 
 from .._errors import Cancelled
-from ._aio import running_loop
+from ._aio import loop_running_here, running_loop
 from ._deadlock import note_parked
 from ._locks import SafeLock
 from ._nocopy import NoCopy
@@ -331,7 +331,13 @@ def _active_scope() -> CancelScope | None:
 
 
 def park(
-    waiter: Waiter, timeout: float | None, *, shield: bool = False, for_good: bool = False
+    waiter: Waiter,
+    timeout: float | None,
+    *,
+    what: str = "a blocking call",
+    instead: str = "its async form",
+    shield: bool = False,
+    for_good: bool = False,
 ) -> None:
     """Block the calling thread until *waiter* is fired.
 
@@ -342,7 +348,18 @@ def park(
     ``shield`` waits ignore cancellation (used where cleanup must finish).
     A wait with no time limit is noted for deadlock detection; so is one
     with ``for_good`` set (its timeout only paces a watcher).
+
+    A thread that runs an event loop must not block: unless a partner
+    already completed the operation, *what* raises ``RuntimeError`` (with
+    the outcome INTERRUPTED) naming the form to use *instead*.  Shielded
+    waits (a task group's exit) are exempt.
     """
+    if not shield and loop_running_here():
+        if waiter.fire(INTERRUPTED):
+            raise RuntimeError(
+                f"{what} would block the event loop running in this thread; use {instead} instead"
+            )
+        return  # a partner completed it meanwhile: nothing to wait for
     scope = None if shield else _active_scope()
     limit = _INF if timeout is None else time.monotonic() + timeout
     noted = False
@@ -431,7 +448,7 @@ def sleep(seconds: float) -> None:
     if delay == 0:
         return
     waiter = Waiter()
-    park(waiter, delay)
+    park(waiter, delay, what="tl.sleep()", instead="await asyncio.sleep()")
     if waiter.case == CANCELLED:
         raise outcome_error(waiter)
 
