@@ -11,6 +11,9 @@ from __future__ import annotations
 import contextlib
 import gc
 import signal
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -164,36 +167,107 @@ def test_ctrl_c_while_the_body_blocks() -> None:
         task.result()
 
 
-def test_repeated_ctrl_c_still_waits_for_every_task() -> None:
-    finished: list[str] = []
-    tasks: list[Task[None]] = []
+def test_second_ctrl_c_raises_at_once_naming_the_tasks_left_behind() -> None:
+    """Regression: a task blocked outside threadline (here: waiting on a plain
+    event) could not be cancelled, and every further Ctrl-C was swallowed
+    while the group waited for it: only kill -9 ended the program."""
+    release = threading.Event()
+    tasks: list[Task[Any]] = []
     ctrl_c: list[CtrlC] = []
 
-    def slow_to_stop() -> None:
-        try:
-            tl.Channel(0).recv()
-        finally:
-            # A cleanup that cancellation cannot cut short, lasting until every
-            # Ctrl-C was sent (and a little longer, for the last to be handled).
-            wait_until(lambda: ctrl_c and ctrl_c[0].all_sent.is_set(), "all Ctrl-Cs are sent")
-            time.sleep(0.1)
-            finished.append("cleanup done")
+    def stuck_outside_threadline() -> None:
+        release.wait(HANG)  # cancellation cannot reach a plain event
 
     def run() -> None:
         with TaskGroup() as tg:
-            tasks.append(tg.go(slow_to_stop))
-            wait_until(parked(tasks[0]), "the task parks")
-            ctrl_c.append(CtrlC(owner_waits(tg), times=3, gap=0.05))
+            tasks.append(tg.go(stuck_outside_threadline))
+            tasks.append(tg.go(blocked_recv([])))
+            wait_until(parked(tasks[1]), "the second task parks")
+            ctrl_c.append(CtrlC(owner_waits(tg), times=2, gap=0.1))
 
     try:
-        with pytest.raises(KeyboardInterrupt):
+        with pytest.raises(KeyboardInterrupt) as info:
             run()
+        assert not release.is_set()
+        assert not tasks[0].done()  # left behind, still running
+        assert tasks[1].done()  # cancelled by the first Ctrl-C
     finally:
+        release.set()
         for c in ctrl_c:
             c.join()
-    assert ctrl_c[0].sent == 3
-    assert finished == ["cleanup done"]  # checked at once: nothing outlived the group
-    assert tasks[0].done()
+    assert ctrl_c[0].sent == 2
+    [note] = info.value.__notes__
+    assert "1 left behind" in note
+    assert f"task {tasks[0].name} (started at {__file__}:" in note
+    assert f"running at {__file__}:" in note  # where the task is now
+    assert tasks[1].name not in note
+    tasks[0].result(timeout=HANG)  # it ends once released
+    with pytest.raises(tl.Cancelled):
+        tasks[1].result()
+
+
+def test_ctrl_c_after_a_keyboard_interrupt_in_the_body_raises_at_once() -> None:
+    release = threading.Event()
+    tasks: list[Task[Any]] = []
+    ctrl_c: list[CtrlC] = []
+
+    def run() -> None:
+        with TaskGroup() as tg:
+            tasks.append(tg.go(release.wait, HANG))
+            ctrl_c.append(CtrlC(owner_waits(tg)))
+            raise KeyboardInterrupt  # the first "Ctrl-C": the group waits, cancelled
+
+    try:
+        with pytest.raises(KeyboardInterrupt) as info:
+            run()
+        assert not tasks[0].done()
+    finally:
+        release.set()
+        for c in ctrl_c:
+            c.join()
+    assert ctrl_c[0].sent == 1
+    assert "1 left behind" in info.value.__notes__[0]
+    assert tasks[0].result(timeout=HANG) is True
+
+
+def test_second_ctrl_c_lets_the_interpreter_exit(tmp_path: Any) -> None:
+    """The tasks left behind never keep the interpreter from exiting."""
+    script = tmp_path / "stuck.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import os, signal, threading, time
+            import threadline as tl
+
+            never = threading.Lock()
+            never.acquire()
+
+            def stuck() -> None:
+                never.acquire()  # a plain lock nobody releases: cannot be cancelled
+
+            def ctrl_c_twice(tg: tl.TaskGroup) -> None:
+                while tg._owner_waiter is None:
+                    time.sleep(0.001)
+                for _ in range(2):
+                    time.sleep(0.2)
+                    signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+
+            with tl.TaskGroup() as tg:
+                tg.go(stuck)
+                threading.Thread(target=ctrl_c_twice, args=(tg,), daemon=True).start()
+            """
+        )
+    )
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=HANG, check=False
+    )
+    assert time.monotonic() - started < HANG
+    assert done.returncode != 0
+    assert "KeyboardInterrupt" in done.stderr
+    assert "1 left behind" in done.stderr
+    assert "task stuck#1" in done.stderr
+    assert f"running at {script}:" in done.stderr
 
 
 def test_keyboard_interrupt_raised_in_the_body() -> None:

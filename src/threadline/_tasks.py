@@ -36,7 +36,7 @@ from typing import Any, Generic, TypeVar, overload
 
 from ._core import _deadlock, _workers
 from ._core._convoy import acquire_politely
-from ._core._deadlock import find_deadlock
+from ._core._deadlock import find_deadlock, where_now
 from ._core._nocopy import NoCopy
 from ._core._scope import CancelScope, _current, checkpoint, outcome_error, park
 from ._core._validate import check_timeout
@@ -338,10 +338,12 @@ class TaskGroup(NoCopy):
         if failed:
             self._scope.cancel()
 
-    def _wait_for_tasks(self) -> BaseException | None:
+    def _wait_for_tasks(self, interrupted: bool) -> BaseException | None:
         """Wait until no task is running.  Ctrl-C cancels the group and the
-        wait goes on (the interrupt is returned, to be re-raised).  Every
-        so often, look for a deadlock; and enforce enclosing deadlines."""
+        wait goes on (the interrupt is returned, to be re-raised); a second
+        one (or a first, if the body was *interrupted* already) is raised at
+        once, leaving the tasks still running behind.  Every so often, look
+        for a deadlock; and enforce enclosing deadlines."""
         interrupt: BaseException | None = None
         scope = self._scope
         deadline = scope._eff_deadline
@@ -356,7 +358,9 @@ class TaskGroup(NoCopy):
             try:
                 park(waiter, max(pause, 0.0), shield=True, for_good=deadline == math.inf)
             except (KeyboardInterrupt, SystemExit) as exc:
-                interrupt = interrupt or exc
+                if interrupt is not None or interrupted:
+                    raise  # the user insists: give up waiting (see __exit__)
+                interrupt = exc
                 scope.cancel()
                 continue
             if waiter.case != TIMEOUT:
@@ -391,6 +395,25 @@ class TaskGroup(NoCopy):
         )
         self._scope.cancel()
 
+    def _abandon(self, interrupt: BaseException) -> None:
+        """A second Ctrl-C while the owner waits: close the group without
+        waiting, and name the tasks left behind on the interrupt.  They run
+        on daemon threads, so they never keep the interpreter from exiting."""
+        with self._lock:
+            self._state = "closed"
+            left = sorted(self._running, key=lambda task: task._number)
+        lines = []
+        for task in left:
+            file, line = task._origin
+            now = where_now(task._ident) if task._started else "not started"
+            lines.append(f"  task {task.name} (started at {file}:{line}): {now or 'finishing'}")
+        if lines:
+            interrupt.add_note(
+                f"threadline: interrupted again while the group waited for its cancelled "
+                f"tasks; {len(lines)} left behind, still running:\n" + "\n".join(lines)
+            )
+        self._scope.__exit__(type(interrupt), interrupt, interrupt.__traceback__)
+
     # -- the with block ---------------------------------------------------------
 
     def __enter__(self) -> TaskGroup:
@@ -409,7 +432,11 @@ class TaskGroup(NoCopy):
     ) -> bool:
         if exc is not None:
             self._scope.cancel()
-        interrupt = self._wait_for_tasks()
+        try:
+            interrupt = self._wait_for_tasks(isinstance(exc, KeyboardInterrupt | SystemExit))
+        except (KeyboardInterrupt, SystemExit) as again:
+            self._abandon(again)
+            raise
         with self._lock:
             self._state = "closed"
             errors = list(self._errors)

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import os
 import sys
+import sysconfig
 import threading
 from types import CodeType, FrameType
 from typing import NamedTuple
@@ -37,6 +38,7 @@ from ._locks import SafeLock
 from ._waiter import Waiter
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_STDLIB = os.path.join(sysconfig.get_path("stdlib"), "")
 
 
 class _Record:
@@ -134,6 +136,30 @@ def _where(frame: FrameType | None) -> tuple[str, str | None]:
         operation = _pretty(code.co_qualname)
         frame = frame.f_back
     return operation, None
+
+
+def where_now(ident: int) -> str | None:
+    """Where thread *ident* is now (for messages): the threadline operation
+    it waits in, or the innermost line of the program's own code that it
+    runs (with the standard library's line it is in, if any); None if the
+    thread is gone."""
+    frame = sys._current_frames().get(ident)
+    if frame is None:
+        return None
+    operation, location = _where(frame)
+    if operation != "?":
+        return f"waits in {operation}" + (f" at {location}" if location else "")
+    inner = f"{frame.f_code.co_filename}:{frame.f_lineno}"
+    while frame is not None and _in_stdlib(frame.f_code.co_filename):
+        frame = frame.f_back
+    if frame is None or frame.f_code in BOUNDARIES:
+        return f"running at {inner}"
+    mine = f"{frame.f_code.co_filename}:{frame.f_lineno}"
+    return f"running at {mine}" + ("" if mine == inner else f" (in {inner})")
+
+
+def _in_stdlib(filename: str) -> bool:
+    return filename.startswith(_STDLIB) and "-packages" not in filename
 
 
 def _pretty(qualname: str) -> str:
