@@ -182,6 +182,7 @@ def test_second_ctrl_c_raises_at_once_naming_the_tasks_left_behind() -> None:
         with TaskGroup() as tg:
             tasks.append(tg.go(stuck_outside_threadline))
             tasks.append(tg.go(blocked_recv([])))
+            wait_until(lambda: tasks[0]._started, "the first task starts")
             wait_until(parked(tasks[1]), "the second task parks")
             ctrl_c.append(CtrlC(owner_waits(tg), times=2, gap=0.1))
 
@@ -214,6 +215,7 @@ def test_ctrl_c_after_a_keyboard_interrupt_in_the_body_raises_at_once() -> None:
     def run() -> None:
         with TaskGroup() as tg:
             tasks.append(tg.go(release.wait, HANG))
+            wait_until(lambda: tasks[0]._started, "the task starts")
             ctrl_c.append(CtrlC(owner_waits(tg)))
             raise KeyboardInterrupt  # the first "Ctrl-C": the group waits, cancelled
 

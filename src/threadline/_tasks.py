@@ -36,7 +36,7 @@ from typing import Any, Generic, TypeVar, overload
 
 from ._core import _deadlock, _workers
 from ._core._convoy import acquire_politely
-from ._core._deadlock import find_deadlock, where_now
+from ._core._deadlock import Blocked, enter_body, find_deadlock, leave_body, where_now
 from ._core._nocopy import NoCopy
 from ._core._scope import CancelScope, _current, checkpoint, outcome_error, park
 from ._core._validate import check_timeout
@@ -347,7 +347,7 @@ class TaskGroup(NoCopy):
         interrupt: BaseException | None = None
         scope = self._scope
         deadline = scope._eff_deadline
-        poll = _FIRST_POLL
+        poll = _deadlock.FIRST_POLL
         while True:
             with self._lock:
                 if not self._running:
@@ -370,16 +370,28 @@ class TaskGroup(NoCopy):
                 scope._expire(now)
             elif deadline == math.inf and self._deadlock is None:
                 self._check_deadlock()
-            poll = min(poll * 2, _MAX_POLL)
+            poll = min(poll * 2, _deadlock.MAX_POLL)
 
     def _check_deadlock(self) -> None:
+        """At the end of the block: are the tasks and everyone else asleep?"""
         blocked = find_deadlock()
-        if not blocked:
-            return
+        if blocked:
+            self._report_deadlock(blocked, None)
+
+    def _deadlocked_in_body(self, blocked: list[Blocked]) -> None:
+        """The owner, blocked for good inside the body, found everyone else
+        asleep too (``_deadlock.wait_for_good``): cancel, and raise at the end."""
+        owner, *others = blocked
+        if self._deadlock is None:
+            self._report_deadlock(others, owner)
+
+    def _report_deadlock(self, blocked: list[Blocked], owner: Blocked | None) -> None:
         with self._lock:
             mine = {task._ident: task for task in self._running}
         blocked.sort(key=lambda b: (b.ident not in mine, getattr(mine.get(b.ident), "_number", 0)))
         lines = []
+        if owner is not None:
+            lines.append(f"  owner {owner} (in the group's body)")
         for b in blocked:
             task = mine.get(b.ident)
             if task is None:
@@ -388,10 +400,10 @@ class TaskGroup(NoCopy):
                 file, line = task._origin
                 where = b.location or f"(its function; started at {file}:{line})"
                 lines.append(f"  task {task.name} waits in {b.operation} at {where}")
+        who = "the group's owner and tasks are" if owner is not None else "the group's tasks are"
         self._deadlock = DeadlockError(
-            "deadlock: the group's tasks are all blocked, and nothing can wake them:\n"
-            + "\n".join(lines),
-            blocked,
+            f"deadlock: {who} all blocked, and nothing can wake them:\n" + "\n".join(lines),
+            blocked if owner is None else [owner, *blocked],
         )
         self._scope.cancel()
 
@@ -422,6 +434,7 @@ class TaskGroup(NoCopy):
         self._scope.__enter__()
         with self._lock:
             self._state = "open"
+        enter_body(self)
         return self
 
     def __exit__(
@@ -430,6 +443,7 @@ class TaskGroup(NoCopy):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> bool:
+        leave_body(self)
         if exc is not None:
             self._scope.cancel()
         try:
@@ -474,10 +488,6 @@ class TaskGroup(NoCopy):
         if outcome is exc:
             return False
         raise outcome
-
-
-_FIRST_POLL = 0.02
-_MAX_POLL = 0.5
 
 
 _deadlock.BOUNDARIES.add(Task._run.__code__)

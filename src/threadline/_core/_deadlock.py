@@ -1,27 +1,40 @@
 """Deadlock detection: are all threads asleep in threadline for good?
 
 Go stops a program whose goroutines are all asleep.  threadline does the
-same for a task group whose owner waits for it: if every live thread of the
-process is parked in a threadline operation with no timeout and no deadline
-(or is an idle pool worker), nobody is left to wake anybody, and the group
-is deadlocked.  A thread doing anything threadline cannot see (running, I/O,
-a plain lock, ``time.sleep``, an asyncio loop) counts as able to act, so it
-rules a deadlock out: no false alarms, at the price of missing deadlocks
-that involve such threads.
+same: if every live thread of the process is parked in a threadline
+operation with no timeout and no deadline (or is an idle pool worker),
+nobody is left to wake anybody.  A thread doing anything threadline cannot
+see (running, I/O, a plain lock, ``time.sleep``, an asyncio loop, an idle
+``ThreadPoolExecutor`` worker) counts as able to act, so it rules a
+deadlock out: no false alarms, at the price of missing deadlocks that
+involve such threads.
+
+Who looks (a *watcher*; everyone else just sleeps):
+  * a group's owner waiting at the end of its block (``TaskGroup``);
+  * a group's owner blocked for good inside the block's body, and the main
+    thread blocked for good anywhere (``wait_for_good``, called by
+    ``park``): each waits in slices, 20 ms doubling to 0.5 s, and checks
+    between them.  A deadlock found inside a body cancels the innermost
+    group this thread owns, which then raises ``DeadlockError``; one found
+    by the main thread outside any group raises it from the operation.
 
 Each thread has a ``_Record`` (found through a ``threading.local``, but a
 plain object, so that other threads can read it); ``park`` stores the
 waiter there while it waits for good and clears it after, a plain
-attribute store.  ``_registry`` (guarded by ``_registry_lock``, a
-``SafeLock``, taken only
-when a thread parks for good for the first time, and by the detector) maps
-thread idents to records.
+attribute store, and a group's owner lists the group there for as long as
+it runs the body (``groups``; read and written by the owner only).
+``_registry`` (guarded by ``_registry_lock``, a ``SafeLock``, taken only
+when a thread needs its record for the first time, and by the detector)
+maps thread idents to records.
 
 The check is two passes over every live thread.  Waiters fire at most once
 and a thread parked on a waiter stays parked until it fires, so if both
 passes see every thread parked on the same unfired waiter, then at the
 instant between the passes all threads were parked and none can ever be
 woken (short of a signal handler or a thread that Python does not know).
+The watcher itself counts as parked: while it checks, it does nothing that
+could wake anybody, and if its own waiter is still unfired after the second
+pass, nobody fired it at that instant either.
 """
 
 from __future__ import annotations
@@ -31,8 +44,9 @@ import sys
 import sysconfig
 import threading
 from types import CodeType, FrameType
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
+from .._errors import DeadlockError
 from . import _workers
 from ._locks import SafeLock
 from ._waiter import Waiter
@@ -42,12 +56,14 @@ _STDLIB = os.path.join(sysconfig.get_path("stdlib"), "")
 
 
 class _Record:
-    """What one thread waits on for good (read by other threads)."""
+    """What one thread waits on for good (read by other threads), and the
+    task groups whose body it runs, innermost last (its own)."""
 
-    __slots__ = ("waiter",)
+    __slots__ = ("groups", "waiter")
 
     def __init__(self) -> None:
         self.waiter: Waiter | None = None
+        self.groups: list[Any] = []  # TaskGroup (no import cycle)
 
 
 _local = threading.local()
@@ -55,14 +71,59 @@ _registry_lock = SafeLock()
 _registry: dict[int, _Record] = {}
 
 
-def note_parked(waiter: Waiter | None) -> None:
-    """Say that this thread now waits for good on *waiter* (None: no more)."""
+def _record() -> _Record:
     record: _Record | None = getattr(_local, "record", None)
     if record is None:
         record = _local.record = _Record()
         with _registry_lock:
             _registry[threading.get_ident()] = record
-    record.waiter = waiter
+    return record
+
+
+def note_parked(waiter: Waiter | None) -> None:
+    """Say that this thread now waits for good on *waiter* (None: no more)."""
+    _record().waiter = waiter
+
+
+def enter_body(group: Any) -> None:
+    """This thread now runs *group*'s body (it watches for deadlocks there)."""
+    _record().groups.append(group)
+
+
+def leave_body(group: Any) -> None:
+    groups = _record().groups
+    if group in groups:
+        groups.remove(group)
+
+
+FIRST_POLL = 0.02
+MAX_POLL = 0.5
+
+
+def wait_for_good(waiter: Waiter) -> bool:
+    """``waiter.wait_sync(None)`` for a thread parked for good (noted).
+
+    A watcher (see the top) waits in slices and looks for a deadlock in
+    between: inside a group's body it reports it to the innermost group it
+    owns (which cancels itself, and so this wait); in the main thread
+    outside any group it raises ``DeadlockError``."""
+    groups = _record().groups
+    if not groups and threading.current_thread() is not threading.main_thread():
+        return waiter.wait_sync(None)
+    pause = FIRST_POLL
+    while not waiter.wait_sync(pause):
+        found = find_deadlock(include_me=True)
+        if found is not None and not waiter.fired:
+            if groups:
+                groups[-1]._deadlocked_in_body(found)
+            else:
+                raise DeadlockError(
+                    "deadlock: every thread is blocked for good, and nothing can wake them "
+                    "(all goroutines are asleep):\n" + "\n".join(f"  {b}" for b in found),
+                    found,
+                )
+        pause = min(pause * 2, MAX_POLL)
+    return True
 
 
 class Blocked(NamedTuple):
@@ -97,9 +158,10 @@ def _snapshot(skip: int) -> dict[int, Waiter] | None:
     return parked
 
 
-def find_deadlock() -> list[Blocked] | None:
-    """If every other thread is parked for good, describe them; else None.
-    The calling thread is taken to be waiting for good too."""
+def find_deadlock(*, include_me: bool = False) -> list[Blocked] | None:
+    """If every other thread is parked for good, describe them (the calling
+    thread first, with *include_me*); else None.  The calling thread is
+    taken to be waiting for good too."""
     me = threading.get_ident()
     first = _snapshot(me)
     if first is None:
@@ -112,7 +174,7 @@ def find_deadlock() -> list[Blocked] | None:
     frames = sys._current_frames()
     names = {t.ident: t.name for t in threading.enumerate()}
     found = []
-    for ident in second:
+    for ident in [me, *second] if include_me else second:
         operation, location = _where(frames.get(ident))
         name = names.get(ident) or f"thread {ident}"
         found.append(Blocked(name, operation, location, ident))

@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Final
 
 from .._errors import Cancelled
 from ._aio import loop_running_here, running_loop
-from ._deadlock import note_parked
+from ._deadlock import note_parked, wait_for_good
 from ._locks import SafeLock
 from ._nocopy import NoCopy
 from ._validate import check_timeout
@@ -346,8 +346,9 @@ def park(
     interrupted (KeyboardInterrupt), the interrupt is re-raised with the
     outcome INTERRUPTED, or with the partner's outcome if it won the race.
     ``shield`` waits ignore cancellation (used where cleanup must finish).
-    A wait with no time limit is noted for deadlock detection; so is one
-    with ``for_good`` set (its timeout only paces a watcher).
+    A wait with no time limit is noted for deadlock detection, and may
+    raise ``DeadlockError`` (see ``_deadlock.wait_for_good``); one with
+    ``for_good`` set (its timeout only paces a watcher) is noted too.
 
     A thread that runs an event loop must not block: unless a partner
     already completed the operation, *what* raises ``RuntimeError`` (with
@@ -373,7 +374,7 @@ def park(
             note_parked(waiter)
         while True:
             if limit == _INF:
-                fired = waiter.wait_sync(None)
+                fired = wait_for_good(waiter)  # (the main thread and owners watch)
             else:
                 fired = waiter.wait_sync(limit - time.monotonic())
             if fired:
