@@ -30,20 +30,22 @@ import math
 import sys
 import threading
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Generator
 from types import CoroutineType, FrameType, TracebackType
-from typing import Any, Generic, TypeVar, overload
+from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 from ._core import _deadlock, _workers
+from ._core._aio import running_loop
 from ._core._convoy import acquire_politely
 from ._core._deadlock import Blocked, enter_body, find_deadlock, leave_body, where_now
 from ._core._nocopy import NoCopy
-from ._core._scope import CancelScope, _current, checkpoint, outcome_error, park
+from ._core._scope import CancelScope, _current, apark, checkpoint, outcome_error, park
 from ._core._validate import check_timeout
 from ._core._waiter import TIMEOUT, Waiter
 from ._errors import Cancelled, DeadlockError
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 
 _named = threading.local()  # the function (and name) a worker thread was named after
@@ -56,12 +58,15 @@ def _describe(fn: Callable[..., object]) -> str:
 class Task(NoCopy, Generic[T]):
     """A function running on its own thread inside a ``TaskGroup``.
 
-    Created by ``tg.go``; not constructed directly.
+    Created by ``tg.go``; not constructed directly.  ``result()`` waits for
+    it in a thread, ``await task`` in a coroutine; ``add_done_callback(fn)``
+    calls ``fn(task)`` once it is done.
     """
 
     __slots__ = (
         "__weakref__",
         "_args",
+        "_callbacks",
         "_code",
         "_context",
         "_done",
@@ -103,6 +108,7 @@ class Task(NoCopy, Generic[T]):
         self._result: Any = None
         self._exception: BaseException | None = None
         self._waiters: list[Waiter] | None = None
+        self._callbacks: list[Callable[[Task[T]], object]] | None = None
         self._scope = CancelScope._unentered()
         self._context: contextvars.Context | None = None
 
@@ -196,12 +202,70 @@ class Task(NoCopy, Generic[T]):
     def result(self, *, timeout: float | None = None) -> T:
         """Wait for the task; return its value or re-raise its exception."""
         self._wait(timeout, "Task.result()")
+        return self._outcome()
+
+    def _outcome(self) -> T:
+        """The finished task's value, or its exception raised."""
         error = self._exception
         if error is not None:
             if isinstance(error, Cancelled):
                 raise Cancelled(f"task {self.name} was cancelled", scope=error._scope) from error
             raise error
         return self._result  # type: ignore[no-any-return]
+
+    def __await__(self) -> Generator[Any, None, T]:
+        """``await task`` in a coroutine: ``result()`` without blocking the
+        loop.  Cancelling the awaiting coroutine does not cancel the task
+        (it belongs to its group); ``task.cancel()`` does."""
+        return self._await().__await__()
+
+    async def _await(self) -> T:
+        checkpoint()
+        waiter: Waiter | None = None
+        with self._lock:
+            if not self._done:
+                waiter = Waiter(running_loop())
+                if self._waiters is None:
+                    self._waiters = []
+                self._waiters.append(waiter)
+        if waiter is not None:
+            try:
+                await apark(waiter, None)
+            finally:
+                if waiter.case is None or waiter.case < 0:
+                    with self._lock:
+                        if self._waiters is not None and waiter in self._waiters:
+                            self._waiters.remove(waiter)
+            if waiter.case is not None and waiter.case < 0:
+                raise outcome_error(waiter)
+        return self._outcome()
+
+    def add_done_callback(self, fn: Callable[[Task[T]], object]) -> None:
+        """Call ``fn(task)`` once the task is done: at once, in this thread,
+        if it is; else in the worker thread that finishes it, before its
+        group counts it finished (so before the group's ``with`` ends).
+        An exception from *fn* is logged (logger ``threadline``), as
+        ``concurrent.futures`` does; called at once, a ``BaseException``
+        that is not an ``Exception`` (Ctrl-C) propagates."""
+        if not callable(fn):
+            raise TypeError(f"fn must be callable, got {fn!r}")
+        with self._lock:
+            if not self._done:
+                if self._callbacks is None:
+                    self._callbacks = []
+                self._callbacks.append(fn)
+                return
+        self._call_back(fn, Exception)
+
+    def _call_back(
+        self, fn: Callable[[Task[T]], object], catch: type[BaseException] = BaseException
+    ) -> None:
+        try:
+            fn(self)
+        except catch:
+            import logging  # noqa: PLC0415  (rare: loaded only when a callback fails)
+
+            logging.getLogger("threadline").exception("exception calling callback for %r", self)
 
     def exception(self, *, timeout: float | None = None) -> BaseException | None:
         """Wait for the task; return its exception, or None if it returned.
@@ -284,12 +348,15 @@ class TaskGroup(NoCopy):
         cancellation is not raised out of the ``with`` block."""
         self._scope.cancel()
 
+    # Typed like Executor.submit: the arguments are checked against fn's
+    # parameters, and the task has fn's return type (a coroutine's result
+    # for an ``async def`` function).
     @overload
     def go(
-        self, fn: Callable[..., Coroutine[Any, Any, T]], /, *args: Any, **kwargs: Any
+        self, fn: Callable[P, Coroutine[Any, Any, T]], /, *args: P.args, **kwargs: P.kwargs
     ) -> Task[T]: ...
     @overload
-    def go(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Task[T]: ...
+    def go(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Task[T]: ...
     def go(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Task[Any]:
         """Start ``fn(*args, **kwargs)`` on its own thread; an ``async def``
         function runs on an event loop of its own in that thread."""
@@ -330,13 +397,23 @@ class TaskGroup(NoCopy):
                 self._errors.append(error)
             elif isinstance(error, Cancelled) and error._scope is not self._scope:
                 self._cancelled_out = True
-            self._running.discard(task)
-            if not self._running and self._owner_waiter is not None:
-                self._owner_waiter.fire(0)
+            callbacks, task._callbacks = task._callbacks, None
+            if callbacks is None:
+                self._finished_locked(task)
         finally:
             lock.release()
+        if callbacks is not None:  # run them while the task still counts as running
+            for fn in callbacks:
+                task._call_back(fn)
+            with lock:
+                self._finished_locked(task)
         if failed:
             self._scope.cancel()
+
+    def _finished_locked(self, task: Task[Any]) -> None:
+        self._running.discard(task)
+        if not self._running and self._owner_waiter is not None:
+            self._owner_waiter.fire(0)
 
     def _wait_for_tasks(self, interrupted: bool) -> BaseException | None:
         """Wait until no task is running.  Ctrl-C cancels the group and the
