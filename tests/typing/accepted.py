@@ -90,3 +90,12 @@ def sync() -> None:
     g = tl.Guarded([1])
     with g as items:
         assert_type(items, list[int])
+
+
+def pipelines(lines: list[str]) -> None:
+    lengths = tl.pipeline(lines, tl.stage(len), tl.stage(float, workers=2))
+    assert_type(lengths, tl.Pipeline[float])
+    for x in lengths:
+        assert_type(x, float)
+    assert_type(tl.pipeline(lines, tl.stage(str.upper)), tl.Pipeline[str])
+    assert_type(tl.stage(str.split), tl.Stage[str, list[str]])

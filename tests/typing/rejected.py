@@ -45,3 +45,10 @@ def selects(a: tl.Channel[int], b: tl.Channel[str]) -> None:
     never_none: int = tl.select(a).value  # E: assignment
     never_none_either: int | str = tl.select(a, b).value  # E: assignment
     print(only_str, never_none, never_none_either)
+
+
+def pipelines(lines: list[str]) -> None:
+    tl.pipeline(lines, tl.stage(len), tl.stage(str.upper))  # E: misc
+    tl.pipeline([1, 2], tl.stage(str.upper))  # E: misc
+    upper: tl.Pipeline[int] = tl.pipeline(lines, tl.stage(str.upper))  # E: arg-type
+    print(upper)
