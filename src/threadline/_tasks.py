@@ -18,9 +18,16 @@ Locking: ``TaskGroup._lock`` guards the group's ``_running``, ``_errors``,
 its group in one critical section.  It is also the lock of the group's
 scope, so starting a task links the task's scope under the group's in that
 same section, and finishing unlinks it: one lock round trip on each side
-of a task, which matters because the owner and the workers take it.
+of a task, which matters because the owner and the workers take it.  (A
+task with done callbacks takes a second one: they run with no lock held,
+after its outcome is published and before the group counts it finished.)
 Waiters are fired under it (leaf locks).  Cancelling a scope is done with
 no lock held; so is any call that takes a scope's lock.
+
+Ctrl-C in the owner: the first cancels the group and the owner goes on
+waiting; a second one is raised at once (``_abandon``).  The owner watches
+for deadlocks while it waits at the end and, through ``_core._deadlock``,
+while it is blocked for good inside the body.
 """
 
 from __future__ import annotations
