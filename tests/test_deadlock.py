@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
+import textwrap
 import threading
 import time
 from collections import deque
@@ -14,6 +16,7 @@ import pytest
 
 import threadline as tl
 from tests.helpers import join_all, spawn
+from threadline._core import _deadlock
 
 
 def wait_until(condition: Callable[[], object], timeout: float = 10.0) -> None:
@@ -388,3 +391,67 @@ def test_a_script_whose_only_thread_blocks_for_good_gets_deadlock_error(tmp_path
     assert done.returncode == 1
     assert "threadline.DeadlockError: deadlock: every thread is blocked for good" in done.stderr
     assert f"MainThread waits in Channel.recv at {script}:3" in done.stderr
+
+
+# -- signal handlers ----------------------------------------------------------------------------
+
+
+def test_no_alarm_while_a_signal_handler_may_feed_the_channel(tmp_path: Any) -> None:
+    """The shutdown pattern: idle workers and a main thread that waits for a
+    SIGTERM handler to say stop.  The handler can run at any moment (as Go's
+    signal.Notify keeps a goroutine awake): no deadlock."""
+    script = tmp_path / "serve.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import signal, sys
+            import threadline as tl
+
+            jobs = tl.Channel()
+            stop = tl.Channel(1)
+            signal.signal(signal.SIGTERM, lambda *_: stop.try_send("stop"))
+
+            def worker():
+                for job in jobs:
+                    pass
+
+            with tl.TaskGroup() as tg:
+                for _ in range(3):
+                    tg.go(worker)
+                print("ready", flush=True)
+                print(stop.recv(), flush=True)  # every thread parked; only SIGTERM helps
+                jobs.close()
+            """
+        )
+    )
+    child = subprocess.Popen(
+        [sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert child.stdout is not None
+        assert child.stdout.readline() == "ready\n"
+        time.sleep(1.0)  # long enough for the watcher to look several times
+        child.send_signal(signal.SIGTERM)
+        out, err = child.communicate(timeout=30)
+    finally:
+        child.kill()
+        child.wait()
+    assert (out, child.returncode) == ("stop\n", 0), err
+
+
+def test_a_signal_handler_counts_as_able_to_act() -> None:
+    ch: tl.Channel[int] = tl.Channel()
+    parked = spawn(ch.recv, name="parked")
+    wait_until(lambda: ch._recvq)
+    time.sleep(0.05)
+    try:
+        assert _deadlock.find_deadlock() is not None  # only timer signals' handlers (pytest's)
+        old = signal.signal(signal.SIGUSR1, lambda *_: ch.try_send(1))
+        try:
+            assert _deadlock.find_deadlock() is None
+        finally:
+            signal.signal(signal.SIGUSR1, old)
+        assert _deadlock.find_deadlock() is not None
+    finally:
+        ch.send(0)
+        join_all([parked])

@@ -5,9 +5,9 @@ same: if every live thread of the process is parked in a threadline
 operation with no timeout and no deadline (or is an idle pool worker),
 nobody is left to wake anybody.  A thread doing anything threadline cannot
 see (running, I/O, a plain lock, ``time.sleep``, an asyncio loop, an idle
-``ThreadPoolExecutor`` worker) counts as able to act, so it rules a
-deadlock out: no false alarms, at the price of missing deadlocks that
-involve such threads.
+``ThreadPoolExecutor`` worker) counts as able to act, and so does a Python
+signal handler (``_signal_handlers``), so it rules a deadlock out: no
+false alarms, at the price of missing deadlocks that involve such threads.
 
 Who looks (a *watcher*; everyone else just sleeps):
   * a group's owner waiting at the end of its block (``TaskGroup``);
@@ -40,6 +40,7 @@ pass, nobody fired it at that instant either.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import sysconfig
 import threading
@@ -164,7 +165,7 @@ def find_deadlock(*, include_me: bool = False) -> list[Blocked] | None:
     taken to be waiting for good too."""
     me = threading.get_ident()
     first = _snapshot(me)
-    if first is None:
+    if first is None or _signal_handlers():
         return None
     second = _snapshot(me)
     if second is None or second != first:
@@ -180,6 +181,31 @@ def find_deadlock(*, include_me: bool = False) -> list[Blocked] | None:
         found.append(Blocked(name, operation, location, ident))
     _forget_dead_threads(set(names))
     return found
+
+
+# Timer signals fire only once the program itself set a timer (pytest-timeout's
+# SIGALRM, a profiler's SIGPROF): their handlers are not taken to feed channels.
+_TIMER_SIGNALS = frozenset(
+    getattr(signal, name) for name in ("SIGALRM", "SIGVTALRM", "SIGPROF") if hasattr(signal, name)
+)
+
+
+def _signal_handlers() -> bool:
+    """True if a Python signal handler is installed that could feed a channel:
+    any but the defaults, Ctrl-C's KeyboardInterrupt and the timer signals'.
+    The main thread can run it at any moment, even while parked, so it counts
+    as able to act (as Go's ``signal.Notify`` keeps a goroutine awake)."""
+    for number in signal.valid_signals():
+        if number in _TIMER_SIGNALS:
+            continue
+        try:
+            handler = signal.getsignal(number)
+        except (OSError, ValueError):
+            continue
+        if handler in (None, signal.SIG_DFL, signal.SIG_IGN, signal.default_int_handler):
+            continue
+        return True
+    return False
 
 
 # Code objects that run user functions (Task._run): the stack walk stops there.
