@@ -50,7 +50,7 @@ from typing import Any, NamedTuple
 from .._errors import DeadlockError
 from . import _workers
 from ._locks import SafeLock
-from ._waiter import Waiter
+from ._waiter import INTERRUPTED, Waiter
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _STDLIB = os.path.join(sysconfig.get_path("stdlib"), "")
@@ -116,8 +116,8 @@ def wait_for_good(waiter: Waiter) -> bool:
         found = find_deadlock(include_me=True)
         if found is not None and not waiter.fired:
             if groups:
-                groups[-1]._deadlocked_in_body(found)
-            else:
+                groups[-1]._deadlocked_in_body(found)  # cancels this wait
+            elif waiter.fire(INTERRUPTED):  # else a partner just completed it after all
                 raise DeadlockError(
                     "deadlock: every thread is blocked for good, and nothing can wake them "
                     "(all goroutines are asleep):\n" + "\n".join(f"  {b}" for b in found),
