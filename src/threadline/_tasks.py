@@ -370,7 +370,9 @@ class TaskGroup(NoCopy):
         if not callable(fn):
             raise TypeError(f"fn must be callable, got {fn!r}")
         task: Task[Any] = Task(self, fn, args, kwargs, sys._getframe(1))
-        with self._lock:
+        lock = self._lock  # a bare acquire (cheaper than with), guarded as in _core._locks
+        try:
+            lock.acquire()
             if self._state != "open":
                 if self._state == "new":
                     raise RuntimeError("TaskGroup.go() called before entering the group's `with`")
@@ -379,6 +381,13 @@ class TaskGroup(NoCopy):
             task._number = self._started
             self._running.add(task)
             inherited = task._scope._attach_locked(self._scope)
+            lock.release()
+        except BaseException:
+            try:
+                lock.release()
+            except RuntimeError:  # not held: already released, or never taken
+                pass
+            raise
         if inherited:
             task._scope._propagate()
         task._context = contextvars.copy_context()
@@ -405,8 +414,10 @@ class TaskGroup(NoCopy):
             elif isinstance(error, Cancelled) and error._scope is not self._scope:
                 self._cancelled_out = True
             callbacks, task._callbacks = task._callbacks, None
-            if callbacks is None:
-                self._finished_locked(task)
+            if callbacks is None:  # _finished_locked, inline (once per task)
+                self._running.discard(task)
+                if not self._running and self._owner_waiter is not None:
+                    self._owner_waiter.fire(0)
         finally:
             lock.release()
         if callbacks is not None:  # run them while the task still counts as running

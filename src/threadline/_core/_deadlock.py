@@ -18,7 +18,7 @@ Who looks (a *watcher*; everyone else just sleeps):
     group this thread owns, which then raises ``DeadlockError``; one found
     by the main thread outside any group raises it from the operation.
 
-Each thread has a ``_Record`` (found through a ``threading.local``, but a
+Each thread has a ``Record`` (found through a ``threading.local``, but a
 plain object, so that other threads can read it); ``park`` stores the
 waiter there while it waits for good and clears it after, a plain
 attribute store, and a group's owner lists the group there for as long as
@@ -56,43 +56,49 @@ _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _STDLIB = os.path.join(sysconfig.get_path("stdlib"), "")
 
 
-class _Record:
-    """What one thread waits on for good (read by other threads), and the
-    task groups whose body it runs, innermost last (its own)."""
+class Record:
+    """What one thread waits on for good (read by other threads; written by
+    the thread only), and the task groups whose body it runs, innermost last."""
 
-    __slots__ = ("groups", "waiter")
+    __slots__ = ("groups", "ident", "waiter")
 
     def __init__(self) -> None:
         self.waiter: Waiter | None = None
         self.groups: list[Any] = []  # TaskGroup (no import cycle)
+        self.ident = threading.get_ident()
 
 
 _local = threading.local()
 _registry_lock = SafeLock()
-_registry: dict[int, _Record] = {}
+_registry: dict[int, Record] = {}
+_main = [threading.main_thread().ident]  # the thread that runs signal handlers
 
 
-def _record() -> _Record:
-    record: _Record | None = getattr(_local, "record", None)
+def _after_fork() -> None:
+    _main[0] = threading.get_ident()  # the forking thread is the child's main
+
+
+os.register_at_fork(after_in_child=_after_fork)
+
+
+def parked_record() -> Record:
+    """This thread's record; ``park`` sets its ``waiter`` while it waits for
+    good, and clears it after."""
+    record: Record | None = getattr(_local, "record", None)
     if record is None:
-        record = _local.record = _Record()
+        record = _local.record = Record()
         with _registry_lock:
-            _registry[threading.get_ident()] = record
+            _registry[record.ident] = record
     return record
-
-
-def note_parked(waiter: Waiter | None) -> None:
-    """Say that this thread now waits for good on *waiter* (None: no more)."""
-    _record().waiter = waiter
 
 
 def enter_body(group: Any) -> None:
     """This thread now runs *group*'s body (it watches for deadlocks there)."""
-    _record().groups.append(group)
+    parked_record().groups.append(group)
 
 
 def leave_body(group: Any) -> None:
-    groups = _record().groups
+    groups = parked_record().groups
     if group in groups:
         groups.remove(group)
 
@@ -101,15 +107,16 @@ FIRST_POLL = 0.02
 MAX_POLL = 0.5
 
 
-def wait_for_good(waiter: Waiter) -> bool:
-    """``waiter.wait_sync(None)`` for a thread parked for good (noted).
+def wait_for_good(waiter: Waiter, record: Record) -> bool:
+    """``waiter.wait_sync(None)`` for a thread parked for good (noted in its
+    *record*).
 
     A watcher (see the top) waits in slices and looks for a deadlock in
     between: inside a group's body it reports it to the innermost group it
     owns (which cancels itself, and so this wait); in the main thread
     outside any group it raises ``DeadlockError``."""
-    groups = _record().groups
-    if not groups and threading.current_thread() is not threading.main_thread():
+    groups = record.groups
+    if not groups and record.ident != _main[0]:
         return waiter.wait_sync(None)
     pause = FIRST_POLL
     while not waiter.wait_sync(pause):

@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Final
 
 from .._errors import Cancelled
 from ._aio import loop_running_here, running_loop
-from ._deadlock import note_parked, wait_for_good
+from ._deadlock import Record, parked_record, wait_for_good
 from ._locks import SafeLock
 from ._nocopy import NoCopy
 from ._validate import check_timeout
@@ -363,18 +363,18 @@ def park(
         return  # a partner completed it meanwhile: nothing to wait for
     scope = None if shield else _active_scope()
     limit = _INF if timeout is None else time.monotonic() + timeout
-    noted = False
+    record: Record | None = None  # this thread's, while it waits for good
     try:
         if scope is not None:
             if not scope._register(waiter):
                 waiter.fire(CANCELLED)
             limit = min(limit, scope._eff_deadline)
         if for_good or limit == _INF:
-            noted = True
-            note_parked(waiter)
+            record = parked_record()
+            record.waiter = waiter  # noted for deadlock detection
         while True:
-            if limit == _INF:
-                fired = wait_for_good(waiter)  # (the main thread and owners watch)
+            if record is not None and limit == _INF:
+                fired = wait_for_good(waiter, record)  # (the main thread and owners watch)
             else:
                 fired = waiter.wait_sync(limit - time.monotonic())
             if fired:
@@ -392,8 +392,8 @@ def park(
         waiter.fire(INTERRUPTED)  # loses if the outcome is already there
         raise
     finally:
-        if noted:
-            note_parked(None)
+        if record is not None:
+            record.waiter = None
         if scope is not None:
             scope._unregister(waiter)
 

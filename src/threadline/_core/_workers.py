@@ -86,7 +86,9 @@ def submit(job: Job) -> None:
     global _active, _monitoring
     worker = None
     eager = monitor = False
-    with _lock:
+    lock = _lock  # a bare acquire (cheaper than with), guarded as in _locks
+    try:
+        lock.acquire()
         if _active < EAGER:
             _active += 1
             eager = True
@@ -95,6 +97,13 @@ def submit(job: Job) -> None:
             _pending.append(job)
             if not _monitoring:
                 _monitoring = monitor = True
+        lock.release()
+    except BaseException:
+        try:
+            lock.release()
+        except RuntimeError:  # not held: already released, or never taken
+            pass
+        raise
     if eager:
         _dispatch(worker, job)
     elif monitor:
