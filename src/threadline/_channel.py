@@ -21,9 +21,10 @@ order (see ``_select``); a waiter's lock may be taken under a channel lock,
 never the other way round; scope locks are never held with a channel lock.
 
 ``_lock`` is a ``SafeLock`` (see ``_core._locks``): slow paths take it with
-``with``; the fast paths of send/recv/iteration take it with a bare
-``acquire``/``release`` inside a ``try`` whose handler gives it back, so an
-interrupt (Ctrl-C in the main thread) landing anywhere cannot strand it.
+``with``; the fast paths of send/recv/iteration and asend/arecv take it with
+a bare ``acquire``/``release`` inside a ``try`` whose handler gives it back,
+so an interrupt (Ctrl-C in the main thread) landing anywhere cannot strand
+it.  (The lock is never held across an ``await``.)
 """
 
 from __future__ import annotations
@@ -254,16 +255,23 @@ class Channel(NoCopy, Generic[T]):
         checkpoint()
         loop = running_loop()
         entry: _Entry | None = None
+        lock = self._lock  # taken bare, guarded as in _core._locks (once per item)
         try:
-            with self._lock:
-                if self._send_locked(value):
-                    return
-                if seconds == 0:
-                    raise TimeoutError("send timed out")
-                entry = _Entry(Waiter(loop), 0, value)
-                self._sendq.append(entry)
+            lock.acquire()
+            if self._send_locked(value):
+                lock.release()
+                return
+            if seconds == 0:
+                raise TimeoutError("send timed out")
+            entry = _Entry(Waiter(loop), 0, value)
+            self._sendq.append(entry)
+            lock.release()
             await apark(entry.waiter, seconds)
         except BaseException:
+            try:
+                lock.release()
+            except RuntimeError:  # not held: already released, or never taken
+                pass
             if entry is not None:
                 self._abandon_send(entry.waiter, entry)
             raise
@@ -354,19 +362,26 @@ class Channel(NoCopy, Generic[T]):
         checkpoint()
         loop = running_loop()
         entry: _Entry | None = None
+        lock = self._lock  # taken bare, guarded as in _core._locks (once per item)
         try:
-            with self._lock:
-                value = self._recv_locked()
-                if value is _CLOSED:
-                    raise ChannelClosed(_RECV_CLOSED)
-                if value is not _EMPTY:
-                    return value  # type: ignore[no-any-return]
-                if seconds == 0:
-                    raise TimeoutError("receive timed out")
-                entry = _Entry(Waiter(loop), 0, None)
-                self._recvq.append(entry)
+            lock.acquire()
+            value = self._recv_locked()
+            if value is _CLOSED:
+                raise ChannelClosed(_RECV_CLOSED)
+            if value is not _EMPTY:
+                lock.release()
+                return value  # type: ignore[no-any-return]
+            if seconds == 0:
+                raise TimeoutError("receive timed out")
+            entry = _Entry(Waiter(loop), 0, None)
+            self._recvq.append(entry)
+            lock.release()
             await apark(entry.waiter, seconds)
         except BaseException:
+            try:
+                lock.release()
+            except RuntimeError:  # not held: already released, or never taken
+                pass
             if entry is not None:
                 self._abandon_recv(entry.waiter, entry)
             raise
