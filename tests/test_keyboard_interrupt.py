@@ -8,6 +8,7 @@ is known to wait; every test catches the interrupt itself, so the run goes on.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import signal
@@ -22,6 +23,7 @@ from typing import Any
 import pytest
 
 import threadline as tl
+from threadline._core._locks import SafeLock
 from threadline._tasks import Task, TaskGroup
 
 HANG = 10.0  # generous guard: a wait this long means something is stuck
@@ -499,3 +501,71 @@ def test_ctrl_c_storm_never_leaks_a_lock(workload: str) -> None:
     assert leaked() == []
     for name in ("ch", "other", "unbuffered"):
         assert not env[name]._lock.locked()
+
+
+class _InterruptedAcquire(SafeLock):
+    """A channel lock whose next ``acquire()`` is followed by a Ctrl-C, as if
+    one landed just as it returned (where a bare acquire has its gap)."""
+
+    __slots__ = ("armed",)
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        got = super().acquire(blocking, timeout)
+        if got and getattr(self, "armed", False):
+            self.armed = False
+            raise KeyboardInterrupt
+        return got
+
+
+def _fast_path_ops() -> dict[str, Callable[[tl.Channel[int]], object]]:
+    async def asend(ch: tl.Channel[int]) -> None:
+        await ch.asend(1)
+
+    async def arecv(ch: tl.Channel[int]) -> None:
+        await ch.arecv()
+
+    return {
+        "send": lambda ch: ch.send(1),
+        "recv": lambda ch: ch.recv(),
+        "next": next,
+        "asend": lambda ch: asyncio.run(asend(ch)),
+        "arecv": lambda ch: asyncio.run(arecv(ch)),
+        "select": lambda ch: tl.select(ch, None),
+        "try_select": lambda ch: tl.try_select(ch, None),
+    }
+
+
+FAST_PATH_OPS = _fast_path_ops()
+
+
+@pytest.mark.parametrize("thread", ["main", "worker"])
+@pytest.mark.parametrize("op", sorted(FAST_PATH_OPS))
+def test_ctrl_c_just_after_a_bare_acquire_gives_the_lock_back(op: str, thread: str) -> None:
+    """Regression: the fast paths took the lock with a bare ``acquire()`` before
+    the ``try`` that releases it (outside the main thread, where no signal
+    handler runs, as they assumed; the same gap in the main thread made them use
+    a ``with`` there, which CPython 3.14 does not protect either)."""
+    ch: tl.Channel[int] = tl.Channel(1)
+    if op in ("recv", "next", "arecv", "select", "try_select"):
+        ch.send(7)
+    before = (list(ch._buf), len(ch._recvq), len(ch._sendq))
+    lock = _InterruptedAcquire()
+    ch._lock = lock
+    lock.armed = True
+    raised: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            FAST_PATH_OPS[op](ch)
+        except BaseException as exc:
+            raised.append(exc)
+
+    if thread == "main":
+        run()
+    else:
+        t = threading.Thread(target=run)
+        t.start()
+        t.join(HANG)
+    assert [type(e) for e in raised] == [KeyboardInterrupt]
+    assert not lock.locked(), "the interrupted operation left the channel's lock held"
+    assert (list(ch._buf), len(ch._recvq), len(ch._sendq)) == before  # and had no effect
