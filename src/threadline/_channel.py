@@ -21,10 +21,10 @@ order (see ``_select``); a waiter's lock may be taken under a channel lock,
 never the other way round; scope locks are never held with a channel lock.
 
 ``_lock`` is a ``SafeLock`` (see ``_core._locks``): slow paths take it with
-``with``; the fast paths of send/recv/iteration and asend/arecv take it with
-a bare ``acquire``/``release`` inside a ``try`` whose handler gives it back,
-so an interrupt (Ctrl-C in the main thread) landing anywhere cannot strand
-it.  (The lock is never held across an ``await``.)
+``with``; the fast paths (send/recv/iteration, the ``try_`` forms,
+asend/arecv) take it with a bare ``acquire``/``release`` inside a ``try``
+whose handler gives it back, so an interrupt (Ctrl-C in the main thread)
+landing anywhere cannot strand it.  (It is never held across an ``await``.)
 """
 
 from __future__ import annotations
@@ -198,8 +198,18 @@ class Channel(NoCopy, Generic[T]):
 
     def try_send(self, value: T) -> bool:
         """Send without blocking; False if the send would block."""
-        with self._lock:
-            return self._send_locked(value)
+        lock = self._lock  # a bare acquire, guarded as in _core._locks (as in send)
+        try:
+            lock.acquire()
+            sent = self._send_locked(value)
+            lock.release()
+        except BaseException:
+            try:
+                lock.release()
+            except RuntimeError:  # not held: already released, or never taken
+                pass
+            raise
+        return sent
 
     # A blocking operation queues an entry and parks on its waiter.  The
     # ``try`` begins before the lock is taken, so that an interrupt landing
@@ -301,8 +311,17 @@ class Channel(NoCopy, Generic[T]):
     def try_recv(self) -> tuple[T | None, bool]:
         """``(value, True)`` if a value is ready, else ``(None, False)``.
         Raises ``ChannelClosed`` if the channel is closed and drained."""
-        with self._lock:
+        lock = self._lock  # a bare acquire, guarded as in _core._locks (as in send)
+        try:
+            lock.acquire()
             value = self._recv_locked()
+            lock.release()
+        except BaseException:
+            try:
+                lock.release()
+            except RuntimeError:  # not held: already released, or never taken
+                pass
+            raise
         if value is _EMPTY:
             return None, False
         if value is _CLOSED:

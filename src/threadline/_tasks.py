@@ -185,8 +185,11 @@ class Task(NoCopy, Generic[T]):
     def _wait(self, timeout: float | None, what: str) -> None:
         seconds = check_timeout(timeout)
         checkpoint()
-        with self._lock:
+        lock = self._lock  # a bare acquire, guarded as in _core._locks (result of a done task)
+        try:
+            lock.acquire()
             if self._done:
+                lock.release()
                 return
             if seconds == 0:
                 raise TimeoutError(f"task {self.name} still running")
@@ -194,6 +197,13 @@ class Task(NoCopy, Generic[T]):
             if self._waiters is None:
                 self._waiters = []
             self._waiters.append(waiter)
+            lock.release()
+        except BaseException:
+            try:
+                lock.release()
+            except RuntimeError:  # not held: already released, or never taken
+                pass
+            raise
         try:
             park(waiter, seconds, what=what, instead="await task")
         finally:
