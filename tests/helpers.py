@@ -14,22 +14,25 @@ from threadline import Channel, ChannelClosed
 class Worker(threading.Thread):
     """A thread that keeps its function's result or exception for join_all."""
 
-    def __init__(self, fn: Callable[..., Any], *args: Any, name: str | None = None) -> None:
+    def __init__(
+        self, fn: Callable[..., Any], *args: Any, name: str | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(name=name, daemon=True)
         self._fn = fn
         self._args = args
+        self._kwargs = kwargs
         self.result: Any = None
         self.error: BaseException | None = None
 
     def run(self) -> None:
         try:
-            self.result = self._fn(*self._args)
+            self.result = self._fn(*self._args, **self._kwargs)
         except BaseException as exc:  # kept for join_all to re-raise
             self.error = exc
 
 
-def spawn(fn: Callable[..., Any], *args: Any, name: str | None = None) -> Worker:
-    worker = Worker(fn, *args, name=name)
+def spawn(fn: Callable[..., Any], *args: Any, name: str | None = None, **kwargs: Any) -> Worker:
+    worker = Worker(fn, *args, name=name, **kwargs)
     worker.start()
     return worker
 

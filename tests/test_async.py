@@ -13,7 +13,7 @@ import asyncio
 import random
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
@@ -21,6 +21,8 @@ import pytest
 
 import threadline as tl
 from tests.helpers import drain, join_all, spawn
+from threadline._core import _scope
+from threadline._core._waiter import Waiter
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -655,3 +657,132 @@ def test_waiter_of_a_closed_loop_gets_no_value() -> None:
     assert not ch.try_send("v")  # nobody can take it: not handed to the dead task
     assert ch.try_recv() == (None, False)
     del task
+
+
+# -- blocking sync operations on an event loop's thread -----------------------------------------
+
+
+def _blocking_in_a_loop() -> dict[str, tuple[Callable[[dict[str, Any]], object], str]]:
+    """Sync operations that would block, each with the async form its error names."""
+
+    def wait_group(env: dict[str, Any]) -> None:
+        wg = tl.WaitGroup()
+        wg.add(1)
+        wg.wait()
+
+    return {
+        "recv": (lambda env: env["ch"].recv(), r"Channel\.recv\(\).*await ch\.arecv\(\)"),
+        "recv-timeout": (lambda env: env["ch"].recv(timeout=HANG), r"await ch\.arecv\(\)"),
+        "send": (lambda env: env["ch"].send(1), r"Channel\.send\(\).*await ch\.asend"),
+        "iteration": (lambda env: next(env["ch"]), r"iterating.*async for"),
+        "select": (lambda env: tl.select(env["ch"], None), r"select\(\).*await tl\.aselect"),
+        "sleep": (lambda env: tl.sleep(HANG), r"tl\.sleep\(\).*await asyncio\.sleep"),
+        "WaitGroup.wait": (wait_group, r"WaitGroup\.wait\(\).*asyncio\.to_thread"),
+        "Task.result": (lambda env: env["task"].result(), r"Task\.result\(\).*await task"),
+        "Task.exception": (lambda env: env["task"].exception(), r"await task"),
+        "Once.do": (lambda env: env["once"].do(lambda: None), r"Once\.do\(\).*to_thread"),
+    }
+
+
+BLOCKING_IN_A_LOOP = _blocking_in_a_loop()
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize("op", sorted(BLOCKING_IN_A_LOOP))
+def test_blocking_sync_operation_in_a_coroutine_raises_instead_of_blocking_the_loop(
+    op: str,
+) -> None:
+    """Regression: a sync operation in a coroutine blocked the whole event loop (and
+    hung for good when its partner was a coroutine on that loop)."""
+    call, names = BLOCKING_IN_A_LOOP[op]
+    release = threading.Event()
+    running = threading.Event()
+    once = tl.Once()
+
+    def slow_init() -> None:
+        running.set()
+        release.wait(HANG)
+
+    env: dict[str, Any] = {"ch": tl.Channel(), "once": once}
+    initializer = spawn(once.do, slow_init)
+    try:
+        with tl.TaskGroup() as tg:
+            env["task"] = tg.go(release.wait, HANG)
+            assert running.wait(HANG)
+
+            async def main() -> None:
+                ticks = 0
+
+                async def ticker() -> None:
+                    nonlocal ticks
+                    while True:
+                        ticks += 1
+                        await asyncio.sleep(0)
+
+                other = asyncio.create_task(ticker())
+                await asyncio.sleep(0)
+                with pytest.raises(RuntimeError, match=names):
+                    call(env)
+                other.cancel()
+                assert ticks >= 1
+
+            asyncio.run(main())
+            assert not env["task"].done()
+            release.set()
+    finally:
+        release.set()
+        join_all([initializer])
+    ch = env["ch"]
+    assert (ch._recvq, ch._sendq) == (deque(), deque())  # nothing left queued
+    assert not once._waiters
+
+
+@pytest.mark.timeout(20)
+def test_sync_recv_with_its_partner_on_the_same_loop_raises_instead_of_hanging() -> None:
+    async def main() -> int:
+        ch: tl.Channel[int] = tl.Channel()
+        partner = asyncio.create_task(ch.asend(42))  # runs once this coroutine yields
+        with pytest.raises(RuntimeError, match="arecv"):
+            ch.recv()  # its partner cannot run while this thread blocks
+        value = await ch.arecv()
+        await partner
+        return value
+
+    assert run(main()) == 42
+
+
+def test_sync_operations_that_need_not_block_work_in_a_coroutine() -> None:
+    """Only the path about to block is refused."""
+    with tl.TaskGroup() as tg:
+        task = tg.go(lambda: 5)
+    once = tl.Once()
+    once.do(lambda: None)
+
+    async def main() -> None:
+        ch: tl.Channel[int] = tl.Channel(1)
+        ch.send(1)
+        assert ch.recv() == 1
+        ch.send(2)
+        assert tl.select(ch, None).value == 2
+        assert task.result() == 5
+        assert task.exception() is None
+        tl.WaitGroup().wait()
+        tl.sleep(0)
+        once.do(lambda: None)
+        with pytest.raises(TimeoutError):
+            ch.recv(timeout=0)  # gives up at once: does not block either
+
+    run(main())
+
+
+def test_a_partner_that_completed_the_operation_first_wins_over_the_refusal() -> None:
+    """A refused wait that a partner had already completed returns normally:
+    a send that raised delivered nothing, a value received is not lost."""
+    waiter = Waiter()
+    waiter.fire(0, "value", True)
+
+    async def main() -> None:
+        _scope.park(waiter, None, what="x", instead="y")  # returns: nothing to wait for
+
+    run(main())
+    assert (waiter.case, waiter.value) == (0, "value")

@@ -20,7 +20,6 @@ import pytest
 
 import threadline as tl
 from tests.helpers import join, parked, spawn, wait_parked
-from threadline import _channel
 
 CAPACITIES = [0, 1, 3, math.inf]
 HANG_GUARD = 10.0
@@ -114,7 +113,7 @@ def test_values_are_passed_by_reference() -> None:
 
 def test_try_send_hands_value_to_parked_receiver() -> None:
     ch: tl.Channel[int] = tl.Channel()
-    receiver = spawn(ch.recv, HANG_GUARD)
+    receiver = spawn(ch.recv, timeout=HANG_GUARD)
     wait_parked(ch, receivers=1)
     assert ch.try_send(5)
     assert join([receiver]) == [5]
@@ -122,7 +121,7 @@ def test_try_send_hands_value_to_parked_receiver() -> None:
 
 def test_try_recv_takes_value_from_parked_sender() -> None:
     ch: tl.Channel[int] = tl.Channel()
-    sender = spawn(ch.send, 6, HANG_GUARD)
+    sender = spawn(ch.send, 6, timeout=HANG_GUARD)
     wait_parked(ch, senders=1)
     assert ch.try_recv() == (6, True)
     join([sender])
@@ -130,11 +129,11 @@ def test_try_recv_takes_value_from_parked_sender() -> None:
 
 def test_timeout_zero_succeeds_when_a_partner_is_parked() -> None:
     ch: tl.Channel[int] = tl.Channel()
-    sender = spawn(ch.send, 1, HANG_GUARD)
+    sender = spawn(ch.send, 1, timeout=HANG_GUARD)
     wait_parked(ch, senders=1)
     assert ch.recv(timeout=0) == 1
     join([sender])
-    receiver = spawn(ch.recv, HANG_GUARD)
+    receiver = spawn(ch.recv, timeout=HANG_GUARD)
     wait_parked(ch, receivers=1)
     ch.send(2, timeout=0)
     assert join([receiver]) == [2]
@@ -190,7 +189,7 @@ def test_send_blocks_while_buffer_is_full(capacity: int) -> None:
 @pytest.mark.parametrize("capacity", CAPACITIES)
 def test_recv_blocks_until_a_value_arrives(capacity: float) -> None:
     ch: tl.Channel[int] = tl.Channel(capacity)
-    receiver = spawn(ch.recv, HANG_GUARD)
+    receiver = spawn(ch.recv, timeout=HANG_GUARD)
     wait_parked(ch, receivers=1)
     assert receiver.is_alive()
     ch.send(42, timeout=HANG_GUARD)
@@ -362,7 +361,7 @@ def test_recv_timed_out_does_not_steal_a_later_value() -> None:
 
 def test_partner_before_timeout_wins() -> None:
     ch: tl.Channel[int] = tl.Channel()
-    receiver = spawn(ch.recv, HANG_GUARD)
+    receiver = spawn(ch.recv, timeout=HANG_GUARD)
     wait_parked(ch, receivers=1)
     ch.send(3, timeout=HANG_GUARD)
     assert join([receiver]) == [3]
@@ -371,7 +370,7 @@ def test_partner_before_timeout_wins() -> None:
 @pytest.mark.timeout(30)
 def test_huge_finite_timeout_waits_like_none() -> None:
     ch: tl.Channel[int] = tl.Channel()
-    receiver = spawn(ch.recv, 1e12)
+    receiver = spawn(ch.recv, timeout=1e12)
     wait_until(lambda: parked(ch) == (1, 0) or not receiver.is_alive(), "receiver parked")
     ch.try_send(1)
     assert join([receiver]) == [1]
@@ -417,7 +416,7 @@ def test_blocked_receivers_are_served_first_come_first_served(capacity: float) -
     ch: tl.Channel[int] = tl.Channel(capacity)
     workers = []
     for i in range(4):
-        workers.append(spawn(ch.recv, HANG_GUARD))
+        workers.append(spawn(ch.recv, timeout=HANG_GUARD))
         wait_parked(ch, receivers=i + 1)
     for value in range(4):
         ch.send(value, timeout=HANG_GUARD)
@@ -432,7 +431,7 @@ def test_blocked_senders_are_served_first_come_first_served(capacity: int) -> No
     fill(ch, buffered)
     workers = []
     for i in range(4):
-        workers.append(spawn(ch.send, f"s{i}", HANG_GUARD))
+        workers.append(spawn(ch.send, f"s{i}", timeout=HANG_GUARD))
         wait_parked(ch, senders=i + 1)
     received = [ch.recv(timeout=HANG_GUARD) for _ in range(capacity + 4)]
     join(workers)
@@ -443,11 +442,11 @@ def test_blocked_senders_are_served_first_come_first_served(capacity: int) -> No
 def test_sender_that_timed_out_loses_its_place_in_line() -> None:
     ch: tl.Channel[str] = tl.Channel(1)
     fill(ch, ["b"])
-    first = spawn(ch.send, "s0", HANG_GUARD)
+    first = spawn(ch.send, "s0", timeout=HANG_GUARD)
     wait_parked(ch, senders=1)
-    quitter = spawn(ch.send, "s1", 0.05)
+    quitter = spawn(ch.send, "s1", timeout=0.05)
     wait_parked(ch, senders=2)
-    last = spawn(ch.send, "s2", HANG_GUARD)
+    last = spawn(ch.send, "s2", timeout=HANG_GUARD)
     quitter.join(HANG_GUARD)
     assert isinstance(quitter.error, TimeoutError)
     wait_parked(ch, senders=2)
@@ -459,13 +458,13 @@ def test_sender_that_timed_out_loses_its_place_in_line() -> None:
 @pytest.mark.timeout(30)
 def test_receiver_that_timed_out_loses_its_place_in_line() -> None:
     ch: tl.Channel[str] = tl.Channel()
-    first = spawn(ch.recv, HANG_GUARD)
+    first = spawn(ch.recv, timeout=HANG_GUARD)
     wait_parked(ch, receivers=1)
-    quitter = spawn(ch.recv, 0.05)
+    quitter = spawn(ch.recv, timeout=0.05)
     wait_parked(ch, receivers=2)
     quitter.join(HANG_GUARD)
     assert isinstance(quitter.error, TimeoutError)
-    last = spawn(ch.recv, HANG_GUARD)
+    last = spawn(ch.recv, timeout=HANG_GUARD)
     wait_parked(ch, receivers=2)
     ch.send("a", timeout=HANG_GUARD)
     ch.send("b", timeout=HANG_GUARD)
@@ -542,7 +541,7 @@ def test_with_closes_on_exception_and_does_not_swallow_it() -> None:
 
 def test_len_counts_buffered_values_only() -> None:
     unbuffered: tl.Channel[int] = tl.Channel()
-    sender = spawn(unbuffered.send, 1, HANG_GUARD)
+    sender = spawn(unbuffered.send, 1, timeout=HANG_GUARD)
     wait_parked(unbuffered, senders=1)
     assert len(unbuffered) == 0
     assert unbuffered.recv() == 1
@@ -632,22 +631,20 @@ def test_an_empty_channel_is_still_true() -> None:
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 @pytest.mark.filterwarnings("ignore:.*fork.*:DeprecationWarning")
-def test_a_child_forked_from_a_worker_thread_knows_its_new_main_thread() -> None:
-    """The fast paths avoid a bare acquire in the thread Python interrupts;
-    after fork() that is the thread that forked."""
+def test_a_child_forked_from_a_worker_thread_can_use_channels() -> None:
+    """After fork() from a worker thread, the child's only thread (the one that
+    forked) sends and receives as the main thread would."""
     status: list[int] = []
 
     def fork_and_check() -> None:
         pid = os.fork()
         if pid == 0:  # the child: report through the exit status only
-            ok = _channel._interruptible[0] == threading.get_ident()
             ch: tl.Channel[int] = tl.Channel(1)
             ch.send(7)
-            os._exit(0 if ok and ch.recv() == 7 else 1)
+            os._exit(0 if ch.recv() == 7 and not ch._lock.locked() else 1)
         status.append(os.waitpid(pid, 0)[1])
 
     t = threading.Thread(target=fork_and_check)
     t.start()
     t.join(10)
     assert status == [0]
-    assert _channel._interruptible[0] == threading.main_thread().ident

@@ -94,7 +94,7 @@ def test_waitgroup_add_below_zero_raises_value_error_and_changes_nothing() -> No
 def test_waitgroup_add_negative_to_zero_wakes_waiters() -> None:
     wg = WaitGroup()
     wg.add(2)
-    worker = spawn(wg.wait, HANG)
+    worker = spawn(wg.wait, timeout=HANG)
     wait_until(lambda: waiters(wg) == 1, "the waiter parks")
     wg.add(-2)
     join_all([worker])
@@ -141,7 +141,7 @@ def test_waitgroup_wait_wakes_every_waiter() -> None:
     wg = WaitGroup()
     wg.add(1)
     n = 20
-    workers = [spawn(wg.wait, HANG) for _ in range(n)]
+    workers = [spawn(wg.wait, timeout=HANG) for _ in range(n)]
     wait_until(lambda: waiters(wg) == n, "every waiter parks")
     assert not any(w.error for w in workers)
     wg.done()
@@ -153,7 +153,7 @@ def test_waitgroup_can_be_reused_after_reaching_zero() -> None:
     wg = WaitGroup()
     for _ in range(3):
         wg.add(2)
-        worker = spawn(wg.wait, HANG)
+        worker = spawn(wg.wait, timeout=HANG)
         wg.done()
         wg.done()
         join_all([worker])
@@ -202,7 +202,7 @@ def test_waitgroup_under_contention(tiny_switch: None) -> None:
         wg = WaitGroup()
         n = 8
         wg.add(n)
-        waiting = [spawn(wg.wait, HANG) for _ in range(4)]
+        waiting = [spawn(wg.wait, timeout=HANG) for _ in range(4)]
         workers = [spawn(wg.done) for _ in range(n)]
         join_all(workers + waiting, timeout=HANG)
         assert wg.count == 0
@@ -308,6 +308,42 @@ def test_once_fn_that_raises_directly() -> None:
     assert not once.done
     once.do(lambda: None)
     assert once.done
+
+
+@pytest.mark.timeout(10)
+def test_once_do_from_inside_its_fn_raises_instead_of_hanging() -> None:
+    """Regression: fn calling do() on the same Once waited for itself forever."""
+    once = tl.Once()
+    seen: list[str] = []
+
+    def fn() -> None:
+        seen.append("fn")
+        with pytest.raises(RuntimeError, match="inside the function it runs"):
+            once.do(fn)
+        seen.append("raised")
+
+    once.do(fn)
+    assert seen == ["fn", "raised"]
+    assert once.done
+    once.do(fn)  # done: returns at once, runs nothing
+    assert seen == ["fn", "raised"]
+
+
+def test_once_do_from_inside_fn_that_lets_the_error_out_runs_again_later() -> None:
+    once = tl.Once()
+    calls: list[int] = []
+
+    def fn() -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            once.do(fn)  # RuntimeError: out of fn, out of the first do
+
+    with pytest.raises(RuntimeError):
+        once.do(fn)
+    assert not once.done
+    once.do(fn)
+    assert once.done
+    assert calls == [1, 1]
 
 
 @pytest.mark.parametrize("fn", [None, 1, "fn"])

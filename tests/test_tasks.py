@@ -429,6 +429,28 @@ def test_timeout_around_a_group_with_tasks_that_finish_raises_nothing() -> None:
     assert t.result() == 7
 
 
+def test_timeout_that_expired_while_every_task_finished_its_work_raises_nothing() -> None:
+    """Regression: the deadline passed while the owner waited for tasks that
+    could not be cancelled (outside threadline) and then returned normally; the
+    group raised Cancelled anyway and the timeout turned it into TimeoutError,
+    as if the results had not come."""
+    with tl.timeout(0.05) as scope, TaskGroup() as tg:
+        t = tg.go(lambda: time.sleep(0.3) or 7)
+    assert t.result() == 7
+    assert scope.cancel_called
+    assert not scope.cancelled_caught
+
+
+def test_timeout_that_cancelled_one_task_raises_though_others_finished() -> None:
+    with pytest.raises(TimeoutError), tl.timeout(0.05) as scope, TaskGroup() as tg:
+        done = tg.go(lambda: time.sleep(0.2) or 7)
+        stuck = tg.go(tl.Channel[int]().recv)
+    assert scope.cancelled_caught
+    assert done.result() == 7
+    with pytest.raises(tl.Cancelled):
+        stuck.result()
+
+
 # -- the Task API -----------------------------------------------------------------------------
 
 
@@ -506,6 +528,149 @@ def test_task_name_names_the_function() -> None:
         t = tg.go(distinctly_named)
     assert "distinctly_named" in t.name
     assert "distinctly_named" in repr(t)
+
+
+# -- await task, add_done_callback ----------------------------------------------------------------
+
+
+def test_await_a_task_from_asyncio_without_blocking_the_loop() -> None:
+    release = threading.Event()
+    ticks: list[int] = []
+
+    async def main(task: Task[int]) -> int:
+        async def ticker() -> None:
+            for i in range(5):
+                ticks.append(i)
+                await asyncio.sleep(0.01)
+            release.set()  # the task may finish only once the loop ran meanwhile
+
+        other = asyncio.create_task(ticker())
+        value = await task
+        await other
+        return value
+
+    with TaskGroup() as tg:
+        task = tg.go(lambda: release.wait(HANG) and 42)
+        assert asyncio.run(main(task)) == 42
+    assert ticks == [0, 1, 2, 3, 4]
+    assert asyncio.run(main(task)) == 42  # already done: at once
+
+
+def test_await_a_task_raises_its_exception_or_cancelled() -> None:
+    async def outcome(task: Task[Any]) -> Any:
+        return await task
+
+    with pytest.raises(ExceptionGroup), TaskGroup() as tg:
+        failed = tg.go(raise_(ValueError("boom")))
+        wait_until(failed.done, "the task fails")
+        stuck = tg.go(blocked_recv([]))
+    with pytest.raises(ValueError, match="boom"):
+        asyncio.run(outcome(failed))
+    with pytest.raises(tl.Cancelled):
+        asyncio.run(outcome(stuck))
+
+
+def test_cancelling_the_awaiting_coroutine_leaves_the_task_running() -> None:
+    release = threading.Event()
+
+    async def main(task: Task[bool]) -> None:
+        waiting = asyncio.create_task(asyncio.wait_for(asyncio.ensure_future(task), 0.05))
+        with pytest.raises(TimeoutError):
+            await waiting
+        assert not task.done()
+        assert not task._waiters  # the awaiting coroutine's waiter was withdrawn
+
+    with TaskGroup() as tg:
+        task = tg.go(release.wait, HANG)
+        asyncio.run(main(task))
+        release.set()
+    assert task.result() is True
+
+
+def test_asyncio_gather_and_ensure_future_accept_tasks() -> None:
+    async def main(tasks: list[Task[int]]) -> list[int]:
+        first = asyncio.ensure_future(tasks[0])
+        assert isinstance(first, asyncio.Future)
+        return list(await asyncio.gather(first, *tasks[1:]))
+
+    with TaskGroup() as tg:
+        tasks = [tg.go(operator.mul, i, 10) for i in range(4)]
+        assert asyncio.run(main(tasks)) == [0, 10, 20, 30]
+
+
+def test_a_task_is_no_concurrent_future_for_wrap_future() -> None:
+    """Documented: asyncio.wrap_future wants a concurrent.futures.Future;
+    ``await task`` (or ensure_future) is the way in."""
+    with TaskGroup() as tg:
+        task = tg.go(lambda: 1)
+
+    async def main() -> None:
+        asyncio.wrap_future(task)  # type: ignore[arg-type]
+
+    with pytest.raises((TypeError, AssertionError)):
+        asyncio.run(main())
+
+
+def test_add_done_callback_runs_once_before_the_group_ends() -> None:
+    seen: list[tuple[Task[Any], bool, str]] = []
+    release = threading.Event()
+
+    def record(task: Task[Any]) -> None:
+        seen.append((task, task.done(), threading.current_thread().name))
+
+    with TaskGroup() as tg:
+        task = tg.go(release.wait, HANG)
+        task.add_done_callback(record)
+        task.add_done_callback(record)
+        release.set()
+    assert seen == [(task, True, seen[0][2])] * 2  # both ran before the with ended
+    assert seen[0][2].startswith("threadline-task")  # in the thread that finished it
+    task.add_done_callback(record)  # already done: at once, here
+    assert seen[-1] == (task, True, threading.current_thread().name)
+
+
+def test_a_done_callback_that_raises_is_logged_and_the_group_goes_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def bad(task: Task[Any]) -> None:
+        raise KeyError("from the callback")
+
+    release = threading.Event()
+    with TaskGroup() as tg:
+        task = tg.go(release.wait, HANG)
+        task.add_done_callback(bad)
+        release.set()
+    assert task.result() is True
+    task.add_done_callback(bad)  # at once: logged too, not raised
+    errors = [r for r in caplog.records if r.name == "threadline"]
+    assert len(errors) == 2
+    assert all("exception calling callback" in r.getMessage() for r in errors)
+    assert all(r.exc_info and isinstance(r.exc_info[1], KeyError) for r in errors)
+
+
+def test_add_done_callback_bridges_to_an_asyncio_future() -> None:
+    """The shape of asyncio.wrap_future, by hand."""
+
+    async def main(task: Task[str]) -> str:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[str] = loop.create_future()
+        task.add_done_callback(lambda t: loop.call_soon_threadsafe(future.set_result, t.result()))
+        return await future
+
+    release = threading.Event()
+    with TaskGroup() as tg:
+        task = tg.go(lambda: release.wait(HANG) and "bridged")
+        timer = threading.Timer(0.05, release.set)
+        timer.start()
+        assert asyncio.run(main(task)) == "bridged"
+    timer.join()
+
+
+def test_add_done_callback_rejects_a_non_callable() -> None:
+    with TaskGroup() as tg:
+        task = tg.go(lambda: 1)
+    with pytest.raises(TypeError, match="fn must be callable"):
+        task.add_done_callback(5)  # type: ignore[arg-type]
 
 
 # -- misuse -----------------------------------------------------------------------------------

@@ -6,7 +6,9 @@ Each check also makes sure that the bad call had no effect and did not block.
 from __future__ import annotations
 
 import asyncio
+import copy
 import math
+import pickle
 import re
 from collections.abc import Callable
 from typing import Any
@@ -113,6 +115,40 @@ def test_bad_timeout_on_select_has_no_effect() -> None:
     assert (len(inbox), len(outbox)) == (1, 0)
 
 
+def _holding(value: int) -> tl.Channel[int]:
+    ch: tl.Channel[int] = tl.Channel(1)
+    ch.send(value)
+    return ch
+
+
+def _finished_task() -> tl.Task[int]:
+    tasks = []
+    with tl.TaskGroup() as tg:
+        tasks.append(tg.go(lambda: 1))
+    return tasks[0]
+
+
+@pytest.mark.parametrize(
+    "what", ["send", "recv", "asend", "arecv", "WaitGroup.wait", "Task.result", "Task.exception"]
+)
+def test_timeouts_are_keyword_only(what: str) -> None:
+    """Regression: ``ch.send(1, 2)`` silently meant a 2-second timeout."""
+    empty: tl.Channel[int] = tl.Channel(1)
+    full = _holding(7)
+    calls: dict[str, Callable[[], object]] = {
+        "send": lambda: empty.send(1, 2),  # type: ignore[call-arg]
+        "recv": lambda: full.recv(2),  # type: ignore[call-arg]
+        "asend": lambda: asyncio.run(empty.asend(1, 2)),  # type: ignore[call-arg]
+        "arecv": lambda: asyncio.run(full.arecv(2)),  # type: ignore[call-arg]
+        "WaitGroup.wait": lambda: tl.WaitGroup().wait(2),  # type: ignore[call-arg]
+        "Task.result": lambda: _finished_task().result(2),  # type: ignore[call-arg]
+        "Task.exception": lambda: _finished_task().exception(2),  # type: ignore[call-arg]
+    }
+    with pytest.raises(TypeError, match="positional"):
+        calls[what]()
+    assert (len(empty), len(full)) == (0, 1)  # the call had no effect
+
+
 # -- select cases ---------------------------------------------------------------------------
 
 
@@ -191,3 +227,40 @@ def test_sleep_accepts_small_numbers(seconds: float) -> None:
 def test_timeout_none_means_no_deadline() -> None:
     with tl.timeout(None):
         tl.sleep(0.001)
+
+
+# -- primitives are shared, never copied -------------------------------------------------------
+
+
+def _primitives() -> dict[str, Callable[[], object]]:
+    return {
+        "Channel": lambda: tl.Channel(1),
+        "CancelScope": tl.CancelScope,
+        "timeout": lambda: tl.timeout(1),
+        "TaskGroup": tl.TaskGroup,
+        "Task": _finished_task,
+        "WaitGroup": tl.WaitGroup,
+        "Once": tl.Once,
+        "Guarded": lambda: tl.Guarded({}),
+    }
+
+
+@pytest.mark.parametrize("how", ["copy", "deepcopy", "pickle"])
+@pytest.mark.parametrize("kind", sorted(_primitives()))
+def test_primitives_cannot_be_copied_or_pickled(kind: str, how: str) -> None:
+    """Regression: ``copy.copy(ch)`` made a second channel sharing the first
+    one's lock and queues (deepcopy and pickling already failed, naming the lock)."""
+    obj = _primitives()[kind]()
+    name = type(obj).__name__
+    copiers: dict[str, Callable[[Any], object]] = {
+        "copy": copy.copy,
+        "deepcopy": copy.deepcopy,
+        "pickle": pickle.dumps,
+    }
+    copier = copiers[how]
+    verb = "pickle" if how == "pickle" else "copy"
+    with pytest.raises(TypeError, match=rf"cannot {verb} '{name}' object"):
+        copier(obj)
+    if how != "copy":  # a deep copy or a pickle reaches it inside a container too
+        with pytest.raises(TypeError, match=name):
+            copier([obj])

@@ -9,7 +9,7 @@ import importlib as _importlib
 import typing as _typing
 
 from ._channel import Channel
-from ._core._scope import CancelScope, checkpoint, sleep, timeout
+from ._core._scope import CancelScope, checkpoint, move_on_after, sleep, timeout
 from ._errors import Cancelled, ChannelClosed, DeadlockError
 from ._select import Selected, aselect, select, try_select
 from ._sync import Guarded, Once, WaitGroup
@@ -34,6 +34,7 @@ __all__ = [
     "WaitGroup",
     "aselect",
     "checkpoint",
+    "move_on_after",
     "pipeline",
     "pmap",
     "select",

@@ -19,19 +19,24 @@ critical section, so an operation either happens whole or not at all.
 Lock order: several channels are locked only by ``select``, in ``id()``
 order (see ``_select``); a waiter's lock may be taken under a channel lock,
 never the other way round; scope locks are never held with a channel lock.
+
+``_lock`` is a ``SafeLock`` (see ``_core._locks``): slow paths take it with
+``with``; the fast paths (send/recv/iteration, the ``try_`` forms,
+asend/arecv) take it with a bare ``acquire``/``release`` inside a ``try``
+whose handler gives it back, so an interrupt (Ctrl-C in the main thread)
+landing anywhere cannot strand it.  (It is never held across an ``await``.)
 """
 
 from __future__ import annotations
 
 import math
 import operator
-import os
-import threading
-from _thread import get_ident as _get_ident
 from collections import deque
 from typing import Any, Final, Generic, TypeVar
 
 from ._core._aio import running_loop
+from ._core._locks import SafeLock
+from ._core._nocopy import NoCopy
 from ._core._scope import _current, apark, checkpoint, outcome_error, park
 from ._core._validate import check_timeout
 from ._core._waiter import INTERRUPTED, Waiter
@@ -44,20 +49,6 @@ _EMPTY: Final[Any] = object()
 _CLOSED: Final[Any] = object()
 
 _RECV_CLOSED: Final = "receive from a closed channel"
-
-# The thread that Python interrupts (signal handlers, Ctrl-C, run in the main
-# thread only).  An interrupt can land right after a bare ``lock.acquire()``
-# returns, before the ``try`` that releases it, and would leak the lock; a
-# ``with`` block has no such gap, but costs three times as much.  So the
-# fast paths use a bare acquire everywhere but in this thread.
-_interruptible = [threading.main_thread().ident]
-
-
-def _after_fork() -> None:
-    _interruptible[0] = _get_ident()  # the forking thread is the child's main
-
-
-os.register_at_fork(after_in_child=_after_fork)
 
 
 class _Entry:
@@ -88,7 +79,7 @@ def _check_capacity(capacity: object) -> int | float:
     return size
 
 
-class Channel(Generic[T]):
+class Channel(NoCopy, Generic[T]):
     """A channel of values of type ``T``.
 
     ``Channel(0)`` (the default) is unbuffered: ``send`` waits until a
@@ -100,7 +91,7 @@ class Channel(Generic[T]):
 
     def __init__(self, capacity: int | float = 0) -> None:
         self._capacity = _check_capacity(capacity)
-        self._lock = threading.Lock()
+        self._lock = SafeLock()
         self._buf: deque[T] = deque()
         self._sendq: deque[_Entry] = deque()
         self._recvq: deque[_Entry] = deque()
@@ -207,32 +198,48 @@ class Channel(Generic[T]):
 
     def try_send(self, value: T) -> bool:
         """Send without blocking; False if the send would block."""
-        with self._lock:
-            return self._send_locked(value)
+        lock = self._lock  # a bare acquire, guarded as in _core._locks (as in send)
+        try:
+            lock.acquire()
+            sent = self._send_locked(value)
+            lock.release()
+        except BaseException:
+            try:
+                lock.release()
+            except RuntimeError:  # not held: already released, or never taken
+                pass
+            raise
+        return sent
 
     # A blocking operation queues an entry and parks on its waiter.  The
     # ``try`` begins before the lock is taken, so that an interrupt landing
     # anywhere after the entry was queued (even inside the ``with``) still
     # unqueues it: ``entry`` is None until then.
 
-    def send(self, value: T, timeout: float | None = None) -> None:
+    def send(self, value: T, *, timeout: float | None = None) -> None:
         """Send *value*, blocking until it is buffered or handed over."""
         seconds = None if timeout is None else check_timeout(timeout)
         if _current.get() is not None:
             checkpoint()
-        if _get_ident() != _interruptible[0]:
-            # The common case of _send_locked, inline, with a bare
-            # acquire/release (far cheaper than ``with``; see _interruptible).
-            lock = self._lock
+        # The common case of _send_locked, inline, with a bare acquire and
+        # release (far cheaper than ``with``), guarded as _core._locks shows.
+        lock = self._lock
+        try:
             lock.acquire()
-            try:
-                if not self._recvq and len(self._buf) < self._capacity and not self._closed:
-                    self._buf.append(value)
-                    return
-                if self._recvq and self._send_locked(value):  # a parked receiver
-                    return
-            finally:
+            if not self._recvq and len(self._buf) < self._capacity and not self._closed:
+                self._buf.append(value)
                 lock.release()
+                return
+            if self._recvq and self._send_locked(value):  # a parked receiver
+                lock.release()
+                return
+            lock.release()
+        except BaseException:
+            try:
+                lock.release()
+            except RuntimeError:  # not held: already released, or never taken
+                pass
+            raise
         self._send_wait(value, seconds)
 
     def _send_wait(self, value: T, seconds: float | None) -> None:
@@ -245,29 +252,36 @@ class Channel(Generic[T]):
                     raise TimeoutError("send timed out")
                 entry = _Entry(Waiter(), 0, value)
                 self._sendq.append(entry)
-            park(entry.waiter, seconds)
+            park(entry.waiter, seconds, what="Channel.send()", instead="await ch.asend(value)")
         except BaseException:
             if entry is not None:
                 self._abandon_send(entry.waiter, entry)
             raise
         self._settle(self._sendq, entry.waiter, entry, "channel closed while sending")
 
-    async def asend(self, value: T, timeout: float | None = None) -> None:
+    async def asend(self, value: T, *, timeout: float | None = None) -> None:
         """``send`` for coroutines: suspends the task instead of the thread."""
         seconds = check_timeout(timeout)
         checkpoint()
         loop = running_loop()
         entry: _Entry | None = None
+        lock = self._lock  # taken bare, guarded as in _core._locks (once per item)
         try:
-            with self._lock:
-                if self._send_locked(value):
-                    return
-                if seconds == 0:
-                    raise TimeoutError("send timed out")
-                entry = _Entry(Waiter(loop), 0, value)
-                self._sendq.append(entry)
+            lock.acquire()
+            if self._send_locked(value):
+                lock.release()
+                return
+            if seconds == 0:
+                raise TimeoutError("send timed out")
+            entry = _Entry(Waiter(loop), 0, value)
+            self._sendq.append(entry)
+            lock.release()
             await apark(entry.waiter, seconds)
         except BaseException:
+            try:
+                lock.release()
+            except RuntimeError:  # not held: already released, or never taken
+                pass
             if entry is not None:
                 self._abandon_send(entry.waiter, entry)
             raise
@@ -297,35 +311,51 @@ class Channel(Generic[T]):
     def try_recv(self) -> tuple[T | None, bool]:
         """``(value, True)`` if a value is ready, else ``(None, False)``.
         Raises ``ChannelClosed`` if the channel is closed and drained."""
-        with self._lock:
+        lock = self._lock  # a bare acquire, guarded as in _core._locks (as in send)
+        try:
+            lock.acquire()
             value = self._recv_locked()
+            lock.release()
+        except BaseException:
+            try:
+                lock.release()
+            except RuntimeError:  # not held: already released, or never taken
+                pass
+            raise
         if value is _EMPTY:
             return None, False
         if value is _CLOSED:
             raise ChannelClosed(_RECV_CLOSED)
         return value, True
 
-    def recv(self, timeout: float | None = None) -> T:
+    def recv(self, *, timeout: float | None = None) -> T:
         """Receive a value, blocking until one arrives."""
         seconds = None if timeout is None else check_timeout(timeout)
         if _current.get() is not None:
             checkpoint()
-        if _get_ident() != _interruptible[0]:
-            lock = self._lock  # the common case of _recv_locked, inline (as in send)
+        lock = self._lock  # the common case of _recv_locked, inline (as in send)
+        try:
             lock.acquire()
-            try:
-                buf = self._buf
-                if buf and not self._sendq:
-                    return buf.popleft()
-                if self._sendq:  # a parked sender
-                    value = self._recv_locked()
-                    if value is not _EMPTY and value is not _CLOSED:
-                        return value  # type: ignore[no-any-return]
-            finally:
+            buf = self._buf
+            if buf and not self._sendq:
+                value = buf.popleft()
                 lock.release()
-        return self._recv_wait(seconds)
+                return value
+            if self._sendq:  # a parked sender
+                value = self._recv_locked()
+                if value is not _EMPTY and value is not _CLOSED:
+                    lock.release()
+                    return value
+            lock.release()
+        except BaseException:
+            try:
+                lock.release()
+            except RuntimeError:  # not held: already released, or never taken
+                pass
+            raise
+        return self._recv_wait(seconds, "Channel.recv()", "await ch.arecv()")
 
-    def _recv_wait(self, seconds: float | None) -> T:
+    def _recv_wait(self, seconds: float | None, what: str, instead: str) -> T:
         entry: _Entry | None = None
         try:
             with self._lock:
@@ -338,32 +368,39 @@ class Channel(Generic[T]):
                     raise TimeoutError("receive timed out")
                 entry = _Entry(Waiter(), 0, None)
                 self._recvq.append(entry)
-            park(entry.waiter, seconds)
+            park(entry.waiter, seconds, what=what, instead=instead)
         except BaseException:
             if entry is not None:
                 self._abandon_recv(entry.waiter, entry)
             raise
         return self._settle(self._recvq, entry.waiter, entry, _RECV_CLOSED)  # type: ignore[no-any-return]
 
-    async def arecv(self, timeout: float | None = None) -> T:
+    async def arecv(self, *, timeout: float | None = None) -> T:
         """``recv`` for coroutines: suspends the task instead of the thread."""
         seconds = check_timeout(timeout)
         checkpoint()
         loop = running_loop()
         entry: _Entry | None = None
+        lock = self._lock  # taken bare, guarded as in _core._locks (once per item)
         try:
-            with self._lock:
-                value = self._recv_locked()
-                if value is _CLOSED:
-                    raise ChannelClosed(_RECV_CLOSED)
-                if value is not _EMPTY:
-                    return value  # type: ignore[no-any-return]
-                if seconds == 0:
-                    raise TimeoutError("receive timed out")
-                entry = _Entry(Waiter(loop), 0, None)
-                self._recvq.append(entry)
+            lock.acquire()
+            value = self._recv_locked()
+            if value is _CLOSED:
+                raise ChannelClosed(_RECV_CLOSED)
+            if value is not _EMPTY:
+                lock.release()
+                return value  # type: ignore[no-any-return]
+            if seconds == 0:
+                raise TimeoutError("receive timed out")
+            entry = _Entry(Waiter(loop), 0, None)
+            self._recvq.append(entry)
+            lock.release()
             await apark(entry.waiter, seconds)
         except BaseException:
+            try:
+                lock.release()
+            except RuntimeError:  # not held: already released, or never taken
+                pass
             if entry is not None:
                 self._abandon_recv(entry.waiter, entry)
             raise
@@ -405,21 +442,28 @@ class Channel(Generic[T]):
     def __next__(self) -> T:
         if _current.get() is not None:
             checkpoint()
-        if _get_ident() != _interruptible[0]:
-            lock = self._lock  # the common case of _recv_locked, inline (as in send)
-            lock.acquire()
-            try:
-                buf = self._buf
-                if buf and not self._sendq:
-                    return buf.popleft()
-                if self._sendq:  # a parked sender
-                    value = self._recv_locked()
-                    if value is not _EMPTY and value is not _CLOSED:
-                        return value  # type: ignore[no-any-return]
-            finally:
-                lock.release()
+        lock = self._lock  # the common case of _recv_locked, inline (as in send)
         try:
-            return self._recv_wait(None)
+            lock.acquire()
+            buf = self._buf
+            if buf and not self._sendq:
+                value = buf.popleft()
+                lock.release()
+                return value
+            if self._sendq:  # a parked sender
+                value = self._recv_locked()
+                if value is not _EMPTY and value is not _CLOSED:
+                    lock.release()
+                    return value
+            lock.release()
+        except BaseException:
+            try:
+                lock.release()
+            except RuntimeError:  # not held: already released, or never taken
+                pass
+            raise
+        try:
+            return self._recv_wait(None, "iterating over a Channel", "async for")
         except ChannelClosed:
             raise StopIteration from None
 

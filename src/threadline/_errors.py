@@ -27,11 +27,14 @@ class Cancelled(BaseException):
 
 
 class DeadlockError(RuntimeError):
-    """A task group can never finish: its owner waits for it, and every
-    thread is blocked for good in threadline operations.
+    """Every thread is blocked for good in threadline operations, so none
+    can ever wake another (Go's "all goroutines are asleep").
 
-    ``blocked`` describes each such thread (its name, the operation it waits
-    in, and where it was called from).
+    Raised out of a task group whose owner (waiting at the end of the block,
+    or blocked inside it) and tasks are all asleep, or out of the operation
+    in which the main thread blocked for good.  ``blocked`` describes each
+    such thread (its name, the operation it waits in, and where it was
+    called from).
     """
 
     def __init__(self, message: str, blocked: list[Any]) -> None:

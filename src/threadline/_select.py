@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import itertools
 import random
-from typing import Any, NamedTuple
+from typing import Any, Generic, NamedTuple, TypeAlias, TypeVar, overload
 
 from ._channel import _CLOSED, _EMPTY, Channel, _Entry
 from ._core._aio import running_loop
@@ -42,15 +42,41 @@ _random = _rng.random
 _PERMUTATIONS = [list(itertools.permutations(range(n))) for n in range(6)]
 
 
-class Selected(NamedTuple):
-    """The case that ``select`` performed."""
+_T = TypeVar("_T")
+_S = TypeVar("_S")
+
+
+class Selected(NamedTuple, Generic[_T]):
+    """The case that ``select`` performed.  ``Selected[T]``: ``T`` is the
+    union of the value types of the receive cases."""
 
     index: int  # type: ignore[assignment]  # shadows tuple.index, as the contract names it
     """Position of the case among the arguments (``None`` cases count)."""
-    value: Any
+    value: _T | None
     """The received value; ``None`` for a send or a closed channel."""
     ok: bool
     """False only for a receive from a closed and drained channel."""
+
+
+# -- typing ------------------------------------------------------------------
+# A case is a receive (Channel[T]: its values are T), a send ((Channel[S], S):
+# the value must suit the channel) or None (also (None, value)).  The
+# overloads give the result the union of the receive cases' value types (a
+# send case or a None case adds nothing: its value is None); beyond 5 cases,
+# the same for cases of one type (``select(*cases)``), else Any.
+
+T0 = TypeVar("T0")
+T1 = TypeVar("T1")
+T2 = TypeVar("T2")
+T3 = TypeVar("T3")
+T4 = TypeVar("T4")
+S0 = TypeVar("S0")
+S1 = TypeVar("S1")
+S2 = TypeVar("S2")
+S3 = TypeVar("S3")
+S4 = TypeVar("S4")
+_Case: TypeAlias = Channel[_T] | tuple[Channel[_S], _S] | tuple[None, Any] | None
+_AnyCase: TypeAlias = Channel[Any] | tuple[Channel[Any] | None, Any] | None
 
 
 # A parsed case: (index, channel, is_send, value).
@@ -85,7 +111,7 @@ def _order(count: int) -> tuple[int, ...] | list[int]:
     return order
 
 
-def _attempt_locked(op: _Op) -> Selected | None:
+def _attempt_locked(op: _Op) -> Selected[Any] | None:
     """Perform *op* if it can proceed now.  Its channel's lock is held."""
     index, channel, is_send, value = op
     if is_send:
@@ -100,17 +126,26 @@ def _attempt_locked(op: _Op) -> Selected | None:
     return Selected(index, received, True)
 
 
-def _poll(ops: list[_Op]) -> Selected | None:
+def _poll(ops: list[_Op]) -> Selected[Any] | None:
     for i in _order(len(ops)):
         op = ops[i]
-        with op[1]._lock:
+        lock = op[1]._lock  # a bare acquire, guarded as in _core._locks
+        try:
+            lock.acquire()
             done = _attempt_locked(op)
+            lock.release()
+        except BaseException:
+            try:
+                lock.release()
+            except RuntimeError:  # not held: already released, or never taken
+                pass
+            raise
         if done is not None:
             return done
     return None
 
 
-def _poll_or_enqueue(ops: list[_Op], entries: list[_Entry] | None) -> Selected | None:
+def _poll_or_enqueue(ops: list[_Op], entries: list[_Entry] | None) -> Selected[Any] | None:
     """With every channel locked: perform a ready case, or queue *entries*
     (one per case) on their channels (with no *entries*, just poll)."""
     channels = sorted({id(op[1]): op[1] for op in ops}.values(), key=id)
@@ -119,10 +154,9 @@ def _poll_or_enqueue(ops: list[_Op], entries: list[_Entry] | None) -> Selected |
 
 def _with_locks(
     channels: list[Channel[Any]], i: int, ops: list[_Op], entries: list[_Entry] | None
-) -> Selected | None:
-    # Nested ``with`` blocks, one per channel: unlike acquire() plus
-    # bookkeeping, a ``with`` leaves no gap where a Ctrl-C could strand a
-    # lock taken but not yet due for release.
+) -> Selected[Any] | None:
+    # Nested ``with`` blocks, one per channel (``SafeLock``s): a Ctrl-C
+    # landing anywhere leaves no lock taken but not yet due for release.
     if i < len(channels):
         with channels[i]._lock:
             return _with_locks(channels, i + 1, ops, entries)
@@ -158,7 +192,7 @@ def _abandon(ops: list[_Op], entries: list[_Entry], waiter: Waiter) -> None:
                 channel._unrecv(waiter.value)
 
 
-def _result(ops: list[_Op], waiter: Waiter) -> Selected:
+def _result(ops: list[_Op], waiter: Waiter) -> Selected[Any]:
     fired = waiter.case
     assert fired is not None
     if fired < 0:
@@ -177,7 +211,7 @@ _FAST_MAX = len(_PERMUTATIONS)
 _new_selected = tuple.__new__
 
 
-def _fast_poll(cases: tuple[object, ...], count: int) -> Selected | None:
+def _fast_poll(cases: tuple[object, ...], count: int) -> Selected[Any] | None:
     """``_poll`` for the common case, kept lean: a few receive cases (or
     None).  Anything else returns None, and the general path (which also
     reports bad cases) takes over.  Same random order, same choice."""
@@ -189,11 +223,22 @@ def _fast_poll(cases: tuple[object, ...], count: int) -> Selected | None:
         channel: Any = cases[i]
         if channel is None:
             continue
-        with channel._lock:
+        lock = channel._lock  # a bare acquire, guarded as in _core._locks
+        done: Selected[Any] | None
+        try:
+            lock.acquire()
             buf = channel._buf
             if buf and not channel._sendq:
-                return _new_selected(Selected, (i, buf.popleft(), True))
-            done = _attempt_locked((i, channel, False, None))
+                done = _new_selected(Selected, (i, buf.popleft(), True))
+            else:
+                done = _attempt_locked((i, channel, False, None))
+            lock.release()
+        except BaseException:
+            try:
+                lock.release()
+            except RuntimeError:  # not held: already released, or never taken
+                pass
+            raise
         if done is not None:
             return done
     return None
@@ -210,7 +255,7 @@ def _prepare(cases: tuple[object, ...], timeout: object) -> tuple[list[_Op], flo
     return ops, seconds
 
 
-def _poll_now(ops: list[_Op]) -> Selected | None:
+def _poll_now(ops: list[_Op]) -> Selected[Any] | None:
     """Perform a ready case, if any.  A quick pass takes one channel lock at
     a time; if it finds nothing, a second pass looks at all channels at
     once, so a case that was ready throughout is never missed."""
@@ -222,7 +267,7 @@ def _poll_now(ops: list[_Op]) -> Selected | None:
     return done
 
 
-def _first_poll(ops: list[_Op], seconds: float | None) -> Selected | None:
+def _first_poll(ops: list[_Op], seconds: float | None) -> Selected[Any] | None:
     """Perform a ready case, if any, without parking (TimeoutError for a
     select with ``timeout=0`` that finds none)."""
     done = _poll(ops) if seconds != 0 else _poll_now(ops)
@@ -235,7 +280,52 @@ def _first_poll(ops: list[_Op], seconds: float | None) -> Selected | None:
 # entries, so an interrupt landing right after one was queued unqueues it.
 
 
-def select(*cases: object, timeout: float | None = None) -> Selected:
+@overload
+def select(c0: _Case[T0, S0], /, *, timeout: float | None = None) -> Selected[T0]: ...
+@overload
+def select(
+    c0: _Case[T0, S0], c1: _Case[T1, S1], /, *, timeout: float | None = None
+) -> Selected[T0 | T1]: ...
+@overload
+def select(
+    c0: _Case[T0, S0], c1: _Case[T1, S1], c2: _Case[T2, S2], /, *, timeout: float | None = None
+) -> Selected[T0 | T1 | T2]: ...
+@overload
+def select(
+    c0: _Case[T0, S0],
+    c1: _Case[T1, S1],
+    c2: _Case[T2, S2],
+    c3: _Case[T3, S3],
+    /,
+    *,
+    timeout: float | None = None,
+) -> Selected[T0 | T1 | T2 | T3]: ...
+@overload
+def select(
+    c0: _Case[T0, S0],
+    c1: _Case[T1, S1],
+    c2: _Case[T2, S2],
+    c3: _Case[T3, S3],
+    c4: _Case[T4, S4],
+    /,
+    *,
+    timeout: float | None = None,
+) -> Selected[T0 | T1 | T2 | T3 | T4]: ...
+@overload
+def select(*cases: _Case[T0, S0], timeout: float | None = None) -> Selected[T0]: ...
+@overload
+def select(
+    c0: _AnyCase,
+    c1: _AnyCase,
+    c2: _AnyCase,
+    c3: _AnyCase,
+    c4: _AnyCase,
+    c5: _AnyCase,
+    /,
+    *more: _AnyCase,
+    timeout: float | None = None,
+) -> Selected[Any]: ...
+def select(*cases: object, timeout: float | None = None) -> Selected[Any]:
     """Block until one case can proceed, perform it, and say which.
 
     ``select(jobs, quit, (results, r), None, timeout=1.0)``: receive from
@@ -257,7 +347,7 @@ def select(*cases: object, timeout: float | None = None) -> Selected:
         done = _poll_or_enqueue(ops, entries)
         if done is not None:
             return done
-        park(waiter, seconds)
+        park(waiter, seconds, what="tl.select()", instead="await tl.aselect()")
     except BaseException:
         _abandon(ops, entries, waiter)
         raise
@@ -265,7 +355,52 @@ def select(*cases: object, timeout: float | None = None) -> Selected:
     return _result(ops, waiter)
 
 
-async def aselect(*cases: object, timeout: float | None = None) -> Selected:
+@overload
+async def aselect(c0: _Case[T0, S0], /, *, timeout: float | None = None) -> Selected[T0]: ...
+@overload
+async def aselect(
+    c0: _Case[T0, S0], c1: _Case[T1, S1], /, *, timeout: float | None = None
+) -> Selected[T0 | T1]: ...
+@overload
+async def aselect(
+    c0: _Case[T0, S0], c1: _Case[T1, S1], c2: _Case[T2, S2], /, *, timeout: float | None = None
+) -> Selected[T0 | T1 | T2]: ...
+@overload
+async def aselect(
+    c0: _Case[T0, S0],
+    c1: _Case[T1, S1],
+    c2: _Case[T2, S2],
+    c3: _Case[T3, S3],
+    /,
+    *,
+    timeout: float | None = None,
+) -> Selected[T0 | T1 | T2 | T3]: ...
+@overload
+async def aselect(
+    c0: _Case[T0, S0],
+    c1: _Case[T1, S1],
+    c2: _Case[T2, S2],
+    c3: _Case[T3, S3],
+    c4: _Case[T4, S4],
+    /,
+    *,
+    timeout: float | None = None,
+) -> Selected[T0 | T1 | T2 | T3 | T4]: ...
+@overload
+async def aselect(*cases: _Case[T0, S0], timeout: float | None = None) -> Selected[T0]: ...
+@overload
+async def aselect(
+    c0: _AnyCase,
+    c1: _AnyCase,
+    c2: _AnyCase,
+    c3: _AnyCase,
+    c4: _AnyCase,
+    c5: _AnyCase,
+    /,
+    *more: _AnyCase,
+    timeout: float | None = None,
+) -> Selected[Any]: ...
+async def aselect(*cases: object, timeout: float | None = None) -> Selected[Any]:
     """``select`` for coroutines: suspends the task instead of the thread."""
     ops, seconds = _prepare(cases, timeout)
     done = _first_poll(ops, seconds)
@@ -285,7 +420,36 @@ async def aselect(*cases: object, timeout: float | None = None) -> Selected:
     return _result(ops, waiter)
 
 
-def try_select(*cases: object) -> Selected | None:
+@overload
+def try_select(c0: _Case[T0, S0], /) -> Selected[T0] | None: ...
+@overload
+def try_select(c0: _Case[T0, S0], c1: _Case[T1, S1], /) -> Selected[T0 | T1] | None: ...
+@overload
+def try_select(
+    c0: _Case[T0, S0], c1: _Case[T1, S1], c2: _Case[T2, S2], /
+) -> Selected[T0 | T1 | T2] | None: ...
+@overload
+def try_select(
+    c0: _Case[T0, S0], c1: _Case[T1, S1], c2: _Case[T2, S2], c3: _Case[T3, S3], /
+) -> Selected[T0 | T1 | T2 | T3] | None: ...
+@overload
+def try_select(
+    c0: _Case[T0, S0], c1: _Case[T1, S1], c2: _Case[T2, S2], c3: _Case[T3, S3], c4: _Case[T4, S4], /
+) -> Selected[T0 | T1 | T2 | T3 | T4] | None: ...
+@overload
+def try_select(*cases: _Case[T0, S0]) -> Selected[T0] | None: ...
+@overload
+def try_select(
+    c0: _AnyCase,
+    c1: _AnyCase,
+    c2: _AnyCase,
+    c3: _AnyCase,
+    c4: _AnyCase,
+    c5: _AnyCase,
+    /,
+    *more: _AnyCase,
+) -> Selected[Any] | None: ...
+def try_select(*cases: object) -> Selected[Any] | None:
     """Perform one ready case, chosen at random; ``None`` if none is ready."""
     if not cases:
         raise ValueError("try_select needs at least one case, got none")

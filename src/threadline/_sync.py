@@ -1,6 +1,7 @@
 """Small synchronisation helpers: WaitGroup, Once, Guarded.
 
-Each object has one lock, ``_lock``, guarding all of its fields.  Waiters
+Each object has one lock, ``_lock`` (a ``SafeLock``: no Ctrl-C can strand
+it, see ``_core._locks``), guarding all of its fields.  Waiters
 are listed in ``_waiters`` and fired with ``_lock`` held (a waiter's lock is
 a leaf); a waiter that gives up (timeout, cancellation, Ctrl-C) unlists
 itself under ``_lock``.  Waiting is a blocking point: it honours
@@ -10,10 +11,12 @@ itself under ``_lock``.  Waiting is a blocking point: it honours
 from __future__ import annotations
 
 import operator
-import threading
+from _thread import get_ident
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
+from ._core._locks import SafeLock
+from ._core._nocopy import NoCopy
 from ._core._scope import checkpoint, outcome_error, park
 from ._core._validate import check_timeout
 from ._core._waiter import Waiter
@@ -22,11 +25,17 @@ T = TypeVar("T")
 
 
 def _park_listed(
-    waiter: Waiter, waiters: list[Waiter], lock: threading.Lock, timeout: float | None
+    waiter: Waiter,
+    waiters: list[Waiter],
+    lock: SafeLock,
+    timeout: float | None,
+    *,
+    what: str,
+    instead: str,
 ) -> None:
     """Park *waiter*, already listed in *waiters*; unlist it if it gives up."""
     try:
-        park(waiter, timeout)
+        park(waiter, timeout, what=what, instead=instead)
     finally:
         if waiter.case is None or waiter.case < 0:
             with lock:
@@ -42,7 +51,7 @@ def _fire_all_locked(waiters: list[Waiter], value: object = None, ok: bool = Tru
     waiters.clear()
 
 
-class WaitGroup:
+class WaitGroup(NoCopy):
     """Wait for a collection of work to finish, like Go's ``sync.WaitGroup``.
 
     ``add(n)`` before starting work, ``done()`` as each piece finishes,
@@ -52,7 +61,7 @@ class WaitGroup:
     __slots__ = ("_count", "_lock", "_waiters")
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._lock = SafeLock()
         self._count = 0
         self._waiters: list[Waiter] = []
 
@@ -88,7 +97,7 @@ class WaitGroup:
             if self._count == 0:
                 _fire_all_locked(self._waiters)
 
-    def wait(self, timeout: float | None = None) -> None:
+    def wait(self, *, timeout: float | None = None) -> None:
         """Block until the counter is zero."""
         seconds = check_timeout(timeout)
         checkpoint()
@@ -99,26 +108,36 @@ class WaitGroup:
                 raise TimeoutError("WaitGroup.wait timed out")
             waiter = Waiter()
             self._waiters.append(waiter)
-        _park_listed(waiter, self._waiters, self._lock, seconds)
+        _park_listed(
+            waiter,
+            self._waiters,
+            self._lock,
+            seconds,
+            what="WaitGroup.wait()",
+            instead="await asyncio.to_thread(wg.wait)",
+        )
 
     def __repr__(self) -> str:
         return f"<WaitGroup count={self._count}>"
 
 
-class Once:
+class Once(NoCopy):
     """Run a function once, like Go's ``sync.Once``.
 
     ``once.do(fn)``: the first caller runs ``fn``; callers arriving meanwhile
     wait for it to finish.  If ``fn`` raises, its caller and the callers
-    waiting get the exception, and a later ``do`` runs ``fn`` again.
+    waiting get the exception, and a later ``do`` runs ``fn`` again.  A
+    ``do`` from inside ``fn`` (same thread) raises ``RuntimeError``: it would
+    wait for itself forever.
     """
 
-    __slots__ = ("_done", "_lock", "_running", "_waiters")
+    __slots__ = ("_done", "_lock", "_runner", "_running", "_waiters")
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._lock = SafeLock()
         self._done = False
         self._running = False
+        self._runner = 0  # the thread running fn, while _running
         self._waiters: list[Waiter] = []
 
     @property
@@ -136,11 +155,24 @@ class Once:
             run = not self._running
             if run:
                 self._running = True
+                self._runner = get_ident()
+            elif self._runner == get_ident():
+                raise RuntimeError(
+                    f"Once.do() called again from inside the function it runs ({fn!r}): "
+                    "it would wait for itself forever"
+                )
             else:
                 waiter = Waiter()
                 self._waiters.append(waiter)
         if not run:
-            _park_listed(waiter, self._waiters, self._lock, None)
+            _park_listed(
+                waiter,
+                self._waiters,
+                self._lock,
+                None,
+                what="Once.do() (waiting for the first caller's fn)",
+                instead="await asyncio.to_thread(once.do, fn)",
+            )
             if not waiter.ok:
                 raise waiter.value
             return
@@ -160,7 +192,7 @@ class Once:
         return f"<Once done={self._done}>"
 
 
-class Guarded(Generic[T]):
+class Guarded(NoCopy, Generic[T]):
     """A value that is only touched under its own (reentrant) lock.
 
     ``with g as d: d["k"] = 1`` holds the lock for the block;
@@ -172,10 +204,10 @@ class Guarded(Generic[T]):
 
     def __init__(self, value: T) -> None:
         self._value = value
-        self._lock = threading.RLock()
+        self._lock = SafeLock()
 
     def __enter__(self) -> T:
-        self._lock.acquire()
+        self._lock.__enter__()  # takes the lock so that no interrupt can strand it
         return self._value
 
     def __exit__(self, *exc_info: object) -> None:

@@ -33,7 +33,7 @@ pytestmark = pytest.mark.timeout(60)
 def test_receive_from_empty_channel_blocks(capacity: float) -> None:
     """TestChan: a receive from an empty channel blocks; a non-blocking one fails."""
     ch: tl.Channel[int] = tl.Channel(capacity)
-    receivers = [spawn(ch.recv, HANG_GUARD) for _ in range(2)]
+    receivers = [spawn(ch.recv, timeout=HANG_GUARD) for _ in range(2)]
     wait_parked(ch, receivers=2)
     assert all(worker.is_alive() for worker in receivers)
     assert tl.try_select(ch) is None
@@ -50,7 +50,7 @@ def test_send_to_full_channel_blocks(capacity: int) -> None:
     ch: tl.Channel[int] = tl.Channel(capacity)
     for i in range(capacity):
         ch.send(i)
-    sender = spawn(ch.send, -1, HANG_GUARD)
+    sender = spawn(ch.send, -1, timeout=HANG_GUARD)
     wait_parked(ch, senders=1)
     assert sender.is_alive()
     assert tl.try_select((ch, -2)) is None
@@ -275,15 +275,15 @@ def test_nonblocking_ops_succeed_once_a_partner_is_there(capacity: int) -> None:
             time.sleep(0)
         return result
 
-    receiver = spawn(ch.recv, HANG_GUARD)
+    receiver = spawn(ch.recv, timeout=HANG_GUARD)
     assert retry(lambda: ch.try_send(7) or None)
     assert join([receiver]) == [7]
 
-    sender = spawn(ch.send, 8, HANG_GUARD)
+    sender = spawn(ch.send, 8, timeout=HANG_GUARD)
     assert retry(lambda: ch.try_recv()[0]) == 8
     join([sender])
 
-    sender = spawn(ch.send, 9, HANG_GUARD)
+    sender = spawn(ch.send, 9, timeout=HANG_GUARD)
     assert retry(lambda: tl.try_select(None, ch)) == (1, 9, True)
     join([sender])
 

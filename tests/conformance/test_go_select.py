@@ -85,7 +85,7 @@ def test_select_duplicate_channel() -> None:
 
     first = spawn(a)
     wait_parked(c, receivers=2)
-    second = spawn(c.recv, HANG_GUARD)
+    second = spawn(c.recv, timeout=HANG_GUARD)
     wait_parked(c, receivers=3)
     d.send(7, timeout=HANG_GUARD)
     assert e.recv(timeout=HANG_GUARD) == 9
@@ -343,7 +343,7 @@ def test_receive_forms(
     """select7.go: a value sent by another thread arrives through every receive form."""
     ch: tl.Channel[int] = tl.Channel(capacity)
     dummy: tl.Channel[int] = tl.Channel()
-    sender = spawn(ch.send, 1, HANG_GUARD)
+    sender = spawn(ch.send, 1, timeout=HANG_GUARD)
     assert form(ch, dummy) == 1
     join([sender])
     assert parked(dummy) == (0, 0)

@@ -100,7 +100,7 @@ def test_regression_ctrl_c_in_fire_wedges_the_waiter(monkeypatch: pytest.MonkeyP
         types.SimpleNamespace(Lock=WaiterLock, TIMEOUT_MAX=threading.TIMEOUT_MAX),
     )
     ch: Channel[str] = tl.Channel()
-    owner = spawn(ch.recv, 2.0, name="owner")
+    owner = spawn(ch.recv, timeout=2.0, name="owner")
     wait_until(lambda: ch._recvq, "the owner parks")
     armed[0] = True
     with pytest.raises(KeyboardInterrupt):

@@ -128,30 +128,107 @@ def test_timeout_rejects_bad_seconds(seconds: object, error: type[Exception]) ->
         tl.timeout(seconds)  # type: ignore[arg-type]
 
 
-def test_timeout_body_that_overran_without_blocking_raises_on_exit() -> None:
-    # Documents the implementation: the deadline is checked on exit too, so a
-    # body that finished late but never reached a blocking point still raises
-    # TimeoutError; nothing was cancelled inside, so there is no cause.
-    with pytest.raises(TimeoutError) as info:
-        with tl.timeout(0.01) as scope:
-            time.sleep(0.05)  # not a threadline blocking point
-    assert info.value.__cause__ is None
+def test_timeout_body_that_overran_without_blocking_returns_normally() -> None:
+    # Nothing inside was cancelled: the block finished its work, so (as with
+    # trio.fail_after and asyncio.timeout) there is no TimeoutError, though
+    # the deadline passed and the scope counts as cancelled.
+    with tl.timeout(0.01) as scope:
+        time.sleep(0.05)  # not a threadline blocking point
     assert scope.cancel_called
     assert not scope.cancelled_caught
 
 
-def test_timeout_body_that_swallowed_cancelled_still_raises_on_exit() -> None:
-    scope = tl.timeout(0.02)
-
-    def body() -> None:
-        with scope, pytest.raises(tl.Cancelled):
-            tl.sleep(HANG)
-
-    with pytest.raises(TimeoutError) as info:
-        body()
-    assert info.value.__cause__ is None
+def test_timeout_body_that_swallowed_cancelled_returns_normally() -> None:
+    with tl.timeout(0.02) as scope, pytest.raises(tl.Cancelled):
+        tl.sleep(HANG)
     assert scope.cancel_called
     assert not scope.cancelled_caught
+
+
+@pytest.mark.timeout(60)
+def test_timeout_around_recv_loses_no_value() -> None:
+    """Regression: the README's ``with tl.timeout(s): v = ch.recv()`` /
+    ``except TimeoutError`` lost values.  With a producer sending every 0.5 ms
+    and a 0.5 ms timeout, a value received just as the deadline passed was
+    followed by TimeoutError (more than half of them were lost)."""
+    ch: tl.Channel[int] = tl.Channel()
+    count = 2000
+
+    def produce() -> None:
+        with ch:
+            for i in range(count):
+                ch.send(i)
+                time.sleep(0.0005)
+
+    producer = spawn(produce)
+    got: list[int] = []
+    caught: list[bool] = []  # scope.cancelled_caught of each TimeoutError
+    try:
+        while True:
+            try:
+                with tl.timeout(0.0005) as scope:
+                    v = ch.recv()
+            except TimeoutError:
+                caught.append(scope.cancelled_caught)
+                continue
+            except tl.ChannelClosed:
+                break
+            got.append(v)
+    finally:
+        join_all([producer])
+    assert len(got) == count, f"lost {count - len(got)} of {count} values"
+    assert got == list(range(count))  # every value, once, in order
+    assert caught  # the deadline did fire now and then
+    assert all(caught)
+
+
+@pytest.mark.timeout(30)
+def test_move_on_after_cancels_and_never_raises() -> None:
+    ch: tl.Channel[int] = tl.Channel()
+    reached = []
+    with tl.move_on_after(0.05) as scope:
+        ch.recv()
+        reached.append("after recv")  # pragma: no cover
+    assert reached == []
+    assert scope.cancel_called
+    assert scope.cancelled_caught
+    assert math.isfinite(scope.deadline)
+
+
+def test_move_on_after_that_finished_in_time() -> None:
+    ch: tl.Channel[int] = tl.Channel(1)
+    ch.send(1)
+    with tl.move_on_after(HANG) as scope:
+        assert ch.recv() == 1
+    assert not scope.cancel_called
+    assert not scope.cancelled_caught
+
+
+@pytest.mark.parametrize("seconds", [None, math.inf])
+def test_move_on_after_none_means_no_deadline(seconds: float | None) -> None:
+    with tl.move_on_after(seconds) as scope:
+        assert scope.deadline == math.inf
+        tl.checkpoint()
+    assert not scope.cancelled_caught
+
+
+@pytest.mark.parametrize(
+    ("seconds", "error"), [(-1, ValueError), (math.nan, ValueError), ("1", TypeError)]
+)
+def test_move_on_after_rejects_bad_seconds(seconds: object, error: type[Exception]) -> None:
+    with pytest.raises(error, match="seconds"):
+        tl.move_on_after(seconds)  # type: ignore[arg-type]
+
+
+@pytest.mark.timeout(30)
+def test_move_on_after_cancels_tasks_inside_and_the_group_returns() -> None:
+    ch: tl.Channel[int] = tl.Channel()
+    with tl.move_on_after(0.05) as scope, tl.TaskGroup() as tg:
+        task = tg.go(ch.recv)
+    assert scope.cancelled_caught
+    assert task.done()
+    with pytest.raises(tl.Cancelled):
+        task.result()
 
 
 def test_timeout_zero_cancels_at_first_blocking_point() -> None:

@@ -16,7 +16,8 @@ Invariants:
     ancestors; deadlines never change, so it is computed once at attach.
 
 Locking:
-  * ``_lock`` guards ``_children``, ``_waiters`` and the two flags' writes.
+  * ``_lock`` (a ``SafeLock``: no Ctrl-C can strand it, see ``_locks``)
+    guards ``_children``, ``_waiters`` and the two flags' writes.
     Attach/detach and register/unregister take it; cancellation takes it to
     flip the flags and snapshot children and waiters, then releases it
     before firing waiters or recursing into children.  So no two scope locks
@@ -34,15 +35,16 @@ deadline has passed.  No timer thread is needed.
 from __future__ import annotations
 
 import math
-import threading
 import time
 from contextvars import ContextVar, Token
 from types import TracebackType
 from typing import TYPE_CHECKING, Final
 
 from .._errors import Cancelled
-from ._aio import running_loop
-from ._deadlock import note_parked
+from ._aio import loop_running_here, running_loop
+from ._deadlock import Record, parked_record, wait_for_good
+from ._locks import SafeLock
+from ._nocopy import NoCopy
 from ._validate import check_timeout
 from ._waiter import CANCELLED, INTERRUPTED, TIMEOUT, Waiter
 
@@ -54,14 +56,15 @@ _INF: Final = math.inf
 _current: ContextVar[CancelScope | None] = ContextVar("threadline.scope", default=None)
 
 
-class CancelScope:
+class CancelScope(NoCopy):
     """A region of code whose blocking operations can be cancelled.
 
     ``with CancelScope() as scope: ...`` runs its body; ``scope.cancel()``
     (from any thread) makes every blocking threadline operation inside it,
     in this thread and in tasks started inside it, raise ``Cancelled``.  The
-    scope catches its own cancellation on exit.  ``tl.timeout`` is a scope
-    with a deadline that raises ``TimeoutError`` instead.
+    scope catches its own cancellation on exit.  ``tl.move_on_after`` is a
+    scope with a deadline; ``tl.timeout`` one that raises ``TimeoutError``
+    when its deadline's cancellation reached its exit.
     """
 
     __slots__ = (
@@ -85,7 +88,7 @@ class CancelScope:
 
     def __init__(self, *, timeout: float | None = None, _raise_timeout: bool = False) -> None:
         seconds = check_timeout(timeout, "timeout")
-        self._lock = threading.Lock()
+        self._lock = SafeLock()
         self._parent: CancelScope | None = None
         self._children: set[CancelScope] | None = None  # made when first needed
         self._waiters: set[Waiter] | None = None
@@ -106,7 +109,7 @@ class CancelScope:
         """``CancelScope()`` without a timeout, made cheaply: a task's scope,
         which is attached, never entered."""
         self = cls.__new__(cls)
-        self._lock = threading.Lock()
+        self._lock = SafeLock()
         self._parent = None
         self._children = self._waiters = None
         self._cancel_called = self._cancelled = self._cancelled_caught = False
@@ -131,7 +134,9 @@ class CancelScope:
 
     @property
     def cancelled_caught(self) -> bool:
-        """True if the scope stopped a ``Cancelled`` meant for it on exit."""
+        """True if the scope stopped a ``Cancelled`` meant for it on exit
+        (for ``tl.timeout``: turned it into ``TimeoutError``).  False when the
+        block finished its work, even if the deadline passed meanwhile."""
         return self._cancelled_caught
 
     def cancel(self) -> None:
@@ -160,12 +165,13 @@ class CancelScope:
         if not self._deadline_fired and time.monotonic() >= self._deadline:
             self._cancel(by_deadline=True)
         if isinstance(exc, Cancelled) and exc._scope is self:
+            # Only a cancellation that reached the exit is a timeout: a block
+            # that finished its work (or swallowed the Cancelled) returns
+            # normally, so nothing it received is followed by TimeoutError.
             self._cancelled_caught = True
             if self._raise_timeout and self._deadline_fired:
                 raise TimeoutError(self._timeout_message()) from exc
             return True
-        if exc is None and self._raise_timeout and self._deadline_fired:
-            raise TimeoutError(self._timeout_message())
         return False
 
     def __repr__(self) -> str:
@@ -325,7 +331,13 @@ def _active_scope() -> CancelScope | None:
 
 
 def park(
-    waiter: Waiter, timeout: float | None, *, shield: bool = False, for_good: bool = False
+    waiter: Waiter,
+    timeout: float | None,
+    *,
+    what: str = "a blocking call",
+    instead: str = "its async form",
+    shield: bool = False,
+    for_good: bool = False,
 ) -> None:
     """Block the calling thread until *waiter* is fired.
 
@@ -334,23 +346,35 @@ def park(
     interrupted (KeyboardInterrupt), the interrupt is re-raised with the
     outcome INTERRUPTED, or with the partner's outcome if it won the race.
     ``shield`` waits ignore cancellation (used where cleanup must finish).
-    A wait with no time limit is noted for deadlock detection; so is one
-    with ``for_good`` set (its timeout only paces a watcher).
+    A wait with no time limit is noted for deadlock detection, and may
+    raise ``DeadlockError`` (see ``_deadlock.wait_for_good``); one with
+    ``for_good`` set (its timeout only paces a watcher) is noted too.
+
+    A thread that runs an event loop must not block: unless a partner
+    already completed the operation, *what* raises ``RuntimeError`` (with
+    the outcome INTERRUPTED) naming the form to use *instead*.  Shielded
+    waits (a task group's exit) are exempt.
     """
+    if not shield and loop_running_here():
+        if waiter.fire(INTERRUPTED):
+            raise RuntimeError(
+                f"{what} would block the event loop running in this thread; use {instead} instead"
+            )
+        return  # a partner completed it meanwhile: nothing to wait for
     scope = None if shield else _active_scope()
     limit = _INF if timeout is None else time.monotonic() + timeout
-    noted = False
+    record: Record | None = None  # this thread's, while it waits for good
     try:
         if scope is not None:
             if not scope._register(waiter):
                 waiter.fire(CANCELLED)
             limit = min(limit, scope._eff_deadline)
         if for_good or limit == _INF:
-            noted = True
-            note_parked(waiter)
+            record = parked_record()
+            record.waiter = waiter  # noted for deadlock detection
         while True:
-            if limit == _INF:
-                fired = waiter.wait_sync(None)
+            if record is not None and limit == _INF:
+                fired = wait_for_good(waiter, record)  # (the main thread and owners watch)
             else:
                 fired = waiter.wait_sync(limit - time.monotonic())
             if fired:
@@ -368,8 +392,8 @@ def park(
         waiter.fire(INTERRUPTED)  # loses if the outcome is already there
         raise
     finally:
-        if noted:
-            note_parked(None)
+        if record is not None:
+            record.waiter = None
         if scope is not None:
             scope._unregister(waiter)
 
@@ -425,13 +449,23 @@ def sleep(seconds: float) -> None:
     if delay == 0:
         return
     waiter = Waiter()
-    park(waiter, delay)
+    park(waiter, delay, what="tl.sleep()", instead="await asyncio.sleep()")
     if waiter.case == CANCELLED:
         raise outcome_error(waiter)
 
 
 def timeout(seconds: float | None) -> CancelScope:
-    """A scope that cancels its body after *seconds* and then raises
-    ``TimeoutError`` on exit.  ``None`` means no deadline."""
+    """A scope that cancels its body after *seconds*, and raises
+    ``TimeoutError`` on exit if that cancellation reached the exit (as
+    ``trio.fail_after`` and ``asyncio.timeout`` do): a block that finished
+    its work returns normally.  ``None`` means no deadline."""
     check_timeout(seconds, "seconds")
     return CancelScope(timeout=seconds, _raise_timeout=True)
+
+
+def move_on_after(seconds: float | None) -> CancelScope:
+    """A scope that cancels its body after *seconds* and never raises: the
+    block just ends early.  ``scope.cancelled_caught`` says whether the
+    deadline cut it short.  ``None`` means no deadline."""
+    check_timeout(seconds, "seconds")
+    return CancelScope(timeout=seconds)

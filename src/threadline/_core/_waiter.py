@@ -8,14 +8,15 @@ later ``fire`` returns False and has no effect.  This is what makes "exactly
 one of partner / close / timeout / cancellation wins" true.
 
 Locking:
-  * ``_lock`` guards the outcome (``case``, ``value``, ``ok``).  ``fire``
-    checks, publishes and wakes (releases ``_sema``) inside one ``with``
-    block, so a Ctrl-C in the firing thread can never leave a sync waiter
-    claimed but unpublished or unwoken: no call runs between the claim and
-    the wake-up.  So a ``fire`` that returns False has *seen* the outcome:
-    the loser reads it at once and never waits for it.  An async waiter is
-    woken through its loop after the block; the owner's own losing fires
-    repeat that wake-up, so an interrupted winner cannot strand it.
+  * ``_lock`` (a ``SafeLock``, see ``_core._locks``) guards the outcome
+    (``case``, ``value``, ``ok``).  ``fire`` checks, publishes and wakes
+    (releases ``_sema``) in one critical section, so a Ctrl-C in the firing
+    thread can never leave a sync waiter claimed but unpublished or unwoken:
+    no call runs between the claim and the wake-up.  So a ``fire`` that
+    returns False has *seen* the outcome: the loser reads it at once and
+    never waits for it.  An async waiter is woken through its loop after the
+    critical section; the owner's own losing fires repeat that wake-up, so
+    an interrupted winner cannot strand it.
   * ``_sema`` (sync waiters) starts acquired; the winner releases it.
   * Async waiters are woken through the owning loop (``call_soon_threadsafe``).
   * ``_lock`` is a leaf: ``fire`` may be called with channel or scope locks
@@ -32,6 +33,8 @@ import contextlib
 import threading
 from typing import TYPE_CHECKING, Any, Final
 
+from ._locks import SafeLock
+
 if TYPE_CHECKING:
     import asyncio
 
@@ -46,7 +49,7 @@ class Waiter:
     __slots__ = ("_future", "_lock", "_loop", "_sema", "case", "ok", "value")
 
     def __init__(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
-        self._lock = threading.Lock()
+        self._lock = SafeLock()
         self.case: int | None = None  # the outcome; None until fired
         self.value: Any = None
         self.ok = False
@@ -67,7 +70,9 @@ class Waiter:
         loop = self._loop
         if loop is not None and loop.is_closed():
             return False
-        with self._lock:
+        lock = self._lock  # a bare acquire, guarded as in _core._locks
+        try:
+            lock.acquire()
             won = self.case is None
             if won:
                 self.value = value
@@ -75,7 +80,15 @@ class Waiter:
                 self.case = case
                 if self._sema is not None:
                     self._sema.release()
+                    lock.release()
                     return True
+            lock.release()
+        except BaseException:
+            try:
+                lock.release()
+            except RuntimeError:  # not held: already released, or never taken
+                pass
+            raise
         if loop is not None and (won or case < 0):
             # Wake the loop.  The owner's side (case < 0) wakes it again even
             # when it lost: if an interrupt cut the winner short between the

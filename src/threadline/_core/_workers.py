@@ -24,7 +24,8 @@ A worker idle for ``IDLE_SECONDS`` retires.  Workers are daemon threads, so
 an idle pool never delays interpreter exit; task groups guarantee that no
 task outlives its group, so no work is cut off by that.
 
-Locking: ``_lock`` guards ``_idle`` (a stack: the most recently idle worker
+Locking: ``_lock`` (a ``SafeLock``, see ``_locks``: the owner thread
+submits under it, and Ctrl-C lands there) guards ``_idle`` (a stack: the most recently idle worker
 is reused first, the others age out), additions to ``_pending``,
 ``_active`` (workers that hold a job) and ``_monitoring``.  An active
 worker pops its next job from ``_pending`` without the lock (deque pops are
@@ -51,6 +52,8 @@ from collections import deque
 from collections.abc import Callable
 from typing import Final
 
+from ._locks import SafeLock
+
 IDLE_SECONDS: Final = 10.0
 IDLE_NAME: Final = "threadline-worker (idle)"
 EAGER: Final = max(2, os.cpu_count() or 2)
@@ -69,7 +72,7 @@ class _Worker:
         self._job: Job | None = None
 
 
-_lock = threading.Lock()
+_lock = SafeLock()
 _idle: list[_Worker] = []
 _pending: deque[Job] = deque()
 _active = 0
@@ -83,7 +86,9 @@ def submit(job: Job) -> None:
     global _active, _monitoring
     worker = None
     eager = monitor = False
-    with _lock:
+    lock = _lock  # a bare acquire (cheaper than with), guarded as in _locks
+    try:
+        lock.acquire()
         if _active < EAGER:
             _active += 1
             eager = True
@@ -92,6 +97,13 @@ def submit(job: Job) -> None:
             _pending.append(job)
             if not _monitoring:
                 _monitoring = monitor = True
+        lock.release()
+    except BaseException:
+        try:
+            lock.release()
+        except RuntimeError:  # not held: already released, or never taken
+            pass
+        raise
     if eager:
         _dispatch(worker, job)
     elif monitor:
@@ -189,7 +201,7 @@ def idle_idents() -> set[int]:
 
 def _after_fork_in_child() -> None:
     global _lock, _active, _taken, _monitoring
-    _lock = threading.Lock()
+    _lock = SafeLock()
     _idle.clear()
     _pending.clear()
     _active = _taken = 0

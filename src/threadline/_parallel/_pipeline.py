@@ -14,17 +14,27 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import Any, Generic, TypeVar, overload
 
 from ._backends import check_backend
 from ._pmap import PMap, check_window, check_workers, pmap
 
+A = TypeVar("A")
+B = TypeVar("B")
+C = TypeVar("C")
+D = TypeVar("D")
+E = TypeVar("E")
+R = TypeVar("R")
+In_contra = TypeVar("In_contra", contravariant=True)  # a stage takes these...
+Out_co = TypeVar("Out_co", covariant=True)  # ...and gives these, as a function does
+
 
 @dataclass(frozen=True)
-class Stage:
-    """One step of a pipeline: ``fn`` applied by ``workers`` workers."""
+class Stage(Generic[In_contra, Out_co]):
+    """One step of a pipeline: ``fn`` applied by ``workers`` workers
+    (``Stage[In, Out]``: it turns items of type In into results of type Out)."""
 
-    fn: Callable[[Any], Any]
+    fn: Callable[[In_contra], Out_co]
     workers: int | None = None
     ordered: bool = True
     window: int | None = None
@@ -32,13 +42,13 @@ class Stage:
 
 
 def stage(
-    fn: Callable[[Any], Any],
+    fn: Callable[[A], B],
     *,
     workers: int | None = None,
     ordered: bool = True,
     window: int | None = None,
     backend: Any = "threads",
-) -> Stage:
+) -> Stage[A, B]:
     """Describe a pipeline stage (arguments as for ``pmap``)."""
     if not callable(fn):
         raise TypeError(f"fn must be callable, got {fn!r}")
@@ -48,10 +58,10 @@ def stage(
     return Stage(fn, workers, ordered, window, backend)
 
 
-class Pipeline:
+class Pipeline(Generic[R]):
     """The iterator that ``pipeline`` returns: the last stage's results."""
 
-    def __init__(self, source: Iterable[Any], stages: tuple[Stage, ...]) -> None:
+    def __init__(self, source: Iterable[Any], stages: tuple[Stage[Any, Any], ...]) -> None:
         self._stages: list[PMap[Any]] = []
         upstream: Iterable[Any] = source
         try:
@@ -70,12 +80,12 @@ class Pipeline:
             self.close()
             raise
 
-    def __iter__(self) -> Iterator[Any]:
+    def __iter__(self) -> Iterator[R]:
         return self
 
-    def __next__(self) -> Any:
+    def __next__(self) -> R:
         try:
-            return next(self._stages[-1])
+            return next(self._stages[-1])  # type: ignore[no-any-return]
         except StopIteration:
             raise
         except BaseException:
@@ -87,7 +97,7 @@ class Pipeline:
         for mapped in reversed(self._stages):
             mapped.close()
 
-    def __enter__(self) -> Pipeline:
+    def __enter__(self) -> Pipeline[R]:
         return self
 
     def __exit__(
@@ -99,7 +109,31 @@ class Pipeline:
         self.close()
 
 
-def pipeline(source: Iterable[Any], *stages: Stage) -> Pipeline:
+# Typed stage by stage up to four stages (each stage's input is the previous
+# one's output, and the pipeline yields the last one's); longer ones, Any.
+@overload
+def pipeline(source: Iterable[A], s1: Stage[A, B], /) -> Pipeline[B]: ...
+@overload
+def pipeline(source: Iterable[A], s1: Stage[A, B], s2: Stage[B, C], /) -> Pipeline[C]: ...
+@overload
+def pipeline(
+    source: Iterable[A], s1: Stage[A, B], s2: Stage[B, C], s3: Stage[C, D], /
+) -> Pipeline[D]: ...
+@overload
+def pipeline(
+    source: Iterable[A], s1: Stage[A, B], s2: Stage[B, C], s3: Stage[C, D], s4: Stage[D, E], /
+) -> Pipeline[E]: ...
+@overload
+def pipeline(
+    source: Iterable[Any],
+    s1: Stage[Any, Any],
+    s2: Stage[Any, Any],
+    s3: Stage[Any, Any],
+    s4: Stage[Any, Any],
+    /,
+    *more: Stage[Any, Any],
+) -> Pipeline[Any]: ...
+def pipeline(source: Iterable[Any], *stages: Stage[Any, Any]) -> Pipeline[Any]:
     """Run *source* through *stages* (made with ``tl.stage``), each in
     parallel, lazily and bounded; iterate over the result."""
     if not stages:
