@@ -256,7 +256,7 @@ class Patches:
         def result(original: Any) -> Any:
             def patched(task: Any, timeout: float | None = None) -> Any:
                 try:
-                    return original(task, timeout)
+                    return original(task, timeout=timeout)
                 finally:
                     with patches._lock:
                         entry = patches._task_done.get(id(task))
