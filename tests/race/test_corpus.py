@@ -35,12 +35,21 @@ def run_program(name: str, tmp: Path) -> dict[str, Any]:
     return {"status": done.returncode, "races": races, "stderr": done.stderr}
 
 
-@pytest.fixture(scope="module")
-def outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
-    tmp = tmp_path_factory.mktemp("corpus")
-    with ThreadPoolExecutor(max(2, os.cpu_count() or 2)) as pool:
-        results = pool.map(lambda name: run_program(name, tmp), PROGRAMS)
-        return dict(zip(PROGRAMS, results, strict=True))
+_RUNS: dict[str, dict[str, dict[str, Any]]] = {}  # detector path -> program -> outcome
+
+
+@pytest.fixture
+def outcomes(
+    detector_path: str, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, dict[str, Any]]:
+    """Every program's outcome on this test's detector path (each path runs
+    the corpus once: THREADLINE_RACE_PURE is set by the autouse fixture)."""
+    if detector_path not in _RUNS:
+        tmp = tmp_path_factory.mktemp(f"corpus-{detector_path}")
+        with ThreadPoolExecutor(max(2, os.cpu_count() or 2)) as pool:
+            results = pool.map(lambda name: run_program(name, tmp), PROGRAMS)
+            _RUNS[detector_path] = dict(zip(PROGRAMS, results, strict=True))
+    return _RUNS[detector_path]
 
 
 def test_corpus_is_big_enough() -> None:

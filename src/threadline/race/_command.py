@@ -181,7 +181,9 @@ class _Program:
         """Run as ``__main__`` under *session*; the exit status."""
         main = ModuleType("__main__")
         namespace = main.__dict__
-        namespace.update(__builtins__=builtins, __annotations__={})
+        namespace["__builtins__"] = builtins
+        if sys.version_info < (3, 14):  # 3.14 makes module annotations lazily (PEP 649)
+            namespace["__annotations__"] = {}
         saved = sys.argv, sys.path[:], sys.modules["__main__"]
         if not sys.flags.safe_path:  # python puts the program's folder first
             sys.path[:1] = [self.path0]

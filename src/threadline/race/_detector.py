@@ -408,6 +408,22 @@ class Detector:
             else:
                 self._threads[ident] = previous
 
+    def snapshot(self) -> dict[int, int]:
+        """This thread's clock as a value, then a tick: a release into a
+        value that travels with a message, instead of into an object the
+        detector would have to keep (one per message)."""
+        me = self._thread()
+        clock = dict(me.vc)
+        me.vc[me.slot] += 1
+        return clock
+
+    def join(self, clock: dict[int, int]) -> None:
+        """Acquire a clock value made by ``snapshot``."""
+        vc = self._thread().vc
+        for slot, time in clock.items():
+            if vc.get(slot, 0) < time:
+                vc[slot] = time
+
     def end_thread(self, holder: Any) -> None:
         """The thread is finishing: publish its clock on *holder* for joins."""
         self.release(holder)

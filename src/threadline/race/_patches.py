@@ -1,15 +1,21 @@
 """Happens-before edges of APIs whose objects may live anywhere: futures of
 thread pools and threadline's own primitives.  They are patched on their
 classes for the length of a session, so calls from any code count, and
-restored afterwards.
+restored afterwards.  ``EDGES`` lists every public method of threadline's
+primitives with the edge it makes, or why it makes none; a test keeps it
+complete.
 
-    submit(fn) → fn starts          fn finished → result(), wait(), as_completed()
-    Channel send/close → recv        select: its send cases → its recv case
-    TaskGroup.go → task starts       task end → Task.result(), group exit
-    WaitGroup.done → wait            Once: fn's end → every do() returning
-    Guarded: like a lock
+Channels follow Go's memory model, per message: a sent value travels
+inside a ``_Msg`` with its sender's clock, so a receive is ordered after
+the send of *that* value only.  The other direction (a receive before the
+completion of the send that its room lets in: unbuffered hand-off, the
+semaphore idiom) goes through one clock per channel, which receivers
+release into before they take a value and senders acquire once their
+send completed; closing has a clock of its own, acquired by the receives
+that end because of it.  Values still in a channel when the session
+stops are unwrapped.
 
-The session's token tables are guarded by ``_lock``.
+``_lock`` guards the session's tables (tasks, closes, wrapped channels).
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from typing import Any
 
 import threadline
 from threadline import _channel, _select, _sync, _tasks
+from threadline._errors import ChannelClosed
 
 from ._detector import Detector, capture_stack
 
@@ -43,6 +50,8 @@ class Patches:
         self._lock = threading.Lock()
         self._task_done: dict[int, tuple[Any, _Token]] = {}
         self._group_done: dict[int, tuple[Any, list[_Token]]] = {}
+        self._closes: dict[int, tuple[Any, dict[int, int]]] = {}  # id(channel) -> clock
+        self._carrying: dict[int, Any] = {}  # id -> channel that got a _Msg
 
     def _patch(self, owner: Any, name: str, make: Callable[[Any], Any]) -> None:
         original = owner.__dict__[name]
@@ -76,6 +85,20 @@ class Patches:
         for owner, name, original in reversed(self._saved):
             setattr(owner, name, original)
         self._saved.clear()
+        with self._lock:
+            carrying = list(self._carrying.values())
+            self._carrying.clear()
+        for ch in carrying:  # the values still in transit: as they were sent
+            with ch._lock:
+                ch._buf = type(ch._buf)(map(_unwrap, ch._buf))
+                for entry in ch._sendq:
+                    entry.value = _unwrap(entry.value)
+
+    def _join_clock_of(self, table: dict[int, tuple[Any, dict[int, int]]], obj: Any) -> None:
+        with self._lock:
+            entry = table.get(id(obj))
+        if entry is not None and entry[0] is obj:
+            self.d.join(entry[1])
 
     def install(self) -> None:
         self._futures()
@@ -152,69 +175,155 @@ class Patches:
 
     def _channels(self) -> None:
         d = self.d
+        patches = self
         cls = _channel.Channel
 
-        releasing, acquiring = self._releasing, self._acquiring
+        def wrap(ch: Any, value: Any) -> _Msg:
+            if id(ch) not in patches._carrying:
+                with patches._lock:
+                    patches._carrying[id(ch)] = ch
+            return _Msg(value, d.snapshot())
+
+        def got(ch: Any, value: Any) -> Any:
+            """A value received from *ch*: join its sender's clock."""
+            if value.__class__ is _Msg:
+                d.join(value.clock)
+                return value.value
+            return value  # sent before the session started
+
+        def closed(ch: Any) -> None:
+            """A receive that ends because *ch* was closed."""
+            patches._join_clock_of(patches._closes, ch)
+
+        def send(original: Any) -> Any:
+            def patched(ch: Any, value: Any, **kwargs: Any) -> None:
+                original(ch, wrap(ch, value), **kwargs)
+                d.acquire(ch)
+
+            return patched
+
+        def try_send(original: Any) -> Any:
+            def patched(ch: Any, value: Any) -> bool:
+                sent: bool = original(ch, wrap(ch, value))
+                if sent:
+                    d.acquire(ch)
+                return sent
+
+            return patched
+
+        def asend(original: Any) -> Any:
+            async def patched(ch: Any, value: Any, **kwargs: Any) -> None:
+                await original(ch, wrap(ch, value), **kwargs)
+                d.acquire(ch)
+
+            return patched
+
+        def receiving(stop: type[BaseException]) -> Callable[[Any], Any]:
+            def make(original: Any) -> Any:
+                def patched(ch: Any, **kwargs: Any) -> Any:
+                    d.release(ch)  # before the value is taken: its room lets a sender in
+                    try:
+                        value = original(ch, **kwargs)
+                    except stop:
+                        closed(ch)
+                        raise
+                    return got(ch, value)
+
+                return patched
+
+            return make
+
+        def areceiving(stop: type[BaseException]) -> Callable[[Any], Any]:
+            def make(original: Any) -> Any:
+                async def patched(ch: Any, **kwargs: Any) -> Any:
+                    d.release(ch)
+                    try:
+                        value = await original(ch, **kwargs)
+                    except stop:
+                        closed(ch)
+                        raise
+                    return got(ch, value)
+
+                return patched
+
+            return make
 
         def try_recv(original: Any) -> Any:
             def patched(ch: Any) -> Any:
-                value, ok = original(ch)
-                if ok:
-                    d.acquire(ch)
-                return value, ok
-
-            return patched
-
-        def async_acquiring(original: Any) -> Any:
-            async def patched(ch: Any, *args: Any, **kwargs: Any) -> Any:
-                value = await original(ch, *args, **kwargs)
-                d.acquire(ch)
-                return value
-
-            return patched
-
-        def async_releasing(original: Any) -> Any:
-            async def patched(ch: Any, *args: Any, **kwargs: Any) -> Any:
                 d.release(ch)
-                return await original(ch, *args, **kwargs)
+                try:
+                    value, ok = original(ch)
+                except ChannelClosed:
+                    closed(ch)
+                    raise
+                return (got(ch, value), True) if ok else (value, False)
 
             return patched
 
-        for name in ("send", "try_send", "close"):
-            self._patch(cls, name, releasing)
-        self._patch(cls, "recv", acquiring)
-        self._patch(cls, "__next__", acquiring)
+        def close(original: Any) -> Any:
+            def patched(ch: Any) -> None:
+                clock = d.snapshot()
+                with patches._lock:  # before the close takes effect
+                    entry = patches._closes.get(id(ch))
+                    if entry is None or entry[0] is not ch:
+                        patches._closes[id(ch)] = (ch, clock)
+                    else:
+                        merge(entry[1], clock)
+                original(ch)
+
+            return patched
+
+        self._patch(cls, "send", send)
+        self._patch(cls, "try_send", try_send)
+        self._patch(cls, "asend", asend)
+        self._patch(cls, "recv", receiving(ChannelClosed))
+        self._patch(cls, "__next__", receiving(StopIteration))
+        self._patch(cls, "arecv", areceiving(ChannelClosed))
         self._patch(cls, "try_recv", try_recv)
-        self._patch(cls, "asend", async_releasing)
-        self._patch(cls, "arecv", async_acquiring)
-        self._patch(cls, "__anext__", async_acquiring)
+        self._patch(cls, "close", close)
 
-        def received(cases: tuple[Any, ...], selected: Any) -> None:
-            if selected is not None:
-                case = cases[selected.index]
-                if isinstance(case, _channel.Channel):
-                    d.acquire(case)
-
-        def sending(cases: tuple[Any, ...]) -> None:
+        def cases_out(cases: tuple[Any, ...]) -> tuple[Any, ...]:
+            """The cases with each sent value carrying this thread's clock."""
+            clock: dict[int, int] | None = None
+            out = []
             for case in cases:
-                if isinstance(case, tuple) and case and isinstance(case[0], _channel.Channel):
-                    d.release(case[0])
+                if isinstance(case, tuple) and len(case) == 2 and isinstance(case[0], cls):
+                    if clock is None:
+                        clock = d.snapshot()
+                    ch = case[0]
+                    if id(ch) not in patches._carrying:
+                        with patches._lock:
+                            patches._carrying[id(ch)] = ch
+                    out.append((ch, _Msg(case[1], clock)))
+                else:
+                    out.append(case)
+            return tuple(out)
+
+        def chosen(cases: tuple[Any, ...], selected: Any) -> Any:
+            """Only the case that took effect makes an edge."""
+            if selected is None:
+                return None
+            case = cases[selected.index]
+            if isinstance(case, cls):  # a receive
+                if not selected.ok:
+                    closed(case)
+                    return selected
+                value = got(case, selected.value)
+                d.release(case)  # after the fact: select parks on several channels
+                return selected._replace(value=value)
+            if isinstance(case, tuple) and case and isinstance(case[0], cls):
+                d.acquire(case[0])  # a send: after the receives that made room
+            return selected
 
         def select(original: Any) -> Any:
             def patched(*cases: Any, **kwargs: Any) -> Any:
-                sending(cases)
-                selected = original(*cases, **kwargs)
-                received(cases, selected)
-                return selected
+                return chosen(cases, original(*cases_out(cases), **kwargs))
 
             return patched
 
         def aselect(original: Any) -> Any:
             async def patched(*cases: Any, **kwargs: Any) -> Any:
-                sending(cases)
-                selected = await original(*cases, **kwargs)
-                received(cases, selected)
-                return selected
+                return chosen(cases, await original(*cases_out(cases), **kwargs))
 
             return patched
 
@@ -253,15 +362,52 @@ class Patches:
 
             return patched
 
-        def result(original: Any) -> Any:
-            def patched(task: Any, timeout: float | None = None) -> Any:
+        def ended(task: Any) -> None:
+            """*task* is done: what it did happens before what follows."""
+            with patches._lock:
+                entry = patches._task_done.get(id(task))
+            if entry is not None and entry[0] is task and task._done:
+                d.acquire(entry[1])
+
+        def waiting(original: Any) -> Any:
+            def patched(task: Any, **kwargs: Any) -> Any:
                 try:
-                    return original(task, timeout=timeout)
+                    return original(task, **kwargs)
                 finally:
-                    with patches._lock:
-                        entry = patches._task_done.get(id(task))
-                    if entry is not None and task.done():
-                        d.acquire(entry[1])
+                    ended(task)
+
+            return patched
+
+        def awaiting(original: Any) -> Any:
+            async def patched(task: Any) -> Any:
+                try:
+                    return await original(task)
+                finally:
+                    ended(task)
+
+            return patched
+
+        def done(original: Any) -> Any:
+            def patched(task: Any) -> bool:
+                finished: bool = original(task)
+                if finished:
+                    ended(task)
+                return finished
+
+            return patched
+
+        def add_done_callback(original: Any) -> Any:
+            def patched(task: Any, fn: Any) -> None:
+                if not callable(fn):
+                    original(task, fn)  # its error
+                    return
+
+                @functools.wraps(fn)
+                def call(t: Any) -> Any:
+                    ended(t)
+                    return fn(t)
+
+                original(task, call)
 
             return patched
 
@@ -272,23 +418,38 @@ class Patches:
                 finally:
                     with patches._lock:
                         entry = patches._group_done.pop(id(group), None)
-                    for done in entry[1] if entry else ():
-                        d.acquire(done)
+                    for token in entry[1] if entry else ():
+                        d.acquire(token)
 
             return patched
 
         self._patch(_tasks.TaskGroup, "go", go)
-        self._patch(_tasks.Task, "result", result)
+        self._patch(_tasks.Task, "result", waiting)
+        self._patch(_tasks.Task, "exception", waiting)
+        self._patch(_tasks.Task, "_await", awaiting)
+        self._patch(_tasks.Task, "done", done)
+        self._patch(_tasks.Task, "add_done_callback", add_done_callback)
         self._patch(_tasks.TaskGroup, "__exit__", group_exit)
 
     # -- WaitGroup, Once, Guarded ------------------------------------------------
 
     def _sync(self) -> None:
         d = self.d
-        before, after = self._releasing, self._acquiring
+        after = self._acquiring
+
+        def add(original: Any) -> Any:
+            def patched(wg: Any, n: int = 1) -> None:
+                if isinstance(n, int) and n < 0:  # done() is add(-1)
+                    d.release(wg)
+                original(wg, n)
+
+            return patched
 
         def once_do(original: Any) -> Any:
             def patched(once: Any, fn: Any) -> Any:
+                if not callable(fn):
+                    return original(once, fn)  # its error
+
                 def call() -> Any:
                     value = fn()
                     d.release(once)
@@ -296,11 +457,137 @@ class Patches:
 
                 original(once, call)
                 d.acquire(once)
+                return None
 
             return patched
 
-        self._patch(_sync.WaitGroup, "done", before)
+        def once_done(original: Any) -> Any:
+            def patched(once: Any) -> bool:
+                finished: bool = original(once)
+                if finished:
+                    d.acquire(once)
+                return finished
+
+            return patched
+
+        def critical(original: Any) -> Any:
+            """A Guarded method that holds its lock throughout."""
+
+            def patched(guarded: Any, *args: Any) -> Any:
+                d.acquire(guarded)
+                try:
+                    return original(guarded, *args)
+                finally:
+                    d.release(guarded)
+
+            return patched
+
+        def enter(original: Any) -> Any:
+            def patched(guarded: Any) -> Any:
+                value = original(guarded)
+                d.acquire(guarded)
+                return value
+
+            return patched
+
+        def exit_(original: Any) -> Any:
+            def patched(guarded: Any, *exc: Any) -> Any:
+                d.release(guarded)
+                return original(guarded, *exc)
+
+            return patched
+
+        self._patch(_sync.WaitGroup, "add", add)
+        self._patch(_sync.WaitGroup, "done", self._releasing)
         self._patch(_sync.WaitGroup, "wait", after)
         self._patch(_sync.Once, "do", once_do)
-        self._patch(_sync.Guarded, "__enter__", after)
-        self._patch(_sync.Guarded, "__exit__", before)
+        self._patch(_sync.Once, "done", once_done)
+        self._patch(_sync.Guarded, "__enter__", enter)
+        self._patch(_sync.Guarded, "__exit__", exit_)
+        self._patch(_sync.Guarded, "update", critical)
+        self._patch(_sync.Guarded, "get", critical)
+
+
+class _Msg:
+    """A value in a channel during a session, with its sender's clock."""
+
+    __slots__ = ("clock", "value")
+
+    def __init__(self, value: Any, clock: dict[int, int]) -> None:
+        self.value = value
+        self.clock = clock
+
+
+def _unwrap(value: Any) -> Any:
+    return value.value if value.__class__ is _Msg else value
+
+
+def merge(into: dict[int, int], clock: dict[int, int]) -> None:
+    for slot, time in clock.items():
+        if into.get(slot, 0) < time:
+            into[slot] = time
+
+
+#: Every public method of threadline's primitives: the edge it makes, or
+#: why it makes none.  ``tests/race/test_edges.py`` checks that it names
+#: each public method and that each edge named here is patched.
+EDGES: dict[str, dict[str, str]] = {
+    "Channel": {
+        "send": "the value's clock goes with it; after: the receives that made room",
+        "try_send": "as send, when it sent",
+        "asend": "as send",
+        "recv": "before: into the channel's room; after: the value's sender, or the close",
+        "try_recv": "as recv",
+        "arecv": "as recv",
+        "__next__": "as recv (StopIteration: the close)",
+        "__anext__": "calls arecv",
+        "close": "before the receives that end because of it",
+        "__exit__": "calls close",
+        "__iter__": "none: returns the channel",
+        "__aiter__": "none: returns the channel",
+        "__enter__": "none: returns the channel",
+        "__len__": "none: a snapshot of the buffer, as len() of a queue.Queue",
+        "__bool__": "none: always True",
+        "__repr__": "none",
+        "capacity": "none: fixed at creation",
+        "closed": "none: a snapshot, as Go's len(ch); receive to learn of the close",
+    },
+    "Task": {
+        "result": "after: the task's end",
+        "exception": "after: the task's end",
+        "__await__": "calls _await",
+        "_await": "after: the task's end (await task)",
+        "done": "after: the task's end, when True",
+        "add_done_callback": "the callback runs after the task's end",
+        "cancel": "none: a request; the task sees it at a blocking point",
+        "name": "none: fixed at creation",
+        "__repr__": "none",
+    },
+    "TaskGroup": {
+        "go": "before: the task's start",
+        "__exit__": "after: the end of every task",
+        "__enter__": "none: the body runs in the owner's thread",
+        "cancel": "none: a request",
+        "cancel_called": "none: a flag",
+        "__repr__": "none",
+    },
+    "WaitGroup": {
+        "done": "before: the wait that it releases",
+        "add": "as done when n < 0; none when n > 0 (it only counts)",
+        "wait": "after: every done",
+        "count": "none: a snapshot",
+        "__repr__": "none",
+    },
+    "Once": {
+        "do": "after: the end of the call that ran fn",
+        "done": "after: the end of fn, when True",
+        "__repr__": "none",
+    },
+    "Guarded": {
+        "__enter__": "acquires the lock",
+        "__exit__": "releases the lock",
+        "update": "holds the lock",
+        "get": "holds the lock",
+        "__repr__": "none",
+    },
+}
