@@ -569,3 +569,64 @@ def test_ctrl_c_just_after_a_bare_acquire_gives_the_lock_back(op: str, thread: s
     assert [type(e) for e in raised] == [KeyboardInterrupt]
     assert not lock.locked(), "the interrupted operation left the channel's lock held"
     assert (list(ch._buf), len(ch._recvq), len(ch._sendq)) == before  # and had no effect
+
+
+class _InterruptedRelease(SafeLock):
+    """A channel lock whose next ``release()`` is followed by a Ctrl-C, as
+    if one landed just after a fast path took a value and let go."""
+
+    __slots__ = ("armed",)
+
+    def release(self) -> None:
+        super().release()
+        if getattr(self, "armed", False):
+            self.armed = False
+            raise KeyboardInterrupt
+
+
+def _receiving_ops() -> dict[str, Callable[[tl.Channel[int]], object]]:
+    async def arecv(ch: tl.Channel[int]) -> None:
+        await ch.arecv()
+
+    return {
+        "recv": lambda ch: ch.recv(),
+        "next": next,
+        "try_recv": lambda ch: ch.try_recv(),
+        "arecv": lambda ch: asyncio.run(arecv(ch)),
+        "select": lambda ch: tl.select(ch, None),
+        "try_select": lambda ch: tl.try_select(ch, None),
+        "select_two": lambda ch: tl.select(ch, (tl.Channel[int](), 1), None),
+    }
+
+
+RECEIVING_OPS = _receiving_ops()
+
+
+@pytest.mark.parametrize("thread", ["main", "worker"])
+@pytest.mark.parametrize("op", sorted(RECEIVING_OPS))
+def test_ctrl_c_just_after_a_fast_receive_loses_no_value(op: str, thread: str) -> None:
+    """Regression: an interrupt that landed after a fast path had taken a
+    value off the buffer (and before it returned it) lost that value."""
+    ch: tl.Channel[int] = tl.Channel(2)
+    ch.send(7)
+    ch.send(8)
+    lock = _InterruptedRelease()
+    ch._lock = lock
+    lock.armed = True
+    raised: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            RECEIVING_OPS[op](ch)
+        except BaseException as exc:
+            raised.append(exc)
+
+    if thread == "main":
+        run()
+    else:
+        t = threading.Thread(target=run)
+        t.start()
+        t.join(HANG)
+    assert [type(e) for e in raised] == [KeyboardInterrupt]
+    assert not lock.locked()
+    assert list(ch._buf) == [7, 8], "the value taken is back at the head, in order"

@@ -24,7 +24,8 @@ never the other way round; scope locks are never held with a channel lock.
 ``with``; the fast paths (send/recv/iteration, the ``try_`` forms,
 asend/arecv) take it with a bare ``acquire``/``release`` inside a ``try``
 whose handler gives it back, so an interrupt (Ctrl-C in the main thread)
-landing anywhere cannot strand it.  (It is never held across an ``await``.)
+landing anywhere cannot strand it; a receive's handler also puts back the
+value it had taken (``_interrupted``), so none is lost.  (It is never held across an ``await``.)
 """
 
 from __future__ import annotations
@@ -312,15 +313,13 @@ class Channel(NoCopy, Generic[T]):
         """``(value, True)`` if a value is ready, else ``(None, False)``.
         Raises ``ChannelClosed`` if the channel is closed and drained."""
         lock = self._lock  # a bare acquire, guarded as in _core._locks (as in send)
+        value: Any = _EMPTY
         try:
             lock.acquire()
             value = self._recv_locked()
             lock.release()
         except BaseException:
-            try:
-                lock.release()
-            except RuntimeError:  # not held: already released, or never taken
-                pass
+            self._interrupted(value)
             raise
         if value is _EMPTY:
             return None, False
@@ -334,24 +333,22 @@ class Channel(NoCopy, Generic[T]):
         if _current.get() is not None:
             checkpoint()
         lock = self._lock  # the common case of _recv_locked, inline (as in send)
+        value: Any = _EMPTY
         try:
             lock.acquire()
             buf = self._buf
             if buf and not self._sendq:
                 value = buf.popleft()
                 lock.release()
-                return value
+                return value  # type: ignore[no-any-return]
             if self._sendq:  # a parked sender
                 value = self._recv_locked()
                 if value is not _EMPTY and value is not _CLOSED:
                     lock.release()
-                    return value
+                    return value  # type: ignore[no-any-return]
             lock.release()
         except BaseException:
-            try:
-                lock.release()
-            except RuntimeError:  # not held: already released, or never taken
-                pass
+            self._interrupted(value)
             raise
         return self._recv_wait(seconds, "Channel.recv()", "await ch.arecv()")
 
@@ -382,6 +379,7 @@ class Channel(NoCopy, Generic[T]):
         loop = running_loop()
         entry: _Entry | None = None
         lock = self._lock  # taken bare, guarded as in _core._locks (once per item)
+        value: Any = _EMPTY
         try:
             lock.acquire()
             value = self._recv_locked()
@@ -397,14 +395,26 @@ class Channel(NoCopy, Generic[T]):
             lock.release()
             await apark(entry.waiter, seconds)
         except BaseException:
-            try:
-                lock.release()
-            except RuntimeError:  # not held: already released, or never taken
-                pass
             if entry is not None:
+                try:
+                    lock.release()
+                except RuntimeError:  # not held: already released
+                    pass
                 self._abandon_recv(entry.waiter, entry)
+            else:
+                self._interrupted(value)
             raise
         return self._settle(self._recvq, entry.waiter, entry, _RECV_CLOSED)  # type: ignore[no-any-return]
+
+    def _interrupted(self, value: Any) -> None:
+        """An interrupt (Ctrl-C) cut a fast path short: give the lock back,
+        and the value it had taken (*value*), if any, to the channel."""
+        try:
+            self._lock.release()
+        except RuntimeError:  # not held: already released, or never taken
+            pass
+        if value is not _EMPTY and value is not _CLOSED:
+            self._unrecv(value)
 
     def _abandon_recv(self, waiter: Waiter, entry: _Entry) -> None:
         """The wait was interrupted; undo whatever half of it happened."""
@@ -443,24 +453,22 @@ class Channel(NoCopy, Generic[T]):
         if _current.get() is not None:
             checkpoint()
         lock = self._lock  # the common case of _recv_locked, inline (as in send)
+        value: Any = _EMPTY
         try:
             lock.acquire()
             buf = self._buf
             if buf and not self._sendq:
                 value = buf.popleft()
                 lock.release()
-                return value
+                return value  # type: ignore[no-any-return]
             if self._sendq:  # a parked sender
                 value = self._recv_locked()
                 if value is not _EMPTY and value is not _CLOSED:
                     lock.release()
-                    return value
+                    return value  # type: ignore[no-any-return]
             lock.release()
         except BaseException:
-            try:
-                lock.release()
-            except RuntimeError:  # not held: already released, or never taken
-                pass
+            self._interrupted(value)
             raise
         try:
             return self._recv_wait(None, "iterating over a Channel", "async for")

@@ -126,19 +126,23 @@ def _attempt_locked(op: _Op) -> Selected[Any] | None:
     return Selected(index, received, True)
 
 
+def _interrupted(channel: Channel[Any], received: Selected[Any] | None) -> None:
+    """An interrupt cut a poll short: the lock goes back to *channel*, and
+    so does the value a receive case had taken (a send cannot be undone)."""
+    channel._interrupted(received.value if received is not None and received.ok else _EMPTY)
+
+
 def _poll(ops: list[_Op]) -> Selected[Any] | None:
     for i in _order(len(ops)):
         op = ops[i]
         lock = op[1]._lock  # a bare acquire, guarded as in _core._locks
+        done = None
         try:
             lock.acquire()
             done = _attempt_locked(op)
             lock.release()
         except BaseException:
-            try:
-                lock.release()
-            except RuntimeError:  # not held: already released, or never taken
-                pass
+            _interrupted(op[1], None if op[2] else done)
             raise
         if done is not None:
             return done
@@ -224,7 +228,7 @@ def _fast_poll(cases: tuple[object, ...], count: int) -> Selected[Any] | None:
         if channel is None:
             continue
         lock = channel._lock  # a bare acquire, guarded as in _core._locks
-        done: Selected[Any] | None
+        done: Selected[Any] | None = None
         try:
             lock.acquire()
             buf = channel._buf
@@ -234,10 +238,7 @@ def _fast_poll(cases: tuple[object, ...], count: int) -> Selected[Any] | None:
                 done = _attempt_locked((i, channel, False, None))
             lock.release()
         except BaseException:
-            try:
-                lock.release()
-            except RuntimeError:  # not held: already released, or never taken
-                pass
+            _interrupted(channel, done)
             raise
         if done is not None:
             return done
