@@ -1,4 +1,5 @@
-/* The race detector's hot path in C: Detector.access, .acquire, .release.
+/* The race detector's hot path in C: Detector.access, .acquire, .release,
+ * .stored, .tick, .fetched (hand-offs through builtin containers).
  *
  * A line-for-line twin of the pure-Python methods in _detector.py (which
  * stay the reference, and the fallback where this module is not built);
