@@ -1,7 +1,9 @@
 """The C hot path against its pure-Python twin, the reference: random
 schedules of accesses and lock operations by a few threads, run through
 both detectors, must produce the same races, with the same stacks.  The
-first-access path, dead objects and reused ids are in the mix."""
+first-access path, dead objects and reused ids are in the mix, and so are
+hand-offs through containers (stores, fetches, what is reached through a
+fetched object)."""
 
 from __future__ import annotations
 
@@ -84,10 +86,16 @@ def workers() -> Iterator[Workers]:
 #   "read"/"write"/"atomic": an access to location b of object a
 #   "acquire"/"release": of lock a
 #   "kill": object a dies and a new one takes its place (often under its id)
+#   "store": object a (alone, or in a tuple) is stored in a container
+#   "fetch": object a is fetched from object a + 1 (a container), whose
+#            location b is then read with what the fetch returned
+#   "carry": object a is read through object a + 1 (an attribute)
 steps = st.lists(
     st.tuples(
         st.integers(0, THREADS - 1),
-        st.sampled_from(["read", "write", "atomic", "acquire", "release", "kill"]),
+        st.sampled_from(
+            ["read", "write", "atomic", "acquire", "release", "kill", "store", "fetch", "carry"]
+        ),
         st.integers(0, 2),
         st.sampled_from(["x", "y", ("<item>", 0), "<shape>"]),
     ),
@@ -99,10 +107,22 @@ def touch(d: Detector, obj: Any, key: Any, write: bool, atomic: bool) -> None:
     d.access(obj, key, write, describe, atomic)
 
 
+def store(d: Detector, obj: Any, pair: bool) -> None:
+    if d.stored((obj, 1) if pair else obj):
+        d.tick()
+
+
+def fetch(d: Detector, obj: Any, holder: Any, key: Any, seen: list[Any]) -> None:
+    got = d.fetched(obj, holder, True)
+    seen.append(got)
+    d.access(holder, key, False, describe, False, got)
+
+
 def run_schedule(
     use_c: bool, schedule: list[tuple[int, str, int, Any]], workers: Workers
 ) -> list[tuple[Any, ...]]:
     races: list[Race] = []
+    fetches: list[Any] = []
     d = Detector(races.append, use_c=use_c)
     objects: list[Any] = [Box(), Box(), [0]]
     locks = [object(), object(), object()]
@@ -120,6 +140,15 @@ def run_schedule(
         if op in ("acquire", "release"):
             method = d.acquire if op == "acquire" else d.release
             workers.run(thread, lambda m=method, lock=locks[a]: m(lock))
+        elif op == "store":
+            workers.run(thread, lambda o=objects[a], pair=b == "y": store(d, o, pair))
+        elif op == "fetch":
+            workers.run(
+                thread,
+                lambda o=objects[a], h=objects[(a + 1) % 3], k=b: fetch(d, o, h, k, fetches),
+            )
+        elif op == "carry":
+            workers.run(thread, lambda o=objects[a], h=objects[(a + 1) % 3]: d.fetched(o, h, False))
         else:
             obj = objects[a]
             workers.run(
@@ -136,7 +165,7 @@ def run_schedule(
             r.previous.stack,
         )
         for r in races
-    ]
+    ] + [("fetched", clock) for clock in fetches]
 
 
 @settings(

@@ -1,4 +1,5 @@
-/* The race detector's hot path in C: Detector.access, .acquire, .release.
+/* The race detector's hot path in C: Detector.access, .acquire, .release,
+ * .stored, .tick, .fetched (hand-offs through builtin containers).
  *
  * A line-for-line twin of the pure-Python methods in _detector.py (which
  * stay the reference, and the fallback where this module is not built);
@@ -364,6 +365,7 @@ typedef struct {
     PyObject *kept;       /* id -> object kept alive */
     PyObject *watch_type; /* _detector._Watch */
     PyObject *died;       /* dead.append: a watch's callback */
+    PyObject *handoff;    /* id -> (hand-off clock, fetches): see Detector.stored */
     Py_ssize_t sweep_every, new_objects;
     PyThread_type_lock *locks; /* the stripe locks (C's own: see the top) */
     Py_ssize_t stripes;
@@ -382,6 +384,7 @@ Core_traverse(Core *self, visitproc visit, void *arg)
     Py_VISIT(self->kept);
     Py_VISIT(self->watch_type);
     Py_VISIT(self->died);
+    Py_VISIT(self->handoff);
     return 0;
 }
 
@@ -399,6 +402,7 @@ Core_clear(Core *self)
     Py_CLEAR(self->kept);
     Py_CLEAR(self->watch_type);
     Py_CLEAR(self->died);
+    Py_CLEAR(self->handoff);
     return 0;
 }
 
@@ -430,16 +434,17 @@ static int
 Core_init(Core *self, PyObject *args, PyObject *kwds)
 {
     PyObject *detector, *threads, *shadow, *dead, *sync, *sync_keep, *own_prefix, *objects,
-        *kept, *watch_type;
+        *kept, *watch_type, *handoff;
     Py_ssize_t n, sweep_every;
     static char *kwlist[] = {"detector", "threads", "shadow", "dead", "sync", "sync_keep",
                              "own_prefix", "stripes", "objects", "kept", "watch_type",
-                             "sweep_every", NULL};
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO!O!OO!O!UnO!O!O!n:Core", kwlist, &detector,
+                             "sweep_every", "handoff", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO!O!OO!O!UnO!O!O!nO!:Core", kwlist, &detector,
                                      &PyDict_Type, &threads, &PyDict_Type, &shadow, &dead,
                                      &PyDict_Type, &sync, &PyDict_Type, &sync_keep, &own_prefix,
                                      &n, &PyDict_Type, &objects, &PyDict_Type, &kept,
-                                     &PyType_Type, &watch_type, &sweep_every)) {
+                                     &PyType_Type, &watch_type, &sweep_every, &PyDict_Type,
+                                     &handoff)) {
         return -1;
     }
     if (n < 1) {
@@ -456,6 +461,7 @@ Core_init(Core *self, PyObject *args, PyObject *kwds)
     self->objects = Py_NewRef(objects);
     self->kept = Py_NewRef(kept);
     self->watch_type = Py_NewRef(watch_type);
+    self->handoff = Py_NewRef(handoff);
     self->sweep_every = sweep_every;
     self->new_objects = 0;
     self->locks = PyMem_Calloc(n, sizeof(PyThread_type_lock));
@@ -911,7 +917,9 @@ epoch_of(PyObject *me, int field, Py_ssize_t size, PyObject *slot_obj, long long
     return epoch;
 }
 
-/* The checks and updates of access(), under the location's stripe lock.
+/* The checks and updates of access(), under the location's stripe lock;
+ * *vc* is what the access is ordered after (the thread's clock, joined
+ * with a hand-off clock: see hand_clock).
  * The epochs it replaces go to *old_reads and *old_write (new references,
  * or NULL), for the caller to free once the lock is released: freeing one
  * can free a ThreadInfo and the frame it caches, and run a finalizer. */
@@ -1028,6 +1036,330 @@ owned(Location *loc, PyObject *obj)
 #endif
 }
 
+/* ---- hand-offs (see Detector.stored/fetched in _detector.py) ------------- */
+
+static int join_clock(PyObject *into, PyObject *from);
+static PyObject *thread_clock(Core *self, PyObject **slot_out, PyObject **vc_out);
+
+#define TUPLE_DEPTH 3
+
+/* A value without locations: never handed over. */
+static int
+is_scalar(PyObject *v)
+{
+    PyTypeObject *t = Py_TYPE(v);
+    return v == Py_None || t == &PyLong_Type || t == &PyFloat_Type || t == &PyComplex_Type ||
+           t == &PyUnicode_Type || t == &PyBytes_Type || t == &PyBool_Type;
+}
+
+/* The entry handoff[oid] (a borrowed reference), checked; NULL if none. */
+static PyObject *
+handoff_entry(Core *self, PyObject *oid)
+{
+    PyObject *entry = PyDict_GetItemWithError(self->handoff, oid);
+    if (entry != NULL &&
+        !(PyTuple_CheckExact(entry) && PyTuple_GET_SIZE(entry) == 2 &&
+          PyDict_CheckExact(PyTuple_GET_ITEM(entry, 0)) &&
+          PyDict_CheckExact(PyTuple_GET_ITEM(entry, 1)))) {
+        PyErr_SetString(PyExc_TypeError, "a hand-off entry must be a tuple of two dicts");
+        return NULL;
+    }
+    return entry;
+}
+
+/* A new entry (two new dicts) set at handoff[oid]: borrowed, or NULL. */
+static PyObject *
+new_handoff_entry(Core *self, PyObject *oid)
+{
+    PyObject *clock = PyDict_New(), *fetches = PyDict_New(), *entry = NULL;
+    if (clock != NULL && fetches != NULL) {
+        entry = PyTuple_Pack(2, clock, fetches);
+    }
+    Py_XDECREF(clock);
+    Py_XDECREF(fetches);
+    if (entry == NULL || PyDict_SetItem(self->handoff, oid, entry) < 0) {
+        Py_XDECREF(entry);
+        return NULL;
+    }
+    Py_DECREF(entry);  /* the dict holds it */
+    return entry;
+}
+
+/* Is a thread with clock *vc* ordered after one of the entry's fetches? */
+static int
+entitled(PyObject *entry, PyObject *vc)
+{
+    Py_ssize_t pos = 0;
+    PyObject *slot, *time;
+    while (PyDict_Next(PyTuple_GET_ITEM(entry, 1), &pos, &slot, &time)) {
+        long long have = clock_get(vc, slot);
+        long long t = PyLong_AsLongLong(time);
+        if ((have < 0 || t == -1) && PyErr_Occurred()) {
+            return -1;
+        }
+        if (t <= have) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* What an access to object *oid* by a thread with clock *vc* is ordered
+ * after, when that is more than vc: *eff = vc ⊔ the object's hand-off
+ * clock (if the thread is entitled to it) ⊔ *seen*; else *eff = NULL.
+ * Under the object's stripe lock. */
+static int
+hand_clock(Core *self, PyObject *oid, PyObject *vc, PyObject *seen, PyObject **eff)
+{
+    *eff = NULL;
+    PyObject *entry = NULL;
+    if (PyDict_GET_SIZE(self->handoff) > 0) {
+        entry = handoff_entry(self, oid);
+        if (entry == NULL && PyErr_Occurred()) {
+            return -1;
+        }
+        if (entry != NULL) {
+            int ok = entitled(entry, vc);
+            if (ok < 0) {
+                return -1;
+            }
+            if (!ok) {
+                entry = NULL;
+            }
+        }
+    }
+    if (entry == NULL && seen == NULL) {
+        return 0;
+    }
+    if ((*eff = PyDict_Copy(vc)) == NULL ||
+        (entry != NULL && join_clock(*eff, PyTuple_GET_ITEM(entry, 0)) < 0) ||
+        (seen != NULL && join_clock(*eff, seen) < 0)) {
+        Py_CLEAR(*eff);
+        return -1;
+    }
+    return 0;
+}
+
+/* Calls fn(self, obj, ctx) for each object that *value* hands over: itself,
+ * or the items of a tuple (looked through TUPLE_DEPTH deep), never a
+ * scalar.  Returns how many, or -1. */
+typedef int (*handed_fn)(Core *self, PyObject *obj, void *ctx);
+
+static Py_ssize_t
+each_handed(Core *self, PyObject *value, int depth, handed_fn fn, void *ctx)
+{
+    if (is_scalar(value)) {
+        return 0;
+    }
+    if (PyTuple_CheckExact(value) && depth < TUPLE_DEPTH) {
+        Py_ssize_t count = 0;
+        for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(value); i++) {
+            Py_ssize_t n = each_handed(self, PyTuple_GET_ITEM(value, i), depth + 1, fn, ctx);
+            if (n < 0) {
+                return -1;
+            }
+            count += n;
+        }
+        return count;
+    }
+    return fn(self, value, ctx) < 0 ? -1 : 1;
+}
+
+static int
+store_one(Core *self, PyObject *obj, void *vc)
+{
+    PyObject *oid = PyLong_FromVoidPtr(obj);
+    if (oid == NULL) {
+        return -1;
+    }
+    PyThread_type_lock lk = stripe(self, obj);
+    lock(lk);
+    PyObject *entry = handoff_entry(self, oid);
+    if (entry == NULL && !PyErr_Occurred()) {
+        entry = new_handoff_entry(self, oid);
+    }
+    int r = entry == NULL ? -1 : join_clock(PyTuple_GET_ITEM(entry, 0), (PyObject *)vc);
+    unlock(lk);
+    Py_DECREF(oid);
+    return r;
+}
+
+/* Detector.stored: 1 when something was handed over, 0 if not, -1. */
+static int
+stored(Core *self, PyObject *value)
+{
+    if (inside || is_scalar(value)) {
+        return 0;
+    }
+    PyObject *slot, *vc;
+    PyObject *me = thread_clock(self, &slot, &vc);
+    if (me == NULL) {
+        return -1;
+    }
+    Py_ssize_t n = each_handed(self, value, 0, store_one, vc);
+    Py_DECREF(slot);
+    Py_DECREF(vc);
+    Py_DECREF(me);
+    return n < 0 ? -1 : n > 0;
+}
+
+static PyObject *
+Core_stored(Core *self, PyObject *value)
+{
+    int r = stored(self, value);
+    return r < 0 ? NULL : PyBool_FromLong(r);
+}
+
+static int
+tick(Core *self)
+{
+    if (inside) {
+        return 0;
+    }
+    PyObject *slot, *vc;
+    PyObject *me = thread_clock(self, &slot, &vc);
+    if (me == NULL) {
+        return -1;
+    }
+    long long now = clock_get(vc, slot);
+    PyObject *next = now < 0 && PyErr_Occurred() ? NULL : PyLong_FromLongLong(now + 1);
+    int r = next == NULL ? -1 : PyDict_SetItem(vc, slot, next);
+    Py_XDECREF(next);
+    Py_DECREF(slot);
+    Py_DECREF(vc);
+    Py_DECREF(me);
+    return r;
+}
+
+static PyObject *
+Core_tick(Core *self, PyObject *unused)
+{
+    if (tick(self) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+typedef struct {
+    PyObject *inherited; /* the holder's clock, or NULL */
+    int taken;
+    PyObject *slot, *now;
+    PyObject *seen;      /* with taken: the joined clocks, made on first use */
+} FetchCtx;
+
+static int
+fetch_one(Core *self, PyObject *obj, void *arg)
+{
+    FetchCtx *ctx = arg;
+    PyObject *oid = PyLong_FromVoidPtr(obj);
+    if (oid == NULL) {
+        return -1;
+    }
+    PyThread_type_lock lk = stripe(self, obj);
+    lock(lk);
+    int r = 0;
+    PyObject *entry = handoff_entry(self, oid);
+    if (entry == NULL && PyErr_Occurred()) {
+        r = -1;
+    }
+    else if (entry == NULL && ctx->inherited != NULL) {
+        entry = new_handoff_entry(self, oid);
+        r = entry == NULL ? -1 : 0;
+    }
+    if (entry != NULL) {
+        PyObject *clock = PyTuple_GET_ITEM(entry, 0);
+        if (ctx->inherited != NULL) {
+            r = join_clock(clock, ctx->inherited);
+        }
+        if (r == 0 && PyDict_SetDefault(PyTuple_GET_ITEM(entry, 1), ctx->slot, ctx->now) == NULL) {
+            r = -1;
+        }
+        if (r == 0 && ctx->taken) {
+            if (ctx->seen == NULL && (ctx->seen = PyDict_New()) == NULL) {
+                r = -1;
+            }
+            else {
+                r = join_clock(ctx->seen, clock);
+            }
+        }
+    }
+    unlock(lk);
+    Py_DECREF(oid);
+    return r;
+}
+
+/* Detector.fetched: a new reference to the clock of what *value* hands
+ * over (with *taken*), or to None. */
+static PyObject *
+fetched(Core *self, PyObject *value, PyObject *holder, int taken)
+{
+    if (inside || PyDict_GET_SIZE(self->handoff) == 0 || is_scalar(value)) {
+        Py_RETURN_NONE;
+    }
+    PyObject *slot, *vc, *result = NULL;
+    PyObject *me = thread_clock(self, &slot, &vc);
+    if (me == NULL) {
+        return NULL;
+    }
+    FetchCtx ctx = {NULL, taken, slot, NULL, NULL};
+    if (holder != NULL && holder != Py_None) {
+        PyObject *hid = PyLong_FromVoidPtr(holder);
+        if (hid == NULL) {
+            goto done;
+        }
+        PyThread_type_lock lk = stripe(self, holder);
+        lock(lk);
+        PyObject *entry = handoff_entry(self, hid);
+        int ok = entry == NULL ? (PyErr_Occurred() ? -1 : 0) : entitled(entry, vc);
+        if (ok > 0 && (ctx.inherited = PyDict_Copy(PyTuple_GET_ITEM(entry, 0))) == NULL) {
+            ok = -1;
+        }
+        unlock(lk);
+        Py_DECREF(hid);
+        if (ok < 0) {
+            goto done;
+        }
+    }
+    if (ctx.inherited == NULL && !taken) {
+        result = Py_NewRef(Py_None);
+        goto done;
+    }
+    if (dict_get(vc, slot, &ctx.now) <= 0) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_KeyError, "a thread's own slot is missing from its clock");
+        }
+        goto done;
+    }
+    if (each_handed(self, value, 0, fetch_one, &ctx) < 0) {
+        goto done;
+    }
+    result = ctx.seen != NULL ? Py_NewRef(ctx.seen) : Py_NewRef(Py_None);
+done:
+    Py_XDECREF(ctx.inherited);
+    Py_XDECREF(ctx.now);
+    Py_XDECREF(ctx.seen);
+    Py_DECREF(slot);
+    Py_DECREF(vc);
+    Py_DECREF(me);
+    return result;
+}
+
+static PyObject *
+Core_fetched(Core *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs < 1 || nargs > 3) {
+        PyErr_Format(PyExc_TypeError,
+                     "fetched(value, holder=None, taken=False) takes 1 to 3 arguments, got %zd",
+                     nargs);
+        return NULL;
+    }
+    int taken = nargs > 2 ? PyObject_IsTrue(args[2]) : 0;
+    if (taken < 0) {
+        return NULL;
+    }
+    return fetched(self, args[0], nargs > 1 ? args[1] : NULL, taken);
+}
+
 /* Is this access in the epoch of the location's last one (nothing to do)? */
 static int
 same_epoch(Core *self, PyObject *obj, PyObject *lkey, int write, int atomic, PyObject *slot_obj,
@@ -1057,10 +1389,16 @@ same_epoch(Core *self, PyObject *obj, PyObject *lkey, int write, int atomic, PyO
 static PyObject *
 Core_access(Core *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs < 4 || nargs > 5) {
+    if (nargs < 4 || nargs > 6) {
         PyErr_Format(PyExc_TypeError,
-                     "access(obj, key, write, describe, atomic=False) takes 4 or 5 arguments, "
-                     "got %zd", nargs);
+                     "access(obj, key, write, describe, atomic=False, seen=None) takes 4 to 6 "
+                     "arguments, got %zd", nargs);
+        return NULL;
+    }
+    PyObject *seen = nargs > 5 && args[5] != Py_None ? args[5] : NULL;
+    if (seen != NULL && !PyDict_Check(seen)) {
+        PyErr_Format(PyExc_TypeError, "access(): seen must be a dict or None, not %.100s",
+                     Py_TYPE(seen)->tp_name);
         return NULL;
     }
     if (inside) {
@@ -1139,11 +1477,15 @@ Core_access(Core *self, PyObject *const *args, Py_ssize_t nargs)
         goto done;
     }
     PyThread_type_lock lk = stripe(self, obj);
-    PyObject *old_reads = NULL, *old_write = NULL;
+    PyObject *old_reads = NULL, *old_write = NULL, *eff = NULL;
     lock(lk);
-    r = check_locked(loc, write, atomic, me, slot_obj, slot, vc, now, now_obj, raw, &races,
-                     &old_reads, &old_write);
+    r = hand_clock(self, oid, vc, seen, &eff);
+    if (r == 0) {
+        r = check_locked(loc, write, atomic, me, slot_obj, slot, eff ? eff : vc, now, now_obj,
+                         raw, &races, &old_reads, &old_write);
+    }
     unlock(lk);
+    Py_XDECREF(eff);
     Py_XDECREF(old_reads);
     Py_XDECREF(old_write);
     if (r < 0) {
@@ -1336,6 +1678,11 @@ static PyMethodDef Core_methods[] = {
      "access(obj, key, write, describe, atomic=False): record an access, report races."},
     {"acquire", (PyCFunction)Core_acquire, METH_O, "acquire(obj): the thread acquired obj."},
     {"release", (PyCFunction)Core_release, METH_O, "release(obj): the thread releases obj."},
+    {"stored", (PyCFunction)Core_stored, METH_O,
+     "stored(value): value is about to be stored in a builtin container."},
+    {"tick", (PyCFunction)Core_tick, METH_NOARGS, "tick(): end the thread's epoch."},
+    {"fetched", (PyCFunction)(void (*)(void))Core_fetched, METH_FASTCALL,
+     "fetched(value, holder=None, taken=False): value was read from holder."},
     {NULL},
 };
 
@@ -1380,6 +1727,8 @@ typedef struct {
     PyObject *len;         /* this object's _len, made on first use */
     PyObject *len_builtin; /* builtins.len */
     PyObject *shape, *all, *moved, *item, *global;
+    PyObject *rname;       /* "__tl_race__": what instrumented code refers to */
+    PyObject *getitem, *setitem, *mapping;
 } Hooks;
 
 static PyTypeObject HeldType;
@@ -1399,6 +1748,74 @@ rec(Hooks *h, PyObject *obj, PyObject *key, int write, int atomic)
     PyObject *r = core_access(h->core, obj, key, write, h->describe, atomic);
     Py_XDECREF(r);
     return r == NULL ? -1 : 0;
+}
+
+/* A read that returned a value whose hand-off clock is *seen* (or NULL). */
+static int
+rec_seen(Hooks *h, PyObject *obj, PyObject *key, PyObject *seen)
+{
+    if (seen == NULL) {
+        return rec(h, obj, key, 0, 0);
+    }
+    PyObject *args[6] = {obj, key, Py_False, h->describe, Py_False, seen};
+    PyObject *r = Core_access(h->core, args, 6);
+    Py_XDECREF(r);
+    return r == NULL ? -1 : 0;
+}
+
+/* Is type(obj).<dunder> instrumented code, which records what it does
+ * itself (see _records_itself in _hooks.py)?  Only classes made by Python
+ * code (heap types) can be. */
+static int
+records_itself(Hooks *h, PyObject *obj, PyObject *dunder)
+{
+    if (!PyType_HasFeature(Py_TYPE(obj), Py_TPFLAGS_HEAPTYPE)) {
+        return 0;
+    }
+    PyObject *fn = PyObject_GetAttr((PyObject *)Py_TYPE(obj), dunder);
+    if (fn == NULL) {
+        if (!PyErr_ExceptionMatches(PyExc_AttributeError)) {
+            return -1;
+        }
+        PyErr_Clear();
+        return 0;
+    }
+    PyObject *code = PyObject_GetAttrString(fn, "__code__");
+    Py_DECREF(fn);
+    if (code == NULL) {
+        if (!PyErr_ExceptionMatches(PyExc_AttributeError)) {
+            return -1;
+        }
+        PyErr_Clear();
+        return 0;
+    }
+    int r = PyCode_Check(code) ? PySequence_Contains(((PyCodeObject *)code)->co_names, h->rname) : 0;
+    Py_DECREF(code);
+    return r;
+}
+
+/* A value read from *holder*: see Detector.fetched.  *seen* (when not
+ * NULL) gets a new reference to the value's hand-off clock, or NULL. */
+static int
+hand_fetched(Hooks *h, PyObject *value, PyObject *holder, int taken, PyObject **seen)
+{
+    if (seen != NULL) {
+        *seen = NULL;
+    }
+    if (PyDict_GET_SIZE(h->core->handoff) == 0) {
+        return 0;
+    }
+    PyObject *r = fetched(h->core, value, holder, taken);
+    if (r == NULL) {
+        return -1;
+    }
+    if (seen != NULL && r != Py_None) {
+        *seen = r;
+    }
+    else {
+        Py_DECREF(r);
+    }
+    return 0;
 }
 
 static int
@@ -1457,6 +1874,10 @@ read_attr(Hooks *h, PyObject *obj, PyObject *name)
         r = PyObject_IsInstance(obj, h->local_type);
         if (r == 0) {
             r = rec(h, obj, name, 0, 0);
+            /* reached through a handed object: handed over with it */
+            if (r == 0) {
+                r = hand_fetched(h, value, obj, 0, NULL);
+            }
         }
     }
     if (r < 0) {
@@ -1615,14 +2036,23 @@ read_item(Hooks *h, PyObject *obj, PyObject *key)
     if (value == NULL) {
         return NULL;
     }
-    PyObject *k = item_key(h, obj, key);
-    int r = k == NULL ? -1 : rec(h, obj, k, 0, 0);
-    Py_XDECREF(k);
-    if (r == 0) {
-        r = PyObject_IsInstance(obj, h->containers);
-        if (r > 0) {
-            r = rec(h, obj, h->moved, 0, 0);
+    int r = records_itself(h, obj, h->getitem);
+    if (r != 0) {
+        if (r < 0) {
+            Py_DECREF(value);
+            return NULL;
         }
+        return value;
+    }
+    int container = PyObject_IsInstance(obj, h->containers);
+    PyObject *seen = NULL;
+    r = container < 0 ? -1 : hand_fetched(h, value, obj, container, &seen);
+    PyObject *k = r < 0 ? NULL : item_key(h, obj, key);
+    r = k == NULL ? -1 : rec_seen(h, obj, k, seen);
+    Py_XDECREF(k);
+    Py_XDECREF(seen);
+    if (r == 0 && container > 0) {
+        r = rec(h, obj, h->moved, 0, 0);
     }
     if (r < 0) {
         Py_DECREF(value);
@@ -1641,6 +2071,17 @@ write_item(Hooks *h, PyObject *obj, PyObject *key, PyObject *value)
     if (!plain) {
         return PyObject_CallFunctionObjArgs(h->py_wi, h->py, obj, key, value, NULL);
     }
+    int own = records_itself(h, obj, h->setitem);
+    if (own != 0) {
+        if (own < 0 || PyObject_SetItem(obj, key, value) < 0) {
+            return NULL;
+        }
+        Py_RETURN_NONE;
+    }
+    int container = PyObject_IsInstance(obj, h->containers);
+    if (container < 0) {
+        return NULL;
+    }
     PyObject *k = item_key(h, obj, key);
     if (k == NULL) {
         return NULL;
@@ -1654,18 +2095,33 @@ write_item(Hooks *h, PyObject *obj, PyObject *key, PyObject *value)
         }
         new_key = !has;
     }
+    int handed = container ? stored(h->core, value) : 0;
+    if (handed < 0) {
+        Py_DECREF(k);
+        return NULL;
+    }
     int r = PyObject_SetItem(obj, key, value);
     if (r == 0) {
         r = rec(h, obj, k, 1, 0);
     }
     Py_DECREF(k);
-    if (r == 0) {
-        r = PyObject_IsInstance(obj, h->containers);
-        if (r > 0) {  /* inserting or removing a key is atomic in itself */
-            r = rec(h, obj, h->all, 1, 1);
-            if (r == 0 && new_key) {
-                r = rec(h, obj, h->shape, 1, 1);
-            }
+    if (r == 0 && container) {  /* inserting or removing a key is atomic in itself */
+        r = rec(h, obj, h->all, 1, 1);
+        if (r == 0 && new_key) {
+            r = rec(h, obj, h->shape, 1, 1);
+        }
+    }
+    if (handed) {  /* (also after an error, as the Python hook's finally) */
+        PyObject *type, *exc, *tb;
+        PyErr_Fetch(&type, &exc, &tb);
+        if (tick(h->core) < 0) {
+            r = -1;
+            Py_XDECREF(type);
+            Py_XDECREF(exc);
+            Py_XDECREF(tb);
+        }
+        else {
+            PyErr_Restore(type, exc, tb);
         }
     }
     if (r < 0) {
@@ -1803,10 +2259,66 @@ Hooks_wg(Hooks *h, PyObject *const *args, Py_ssize_t nargs)
     return global_access(h, args, nargs, "wg", 2, 1);
 }
 
+/* Iterating a container that was itself handed over (or reached through a
+ * handed object) fetches what it holds (see Hooks._fetch_all). */
+static int
+fetch_all(Hooks *h, PyObject *obj)
+{
+    PyObject *holder, *values;
+    int items = Py_IS_TYPE(obj, &PyDictItems_Type);
+    int r = PyList_Check(obj) || PyAnySet_Check(obj);
+    if (r == 0) {
+        r = PyObject_IsInstance(obj, h->deque_type);
+    }
+    if (r < 0) {
+        return -1;
+    }
+    if (r > 0) {
+        holder = Py_NewRef(obj);
+    }
+    else if (items || Py_IS_TYPE(obj, &PyDictValues_Type)) {
+        if ((holder = PyObject_GetAttr(obj, h->mapping)) == NULL) {
+            return -1;
+        }
+    }
+    else {
+        return 0;
+    }
+    PyObject *hid = PyLong_FromVoidPtr(holder);
+    r = hid == NULL ? -1 : PyDict_Contains(h->core->handoff, hid);
+    Py_XDECREF(hid);
+    if (r <= 0) {
+        Py_DECREF(holder);
+        return r;
+    }
+    values = PySequence_Tuple(obj);
+    if (values != NULL && items) {  /* (key, value) pairs: the values */
+        for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(values); i++) {
+            PyObject *pair = PyTuple_GET_ITEM(values, i);
+            if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2) {
+                PyErr_SetString(PyExc_TypeError, "dict items must be pairs");
+                Py_CLEAR(values);
+                break;
+            }
+            PyObject *v = Py_NewRef(PyTuple_GET_ITEM(pair, 1));
+            PyTuple_SET_ITEM(values, i, v);
+            Py_DECREF(pair);
+        }
+    }
+    r = values == NULL ? -1 : hand_fetched(h, values, holder, 1, NULL);
+    Py_XDECREF(values);
+    Py_DECREF(holder);
+    return r;
+}
+
 static PyObject *
 Hooks_it(Hooks *h, PyObject *obj)
 {
-    return whole(h, obj) < 0 ? NULL : Py_NewRef(obj);
+    if (whole(h, obj) < 0 ||
+        (PyDict_GET_SIZE(h->core->handoff) > 0 && fetch_all(h, obj) < 0)) {
+        return NULL;
+    }
+    return Py_NewRef(obj);
 }
 
 static PyObject *
@@ -2156,6 +2668,10 @@ Hooks_clear(Hooks *h)
     Py_CLEAR(h->moved);
     Py_CLEAR(h->item);
     Py_CLEAR(h->global);
+    Py_CLEAR(h->rname);
+    Py_CLEAR(h->getitem);
+    Py_CLEAR(h->setitem);
+    Py_CLEAR(h->mapping);
     return 0;
 }
 
@@ -2173,16 +2689,16 @@ Hooks_init(Hooks *h, PyObject *args, PyObject *kwds)
     static char *kwlist[] = {"core", "py", "describe", "local_type", "deque_type",
                              "containers", "lock_types", "plain_locks", "tables", "table_for",
                              "politely", "py_ri", "py_wi", "stack", "shape", "all", "moved",
-                             "readers", "py_call", NULL};
+                             "readers", "py_call", "rname", NULL};
     PyObject *core, *py, *describe, *local_type, *deque_type, *containers, *lock_types,
         *plain_locks, *tables, *table_for, *politely, *py_ri, *py_wi, *stack, *shape, *all,
-        *moved, *readers, *py_call;
+        *moved, *readers, *py_call, *rname;
     if (!PyArg_ParseTupleAndKeywords(
-            args, kwds, "O!OOOOO!O!O!O!OOOOOUUUO!O:Hooks", kwlist, &CoreType, &core, &py,
+            args, kwds, "O!OOOOO!O!O!O!OOOOOUUUO!OU:Hooks", kwlist, &CoreType, &core, &py,
             &describe, &local_type, &deque_type, &PyTuple_Type, &containers, &PyTuple_Type,
             &lock_types, &PyFrozenSet_Type, &plain_locks, &PyDict_Type, &tables, &table_for,
             &politely, &py_ri, &py_wi, &stack, &shape, &all, &moved, &PyFrozenSet_Type,
-            &readers, &py_call)) {
+            &readers, &py_call, &rname)) {
         return -1;
     }
     Hooks_clear(h);
@@ -2213,7 +2729,14 @@ Hooks_init(Hooks *h, PyObject *args, PyObject *kwds)
     h->py_call = Py_NewRef(py_call);
     h->item = PyUnicode_InternFromString("<item>");
     h->global = PyUnicode_InternFromString("<global>");
-    return h->item == NULL || h->global == NULL ? -1 : 0;
+    h->rname = Py_NewRef(rname);
+    h->getitem = PyUnicode_InternFromString("__getitem__");
+    h->setitem = PyUnicode_InternFromString("__setitem__");
+    h->mapping = PyUnicode_InternFromString("mapping");
+    return h->item == NULL || h->global == NULL || h->getitem == NULL || h->setitem == NULL ||
+                   h->mapping == NULL
+               ? -1
+               : 0;
 }
 
 #define FAST(name, doc) \

@@ -42,10 +42,22 @@ What forgetting frees (a location's key, a kept container) is freed after
 ``_meta`` is released.  The C path runs no collection under its stripe
 locks at all.
 
-``access``, ``acquire`` and ``release`` have a C twin (``_accel.c``) that
-works on the same containers with stripe locks of its own (so a detector
-runs one or the other, never both); it is used where it was built, unless
-THREADLINE_RACE_PURE=1 asks for this file's code.
+Hand-offs through builtin containers (see docs/race.md, "Builtin
+containers hand objects over"): ``stored(value)`` merges the storing
+thread's clock into ``_handoff[id(value)] = (clock, fetches)`` and
+``tick()`` then ends its epoch; ``fetched`` adds the fetching thread's
+epoch to ``fetches``.  A thread is entitled to an object's hand-off clock
+once it is ordered after one of its fetches; its accesses to that object's
+own locations are then checked against ``vc ⊔ clock``; its clock itself
+never changes, so the container's locations and everything else stay
+unordered.  An entry is guarded by the stripe lock of its object's id (the
+one its locations use) and dropped when the object's shadow is forgotten.
+
+``access``, ``acquire``, ``release``, ``stored``, ``tick`` and ``fetched``
+have a C twin (``_accel.c``) that works on the same containers with stripe
+locks of its own (so a detector runs one or the other, never both); it is
+used where it was built, unless THREADLINE_RACE_PURE=1 asks for this file's
+code.
 """
 
 from __future__ import annotations
@@ -64,8 +76,14 @@ if TYPE_CHECKING:
     from typing import Protocol
 
     class _Access(Protocol):
-        def __call__(
-            self, obj: Any, key: Any, write: bool, describe: Describe, atomic: bool = False
+        def __call__(  # noqa: PLR0917 (the C twin takes positional arguments only)
+            self,
+            obj: Any,
+            key: Any,
+            write: bool,
+            describe: Describe,
+            atomic: bool = False,
+            seen: dict[int, int] | None = None,
         ) -> None: ...
 
 
@@ -86,6 +104,36 @@ STRIPES = 64
 # sweep kept (at least _SWEEP_MIN): a sweep costs O(kept), so that is O(1)
 # per new object, and kept dead containers stay fewer than the live ones.
 _SWEEP_MIN = 4096
+
+# What a container operation never hands over: values without locations.
+_SCALARS = frozenset([int, float, complex, str, bytes, bool, type(None)])
+_TUPLE_DEPTH = 3  # tuples are looked through this deep (``(key, obj)`` pairs)
+
+
+def handed(value: Any, depth: int = 0) -> list[Any]:
+    """The objects a container operation on *value* hands over: *value*
+    itself, or the items of a tuple (looked through), never a scalar."""
+    typ = type(value)
+    if typ in _SCALARS:
+        return []
+    if typ is tuple and depth < _TUPLE_DEPTH:
+        found: list[Any] = []
+        for item in value:
+            found.extend(handed(item, depth + 1))
+        return found
+    return [value]
+
+
+def _entitled(entry: tuple[dict[int, int], dict[int, int]], vc: dict[int, int]) -> bool:
+    """Is a thread with clock *vc* ordered after one of the entry's fetches?"""
+    return any(time <= vc.get(slot, 0) for slot, time in entry[1].copy().items())
+
+
+def _join(into: dict[int, int], clock: dict[int, int]) -> None:
+    for slot, time in clock.copy().items():
+        if into.get(slot, 0) < time:
+            into[slot] = time
+
 
 _OWN_PREFIX = __file__.rsplit("/", 2)[0] + "/"  # the threadline package
 _LIBRARY_KEYS = ("stdlib", "platstdlib", "purelib", "platlib")
@@ -295,6 +343,9 @@ class Detector:
     access: _Access
     acquire: Callable[[Any], None]
     release: Callable[[Any], None]
+    stored: Callable[[Any], bool]
+    tick: Callable[[], None]
+    fetched: Callable[[Any, Any, bool], dict[int, int] | None]
 
     def __init__(self, on_race: Callable[[Race], None], *, use_c: bool | None = None) -> None:
         """*use_c*: run the C hot path (default: where it is available, see
@@ -310,6 +361,8 @@ class Detector:
         self._kept: dict[int, Any] = {}  # id -> object kept alive (not weakly referenceable)
         self._sync: dict[int, dict[int, int]] = {}  # id(sync object) -> clock
         self._sync_keep: dict[int, Any] = {}
+        # id(object) -> (its hand-off clock, fetches: slot -> first time)
+        self.handoff: dict[int, tuple[dict[int, int], dict[int, int]]] = {}
         self._new_objects = 0
         self._sweep_every = _SWEEP_MIN
         self._dead: deque[_Watch] = deque()
@@ -331,11 +384,15 @@ class Detector:
                 self._kept,
                 _Watch,
                 _SWEEP_MIN,
+                self.handoff,
             )
             self.core: Any = core  # for the C hooks (see _hooks.Hooks)
             self.access = core.access
             self.acquire = core.acquire
             self.release = core.release
+            self.stored = core.stored
+            self.tick = core.tick
+            self.fetched = core.fetched
             self._clock_of: Callable[[Any], dict[int, int]] = core.clock_of
         else:
             self._location = _Location
@@ -344,6 +401,9 @@ class Detector:
             self.access = self._access
             self.acquire = self._acquire
             self.release = self._release
+            self.stored = self._stored
+            self.tick = self._tick
+            self.fetched = self._fetched
             self._clock_of = self._py_clock_of
 
     # -- threads ----------------------------------------------------------
@@ -467,15 +527,92 @@ class Detector:
                 if vc.get(slot, 0) < time:
                     vc[slot] = time
 
+    # -- hand-offs through builtin containers ------------------------------
+
+    def _stored(self, value: Any) -> bool:
+        """*value* is about to be stored in a builtin container by this
+        thread: what it did so far is ordered before the uses of *value* by
+        whoever fetches it.  True when something was handed over: the
+        caller then calls ``tick()`` once the store is recorded, so that
+        this thread's later accesses are not."""
+        objects = handed(value)
+        if not objects:
+            return False
+        me = self._threads.get(_get_ident()) or self._thread()
+        vc = me.vc
+        handoff = self.handoff
+        for obj in objects:
+            oid = id(obj)
+            with self._locks[(oid >> 4) % STRIPES]:
+                entry = handoff.get(oid)
+                if entry is None:
+                    entry = handoff[oid] = ({}, {})
+                _join(entry[0], vc)
+        return True
+
+    def _tick(self) -> None:
+        me = self._threads.get(_get_ident()) or self._thread()
+        me.vc[me.slot] += 1
+
+    def _fetched(
+        self, value: Any, holder: Any = None, taken: bool = False
+    ) -> dict[int, int] | None:
+        """*value* was read from *holder*: with *taken*, fetched from a
+        builtin container (this thread is entitled to its hand-off clock
+        from now on); either way, when this thread is entitled to
+        *holder*'s clock, *value* inherits it (what was reached through a
+        handed object was handed over with it).  Returns, with *taken*,
+        the clock of what *value* hands over (None if none): the read that
+        returned it is ordered after its store."""
+        handoff = self.handoff
+        if not handoff or type(value) in _SCALARS:
+            return None
+        me = self._threads.get(_get_ident()) or self._thread()
+        vc = me.vc
+        inherited = None
+        if holder is not None:
+            hid = id(holder)
+            with self._locks[(hid >> 4) % STRIPES]:
+                entry = handoff.get(hid)
+                if entry is not None and _entitled(entry, vc):
+                    inherited = dict(entry[0])
+        if inherited is None and not taken:
+            return None
+        seen: dict[int, int] | None = None
+        slot, now = me.slot, vc[me.slot]
+        for obj in handed(value):
+            oid = id(obj)
+            with self._locks[(oid >> 4) % STRIPES]:
+                entry = handoff.get(oid)
+                if entry is None:
+                    if inherited is None:
+                        continue
+                    entry = handoff[oid] = ({}, {})
+                if inherited is not None:
+                    _join(entry[0], inherited)
+                entry[1].setdefault(slot, now)
+                if taken:
+                    if seen is None:
+                        seen = {}
+                    _join(seen, entry[0])
+        return seen
+
     # -- accesses ---------------------------------------------------------
 
-    def _access(
-        self, obj: Any, key: Any, write: bool, describe: Describe, atomic: bool = False
+    def _access(  # noqa: PLR0917 (as its C twin)
+        self,
+        obj: Any,
+        key: Any,
+        write: bool,
+        describe: Describe,
+        atomic: bool = False,
+        seen: dict[int, int] | None = None,
     ) -> None:
         """Record a read or write of location (obj, key) and report races.
         Two *atomic* writes (a builtin container's own method: ``append``,
         ``pop``, ``setdefault``...) do not race with each other; they do
-        race with reads and plain writes."""
+        race with reads and plain writes.  *seen*: the hand-off clock of
+        the value this read returned (see ``fetched``), also before it."""
         me = self._threads.get(_get_ident()) or self._thread()
         vc = me.vc
         now = vc[me.slot]
@@ -494,8 +631,8 @@ class Detector:
                 ):
                     return
             else:
-                seen = loc.reads.get(me.slot)
-                if seen is not None and seen[0] == now:
+                mine = loc.reads.get(me.slot)
+                if mine is not None and mine[0] == now:
                     return
         if self._dead:
             self._drain_dead()
@@ -509,6 +646,15 @@ class Detector:
             # the epochs replaced here stay referenced (last, replaced)
             # until the lock is released: freeing one can free a
             # ThreadInfo and the frame it caches, and run a finalizer
+            handoff = self.handoff
+            if handoff:  # obj was handed over to this thread: vc ⊔ its clock
+                entry = handoff.get(oid)
+                if entry is not None and _entitled(entry, vc):
+                    vc = dict(vc)
+                    _join(vc, entry[0])
+            if seen is not None:
+                vc = dict(vc)
+                _join(vc, seen)
             last = loc.write
             replaced = loc.reads
             if (
@@ -642,6 +788,7 @@ class Detector:
             if self._objects.get(oid) is entry:
                 del self._objects[oid]
             dropped.append(entry)
+            dropped.append(self.handoff.pop(oid, None))
         if entry is None or entry[0] is None:  # (a new object's may be kept there now)
             dropped.append(self._kept.pop(oid, None))
 

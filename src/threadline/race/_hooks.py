@@ -11,6 +11,14 @@ when they are used in ``with``, so locks made before the detector started
 work too, and the library's own internal locking (never instrumented)
 creates no edges.  The per-thread stack for augmented assignments is a
 ``threading.local``; nothing else here holds state.
+
+Builtin containers hand over what they hold (docs/race.md): a store into
+one calls ``Detector.stored(value)`` before the operation and ``tick()``
+after its records; a fetch (an item read, ``get``, ``pop``, ``popleft``,
+iterating a handed container) calls ``Detector.fetched`` and passes what
+it returns to the read of the item.  A class whose ``__getitem__``/
+``__setitem__``/``__delitem__`` is instrumented code records its own
+accesses (under its own locks): its call sites record none.
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ from typing import Any
 
 from .._core._convoy import acquire_politely
 from ._detector import Detector, _accel
+from ._rewrite import R
 
 # The locations of a builtin container besides its items: its length (or
 # key set), all its values at once (what iteration and sum() read; every
@@ -35,6 +44,8 @@ SHAPE = "<shape>"
 ALL = "<all>"
 MOVED = "<moved>"
 _CONTAINERS = (list, dict, set, collections.deque)
+_EXACT_CONTAINERS = frozenset(_CONTAINERS)
+_DICT_VIEWS: tuple[type, type] = (type({}.values()), type({}.items()))
 _SEQUENCES = (list, collections.deque)  # indexed: negative indexes and slices resolved
 
 
@@ -98,6 +109,16 @@ def _describe(typ: type, label: Any, key: Any) -> str:
     return f"{kind}.{key}"
 
 
+def _records_itself(obj: Any, dunder: str) -> bool:
+    """Is ``type(obj).<dunder>`` instrumented code (which records what it
+    does itself, under whatever lock it takes)?  Builtin containers and
+    classes that are not instrumented are recorded at the call site."""
+    if type(obj) in _EXACT_CONTAINERS:
+        return False
+    code = getattr(getattr(type(obj), dunder, None), "__code__", None)
+    return code is not None and R in code.co_names
+
+
 class Hooks:
     """The object instrumented modules see as ``__tl_race__``."""
 
@@ -150,6 +171,7 @@ class Hooks:
             MOVED,
             _WHOLE_READERS,
             Hooks.call,
+            R,
         )
         for name in self._IN_C:
             setattr(self, name, getattr(fast, name))
@@ -166,6 +188,8 @@ class Hooks:
             self.d.access(obj.__dict__, ("<global>", name), False, _describe)
         elif not callable(value) and not isinstance(obj, threading.local):
             self.d.access(obj, name, False, _describe)
+            if self.d.handoff:  # reached through a handed object: handed over with it
+                self.d.fetched(value, obj, False)
         return value
 
     def _attr(self, obj: Any, name: str, write: bool) -> None:
@@ -209,19 +233,37 @@ class Hooks:
 
     def ri(self, obj: Any, key: Any) -> Any:
         value = obj[key]
+        if _records_itself(obj, "__getitem__"):
+            return value
+        container = isinstance(obj, _CONTAINERS)
+        seen = self.d.fetched(value, obj, container) if self.d.handoff else None
         for k in self._item_keys(obj, key):
-            self.d.access(obj, k, False, _describe)
-        if isinstance(obj, _CONTAINERS):
+            self.d.access(obj, k, False, _describe, False, seen)
+        if container:
             self.d.access(obj, MOVED, False, _describe)
         return value
 
     def wi(self, obj: Any, key: Any, value: Any) -> None:
+        if _records_itself(obj, "__setitem__"):
+            obj[key] = value
+            return
         keys = self._item_keys(obj, key)
         new_key = issubclass(type(obj), dict) and key not in obj
-        obj[key] = value
-        self._wrote(obj, keys, reshaped=new_key or isinstance(key, slice), moved=False)
+        handed = False
+        if isinstance(obj, _CONTAINERS):
+            many = isinstance(key, slice) and type(value) in (list, tuple)
+            handed = self.d.stored(tuple(value) if many else value)
+        try:
+            obj[key] = value
+            self._wrote(obj, keys, reshaped=new_key or isinstance(key, slice), moved=False)
+        finally:
+            if handed:
+                self.d.tick()
 
     def di(self, obj: Any, key: Any) -> None:
+        if _records_itself(obj, "__delitem__"):
+            del obj[key]
+            return
         keys = self._item_keys(obj, key)
         del obj[key]
         self._wrote(obj, keys, reshaped=True, moved=issubclass(type(obj), _SEQUENCES))
@@ -293,9 +335,26 @@ class Hooks:
             self.d.access(obj, ALL, False, _describe)
 
     def it(self, obj: Any) -> Any:
-        """``for x in obj``: iterating reads the container."""
+        """``for x in obj``: iterating reads the container (and, when it was
+        handed to this thread, fetches what it holds)."""
         self.whole(obj)
+        if self.d.handoff:
+            self._fetch_all(obj)
         return obj
+
+    def _fetch_all(self, obj: Any) -> None:
+        """Iterating a container that was itself handed over (or reached
+        through a handed object) fetches what it holds."""
+        holder: Any
+        if isinstance(obj, (list, set, collections.deque)):
+            holder = obj
+        elif isinstance(obj, _DICT_VIEWS):
+            holder = obj.mapping  # type: ignore[attr-defined]
+        else:
+            return
+        if id(holder) in self.d.handoff:
+            items = isinstance(obj, _DICT_VIEWS[1])
+            self.d.fetched(tuple(v for _, v in obj) if items else tuple(obj), holder, True)
 
     def isin(self, item: Any, container: Any) -> bool:
         if issubclass(type(container), (dict, set)):  # membership: the key set
@@ -528,24 +587,44 @@ def _getting(h: Hooks, obj: Any, method: Any) -> Any:
     return call
 
 
-def _writes(*, items: bool, reads_all: bool = False) -> Wrapper:
+def _writes(
+    *, items: bool, reads_all: bool = False, stores: bool = False, fetches: bool = False
+) -> Wrapper:
     """A container method that changes its shape and, with *items*, may
-    move or change every item."""
+    move or change every item; with *stores*, it stores its argument (or,
+    for ``extend``, the items of a list or tuple given); with *fetches*,
+    it takes out what it returns."""
 
     def wrap(h: Hooks, obj: Any, method: Any) -> Any:
         def call(*args: Any, **kwargs: Any) -> Any:
             if reads_all:
                 h.whole(obj)
-            result = method(*args, **kwargs)
-            if items:
-                _all_items_written(h, obj)
-            h.d.access(obj, ALL, True, _describe, True)
-            h.d.access(obj, SHAPE, True, _describe, True)
+            handed = stores and len(args) == 1 and h.d.stored(_stored_value(method, args[0]))
+            try:
+                result = method(*args, **kwargs)
+                if items:
+                    _all_items_written(h, obj)
+                h.d.access(obj, ALL, True, _describe, True)
+                h.d.access(obj, SHAPE, True, _describe, True)
+            finally:
+                if handed:
+                    h.d.tick()
+            if fetches:
+                h.d.fetched(result, obj, True)
             return result
 
         return call
 
     return wrap
+
+
+def _stored_value(method: Any, arg: Any) -> Any:
+    """What a storing method hands over: its argument, or the items of a
+    list or tuple given to ``extend``/``update`` (an iterator is not read
+    twice: what it yields is not handed over)."""
+    if method.__name__ in ("extend", "extendleft", "update"):
+        return tuple(arg) if type(arg) in (list, tuple) else None
+    return arg
 
 
 def _all_items_written(h: Hooks, obj: Any) -> None:
@@ -554,24 +633,33 @@ def _all_items_written(h: Hooks, obj: Any) -> None:
 
 
 def _shifting(h: Hooks, obj: Any, method: Any) -> Any:
-    """list.pop/insert/remove, deque.pop: the items from one index on move."""
+    """list.pop/insert/remove, deque.pop/insert/remove: the items from one
+    index on move."""
     name = method.__name__
 
     def call(*args: Any) -> Any:
         size = len(obj)
+        handed = False
         if name == "remove":
             h.whole(obj)
             start = obj.index(args[0])
         elif name == "insert":
             start = args[0] if args[0] >= 0 else max(size + args[0], 0)
+            handed = len(args) == 2 and h.d.stored(args[1])
         else:  # pop
             start = args[0] if args else size - 1
             start = start + size if start < 0 else start
-        result = method(*args)
-        for k in range(min(start, size), max(size, len(obj))):
-            h.d.access(obj, ("<item>", k), True, _describe, True)
-        h.d.access(obj, ALL, True, _describe, True)
-        h.d.access(obj, SHAPE, True, _describe, True)
+        try:
+            result = method(*args)
+            for k in range(min(start, size), max(size, len(obj))):
+                h.d.access(obj, ("<item>", k), True, _describe, True)
+            h.d.access(obj, ALL, True, _describe, True)
+            h.d.access(obj, SHAPE, True, _describe, True)
+        finally:
+            if handed:
+                h.d.tick()
+        if name == "pop":
+            h.d.fetched(result, obj, True)
         return result
 
     return call
@@ -579,30 +667,55 @@ def _shifting(h: Hooks, obj: Any, method: Any) -> Any:
 
 def _list_append(h: Hooks, obj: Any, method: Any) -> Any:
     def call(value: Any) -> None:
-        method(value)
-        h.d.access(obj, ALL, True, _describe, True)
-        h.d.access(obj, SHAPE, True, _describe, True)
+        handed = h.d.stored(value)
+        try:
+            method(value)
+            h.d.access(obj, ALL, True, _describe, True)
+            h.d.access(obj, SHAPE, True, _describe, True)
+        finally:
+            if handed:
+                h.d.tick()
 
     return call
 
 
 def _dict_key_reader(h: Hooks, obj: Any, method: Any) -> Any:
+    """dict.get: a read of the key's item that returns what was stored."""
+
     def call(key: Any, *args: Any) -> Any:
-        h.d.access(obj, ("<item>", key), False, _describe)
+        result = method(key, *args)
+        seen = h.d.fetched(result, obj, True) if h.d.handoff else None
+        h.d.access(obj, ("<item>", key), False, _describe, False, seen)
         h.d.access(obj, MOVED, False, _describe)
-        return method(key, *args)
+        return result
 
     return call
 
 
 def _dict_key_writer(h: Hooks, obj: Any, method: Any) -> Any:
+    """dict.setdefault and dict.pop: atomic writes of the key's item;
+    setdefault stores its default when the key is missing (else it reads
+    the item), and both return what the dict held."""
+    storing = method.__name__ == "setdefault"
+
     def call(key: Any, *args: Any) -> Any:
         had = key in obj
-        result = method(key, *args)
-        h.d.access(obj, ("<item>", key), True, _describe, True)
-        h.d.access(obj, ALL, True, _describe, True)
-        if had != (key in obj):
-            h.d.access(obj, SHAPE, True, _describe, True)
+        if storing and had:  # finds what is there: a read of the item
+            result = method(key, *args)
+            seen = h.d.fetched(result, obj, True) if h.d.handoff else None
+            h.d.access(obj, ("<item>", key), False, _describe, False, seen)
+            return result
+        handed = storing and len(args) == 1 and h.d.stored(args[0])
+        try:
+            result = method(key, *args)
+            h.d.access(obj, ("<item>", key), True, _describe, True)
+            h.d.access(obj, ALL, True, _describe, True)
+            if had != (key in obj):
+                h.d.access(obj, SHAPE, True, _describe, True)
+        finally:
+            if handed:
+                h.d.tick()
+        h.d.fetched(result, obj, True)
         return result
 
     return call
@@ -611,13 +724,20 @@ def _dict_key_writer(h: Hooks, obj: Any, method: Any) -> Any:
 def _dict_update(h: Hooks, obj: Any, method: Any) -> Any:
     def call(*args: Any, **kwargs: Any) -> None:
         before = len(obj)
-        method(*args, **kwargs)
-        keys = list(dict(*args, **kwargs))
-        for key in keys:
-            h.d.access(obj, ("<item>", key), True, _describe, True)
-        h.d.access(obj, ALL, True, _describe, True)
-        if len(obj) != before:
-            h.d.access(obj, SHAPE, True, _describe, True)
+        given = args[0] if len(args) == 1 else None
+        values = tuple(given.values()) if type(given) is dict else ()
+        handed = h.d.stored(values + tuple(kwargs.values()))
+        try:
+            method(*args, **kwargs)
+            keys = list(dict(*args, **kwargs))
+            for key in keys:
+                h.d.access(obj, ("<item>", key), True, _describe, True)
+            h.d.access(obj, ALL, True, _describe, True)
+            if len(obj) != before:
+                h.d.access(obj, SHAPE, True, _describe, True)
+        finally:
+            if handed:
+                h.d.tick()
 
     return call
 
@@ -632,7 +752,7 @@ def _reads_all(h: Hooks, obj: Any, method: Any) -> Any:
 
 _LIST: dict[str, Wrapper] = {
     "append": _list_append,
-    "extend": _writes(items=False),
+    "extend": _writes(items=False, stores=True),
     "insert": _shifting,
     "pop": _shifting,
     "remove": _shifting,
@@ -649,30 +769,31 @@ _DICT: dict[str, Wrapper] = {
     "pop": _dict_key_writer,
     "update": _dict_update,
     "clear": _writes(items=True),
-    "popitem": _writes(items=True),
+    "popitem": _writes(items=True, fetches=True),
     "keys": _reads_all,
     "values": _reads_all,
     "items": _reads_all,
     "copy": _reads_all,
 }
 _SET: dict[str, Wrapper] = {
-    "add": _writes(items=False),
+    "add": _writes(items=False, stores=True),
     "discard": _writes(items=False),
     "remove": _writes(items=False),
-    "pop": _writes(items=False),
+    "pop": _writes(items=False, fetches=True),
     "clear": _writes(items=False),
-    "update": _writes(items=False),
+    "update": _writes(items=False, stores=True),
     "difference_update": _writes(items=False),
     "intersection_update": _writes(items=False),
     "copy": _reads_all,
 }
 _DEQUE: dict[str, Wrapper] = {
-    "append": _writes(items=False),
-    "appendleft": _writes(items=True),
+    "append": _writes(items=False, stores=True),
+    "appendleft": _writes(items=True, stores=True),
     "pop": _shifting,
-    "popleft": _writes(items=True),
-    "extend": _writes(items=False),
-    "extendleft": _writes(items=True),
+    "popleft": _writes(items=True, fetches=True),
+    "extend": _writes(items=False, stores=True),
+    "extendleft": _writes(items=True, stores=True),
+    "insert": _shifting,
     "clear": _writes(items=True),
     "rotate": _writes(items=True),
     "remove": _shifting,
