@@ -2,7 +2,9 @@
 
 The blocks of one document run in order, in one namespace (as if pasted one
 after the other into one script whose ``__name__`` is ``"__main__"``), each
-under a short timeout. The repository's root ``conftest.py`` registers
+under a short timeout. While a block runs, it is the program's ``__main__``
+module, and a script of its own for worker processes that import the main
+script (see ``ScriptEvaluator``). The repository's root ``conftest.py`` registers
 ``PROJECT_DOCS`` and ``testpaths`` names the documents, so ``make test`` and
 a plain ``pytest`` run them; ``pytest README.md docs`` runs only them.
 
@@ -14,24 +16,29 @@ Marking a document (sybil's Markdown syntax, invisible when rendered):
   does not see, for something a snippet needs but should not define. Avoid
   it: a complete snippet is better.
 
-Known failures: a document listed in ``KNOWN_FAILURES`` runs as one test,
-its blocks in order until one fails, as a script would; the test is
-expected to fail, strictly: once every block passes, it fails and asks for
-the entry to be removed. See the first failing block with
+Known failures (none today): a document listed in ``KNOWN_FAILURES`` runs
+as one test, its blocks in order until one fails, as a script would; the
+test is expected to fail, strictly: once every block passes, it fails and
+asks for the entry to be removed. See the first failing block with
 ``pytest README.md --runxfail``.
 """
 
 from __future__ import annotations
 
+import shutil
+import sys
+import tempfile
 import unittest
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sybil import Document, Sybil
+from sybil import Document, Example, Sybil
+from sybil.evaluators.python import PythonEvaluator
 from sybil.integration.pytest import SybilFile, SybilItem
-from sybil.parsers.markdown import PythonCodeBlockParser, SkipParser
+from sybil.parsers.markdown import CodeBlockParser, SkipParser
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -44,19 +51,68 @@ BLOCK_TIMEOUT = 10.0
 
 #: Documents known to fail today, with why. Remove an entry when its document
 #: passes (the run says so).
-KNOWN_FAILURES: dict[str, str] = {
-    "README.md": (
-        "WaitGroup/Once: wait() times out, init undefined; timeout example: jobs is"
-        " closed (ChannelClosed); pmap examples: fetch, urls, save, crunch... undefined"
-    ),
-    "docs/parallel.md": (
-        "signature block: fn, items undefined; dask example connects to a host that does not exist"
-    ),
-}
+KNOWN_FAILURES: dict[str, str] = {}
 
 
 def _as_main(namespace: dict[str, Any]) -> None:
     namespace["__name__"] = "__main__"
+    namespace["__spec__"] = None  # run from a file, as ``python script.py``
+
+
+class _DocumentMain:
+    """Stands in for the ``__main__`` module while a block runs: its
+    attributes are the document's namespace."""
+
+
+class ScriptEvaluator:
+    """Evaluates a block as the program's ``__main__`` script.
+
+    While the block runs, ``sys.modules["__main__"]`` is the document's
+    namespace and its ``__file__`` a script made of that block, at the same
+    line numbers as in the document. So the block's functions pickle by
+    reference (``__main__.crunch``) as a script's do, worker processes that
+    import the main script (``pmap(..., backend="processes")``) import that
+    block as ``__mp_main__``, and pmap's check for the ``__main__`` guard
+    reads it. A block that starts worker processes must therefore be a
+    complete script (its imports and functions in the block), as a reader
+    copying it would need. Worker processes parked by the block are stopped
+    after it: the next block is another script."""
+
+    def __init__(self) -> None:
+        self.evaluate = PythonEvaluator()
+        self.scripts: Path | None = None  # a temporary folder, made on first use
+
+    def __call__(self, example: Example) -> None:
+        __tracebackhide__ = True
+        namespace = example.namespace
+        if self.scripts is None:
+            self.scripts = Path(tempfile.mkdtemp(prefix="threadline-docs-"))
+        stem = Path(example.path).name.replace(".", "_")
+        script = self.scripts / f"{stem}_line{example.line}.py"
+        script.write_text("\n" * (example.line + example.parsed.line_offset) + example.parsed)
+        namespace["__file__"] = str(script)
+        with _main_module(namespace):
+            self.evaluate(example)
+
+    def cleanup(self) -> None:
+        if self.scripts is not None:
+            shutil.rmtree(self.scripts, ignore_errors=True)
+            self.scripts = None
+
+
+@contextmanager
+def _main_module(namespace: dict[str, Any]) -> Iterator[None]:
+    main = _DocumentMain()
+    main.__dict__ = namespace
+    saved = sys.modules["__main__"]
+    sys.modules["__main__"] = main  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        sys.modules["__main__"] = saved
+        procs = sys.modules.get("threadline._parallel._procs")
+        if procs is not None:
+            procs.retire_idle()
 
 
 class MarkdownDocs:
@@ -73,8 +129,9 @@ class MarkdownDocs:
         self.root = root.resolve()
         self.known_failures = dict(known_failures)
         self.block_timeout = block_timeout
+        self.evaluator = ScriptEvaluator()
         self.sybil = Sybil(
-            parsers=[PythonCodeBlockParser(), SkipParser()],
+            parsers=[CodeBlockParser("python", self.evaluator), SkipParser()],
             patterns=patterns,
             path=str(self.root),
             setup=_as_main,
@@ -101,6 +158,9 @@ class MarkdownDocs:
             except BaseException as exc:  # a timeout, Ctrl-C: say where
                 exc.add_note(f"in the block at {where}")
                 raise
+
+    def pytest_unconfigure(self) -> None:
+        self.evaluator.cleanup()
 
     def pytest_collect_file(
         self, file_path: Path, parent: pytest.Collector

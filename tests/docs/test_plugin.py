@@ -204,8 +204,56 @@ def test_a_document_stops_at_its_first_failing_block(tmp_path: Path) -> None:
     docs.run_document(tmp_path / "README.md")
 
 
-@pytest.mark.parametrize("name", sorted(KNOWN_FAILURES))
-def test_known_failures_name_documents_that_run(name: str) -> None:
-    path = ROOT / name
-    assert path.is_file(), f"KNOWN_FAILURES names {name}, which does not exist"
-    assert PROJECT_DOCS.sybil.should_parse(path), f"{name} does not match {DOCUMENTS}"
+def test_known_failures_name_documents_that_run() -> None:
+    for name in KNOWN_FAILURES:
+        path = ROOT / name
+        assert path.is_file(), f"KNOWN_FAILURES names {name}, which does not exist"
+        assert PROJECT_DOCS.sybil.should_parse(path), f"{name} does not match {DOCUMENTS}"
+
+
+PROCESSES = """\
+Worker processes import the block they were started from.
+
+```python
+import os
+
+import threadline as tl
+
+
+def pid_of(n: int) -> int:  # defined in this block only
+    return os.getpid()
+
+
+if __name__ == "__main__":
+    pids = set(tl.pmap(pid_of, range(8), backend="processes", workers=2))
+    assert os.getpid() not in pids, pids
+```
+"""
+
+
+def run_alone(directory: Path, text: str) -> None:
+    """Run `text` as README.md in `directory`, in this process."""
+    (directory / "README.md").write_text(text)
+    docs = MarkdownDocs(directory, ["*.md"], {}, 30.0)
+    main = sys.modules["__main__"]
+    try:
+        docs.run_document(directory / "README.md")
+    finally:
+        docs.evaluator.cleanup()
+        assert sys.modules["__main__"] is main, "the block's __main__ was left in place"
+
+
+def test_a_block_is_the_script_that_worker_processes_import(tmp_path: Path) -> None:
+    run_alone(tmp_path, PROCESSES)
+
+
+def test_a_block_without_the_main_guard_is_refused_by_pmap(tmp_path: Path) -> None:
+    unguarded = PROCESSES.replace('if __name__ == "__main__":\n    pids', "pids").replace(
+        "\n    assert", "\nassert"
+    )
+    with pytest.raises(
+        DocumentFailure,
+        match=r"README\.md line 3: RuntimeError: .* started by line 13 of \S+README_md_line3\.py, "
+        "which is not under",
+    ):
+        run_alone(tmp_path, unguarded)
