@@ -4,6 +4,8 @@ classes for the length of a session, so calls from any code count, and
 restored afterwards.
 
     submit(fn) → fn starts          fn finished → result(), wait(), as_completed()
+    every task of a pool → its shutdown(wait=True) returning (``with`` exit)
+    queues, barriers: see _queues
     Channel send/close → recv        select: its send cases → its recv case
     TaskGroup.go → task starts       task end → Task.result(), group exit
     WaitGroup.done → wait            Once: fn's end → every do() returning
@@ -23,6 +25,7 @@ from typing import Any
 import threadline
 from threadline import _channel, _select, _sync, _tasks
 
+from . import _queues
 from ._detector import Detector, capture_stack
 
 
@@ -79,6 +82,7 @@ class Patches:
 
     def install(self) -> None:
         self._futures()
+        _queues.install(self)
         self._channels()
         self._tasks()
         self._sync()
@@ -91,6 +95,9 @@ class Patches:
         def submit(original: Any) -> Any:
             def patched(executor: Any, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
                 start, done = _Token(), _Token()
+                every = executor.__dict__.get("_tl_race_every")
+                if every is None:  # (setdefault: another thread may submit too)
+                    every = executor.__dict__.setdefault("_tl_race_every", _Token())
                 created_at = capture_stack(1)
                 d.release(start)
                 name = f"task {_name(fn)}"
@@ -100,6 +107,7 @@ class Patches:
                     try:
                         return fn(*args, **kwargs)
                     finally:
+                        d.release(every)
                         d.end_task(done, previous)
 
                 future = original(executor, call)
@@ -141,7 +149,18 @@ class Patches:
 
             return patched
 
+        def shutdown(original: Any) -> Any:
+            def patched(executor: Any, wait: bool = True, **kwargs: Any) -> Any:
+                result = original(executor, wait, **kwargs)
+                every = executor.__dict__.get("_tl_race_every")
+                if wait and every is not None:  # every task has ended
+                    d.acquire(every)
+                return result
+
+            return patched
+
         self._patch(concurrent.futures.ThreadPoolExecutor, "submit", submit)
+        self._patch(concurrent.futures.ThreadPoolExecutor, "shutdown", shutdown)
         self._patch(concurrent.futures.Future, "result", finished)
         self._patch(concurrent.futures.Future, "exception", finished)
         for owner in (concurrent.futures, concurrent.futures._base):
