@@ -1,7 +1,8 @@
 """The corpus: every ``race_*`` program must be reported (exit status 66)
 and no ``norace_*`` program may be (exit status 0).  The programs run once
-each, in parallel, in subprocesses; the summary test counts false positives
-and false negatives, and each program also has a test of its own."""
+on each detector path (C, pure Python), in parallel, in subprocesses; the
+summary test counts false positives and false negatives, and each program
+also has a test of its own."""
 
 from __future__ import annotations
 
@@ -35,21 +36,26 @@ def run_program(name: str, tmp: Path) -> dict[str, Any]:
     return {"status": done.returncode, "races": races, "stderr": done.stderr}
 
 
-_RUNS: dict[str, dict[str, dict[str, Any]]] = {}  # detector path -> program -> outcome
+@pytest.fixture(scope="module")
+def outcomes_by_path() -> dict[str, dict[str, dict[str, Any]]]:
+    return {}
 
 
 @pytest.fixture
 def outcomes(
-    detector_path: str, tmp_path_factory: pytest.TempPathFactory
+    outcomes_by_path: dict[str, dict[str, dict[str, Any]]],
+    detector_path: str,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> dict[str, dict[str, Any]]:
-    """Every program's outcome on this test's detector path (each path runs
-    the corpus once: THREADLINE_RACE_PURE is set by the autouse fixture)."""
-    if detector_path not in _RUNS:
+    """The corpus's outcomes on the detector path of this test (the
+    programs inherit THREADLINE_RACE_PURE, set by ``detector_path``): run
+    once per path."""
+    if detector_path not in outcomes_by_path:
         tmp = tmp_path_factory.mktemp(f"corpus-{detector_path}")
         with ThreadPoolExecutor(max(2, os.cpu_count() or 2)) as pool:
             results = pool.map(lambda name: run_program(name, tmp), PROGRAMS)
-            _RUNS[detector_path] = dict(zip(PROGRAMS, results, strict=True))
-    return _RUNS[detector_path]
+            outcomes_by_path[detector_path] = dict(zip(PROGRAMS, results, strict=True))
+    return outcomes_by_path[detector_path]
 
 
 def test_corpus_is_big_enough() -> None:

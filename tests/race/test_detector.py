@@ -287,3 +287,46 @@ def test_stacks_name_the_right_call_site_when_a_function_runs_again() -> None:
         func.endswith("test_stacks_name_the_right_call_site_when_a_function_runs_again")
         for _file, _line, func in callers
     )
+
+
+def test_consecutive_tasks_on_one_thread_are_ordered_and_the_thread_after_them() -> None:
+    races: list[Race] = []
+    d = Detector(races.append)
+    registry = Obj()
+    start, done = Obj(), Obj()
+
+    def worker() -> None:
+        d.begin_thread({}, ())
+        for _ in range(3):  # one task after another: a thread's own state is not raced on
+            previous = d.begin_task(start, "task", ())
+            d.access(registry, "conn", True, describe)
+            d.end_task(done, previous)
+        d.access(registry, "conn", False, describe)  # the thread, after its tasks
+
+    t = threading.Thread(target=worker)
+    t.start()
+    t.join()
+    assert races == []
+
+
+def test_a_section_that_does_not_merge_back_leaves_its_thread_unordered() -> None:
+    # end_task(merge=False): the thread goes on after the section, not
+    # after what the section was ordered after
+    races: list[Race] = []
+    d = Detector(races.append)
+    x, mutex, other_done = Obj(), Obj(), Obj()
+    d.access(x, "a", True, describe)  # the main thread's write...
+    d.release(mutex)  # ...seen by sections ordered after the mutex
+
+    def worker() -> None:
+        d.begin_thread({}, ())
+        previous = d.begin_task(mutex, None, ())
+        d.access(x, "a", False, describe)  # inside: ordered
+        d.end_task(other_done, previous, merge=False)
+        assert races == []
+        d.access(x, "a", False, describe)  # after: not ordered with the write
+
+    t = threading.Thread(target=worker)
+    t.start()
+    t.join()
+    assert [r.current.what for r in races] == ["Obj.a"]

@@ -463,3 +463,30 @@ def test_the_bundled_example(tmp_path: Path) -> None:
     assert result.returncode == 1, result.stdout
     assert "1 data race(s) during test_counter.py::test_increment:" in result.stdout
     assert RACE.search(result.stdout), result.stdout
+
+
+ITERATIONS = """\
+class Box:
+    value = 0
+
+
+box = Box()
+
+
+def test_iterations(iteration_index, thread_index):
+    if iteration_index == 0 and thread_index == 0:
+        box.value = 1
+    if iteration_index == 1 and thread_index == 1:
+        assert box.value == 1  # after the barrier that starts iteration 1
+"""
+
+
+def test_the_barrier_between_iterations_orders_them(tmp_path: Path) -> None:
+    """pytest-run-parallel's threads meet at a ``threading.Barrier`` before
+    each iteration: what one thread did in an iteration comes before what
+    every thread does in the next (the barrier is patched on its class, so
+    the plugin's own, not instrumented, counts)."""
+    project(tmp_path, test_iterations=ITERATIONS)
+    result = run_pytest(tmp_path, "--parallel-threads=2", "--iterations=2", "--race")
+    assert result.returncode == 0, result.stdout
+    assert "threadline race: Found 0 data race(s)" in result.stdout

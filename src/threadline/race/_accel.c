@@ -40,7 +40,7 @@
 
 #define STACK_DEPTH 16
 
-static PyObject *s_slot, *s_name, *s_created_at, *s_vc, *s_cached_frame, *s_cached_callers, *s_cached_raws, *s_items, *s_acquire, *s_enter, *s_exit, *s_last_read,
+static PyObject *s_held, *s_slot, *s_name, *s_created_at, *s_vc, *s_cached_frame, *s_cached_callers, *s_cached_raws, *s_items, *s_acquire, *s_enter, *s_exit, *s_last_read,
     *s_last_write, *s_cached_code, *s_cached_parent, *s_cached_parent_lasti, *s_oid, *s_dunder_name, *s_thread, *s_drain_dead, *s_new_location, *s_report;
 
 /* d[k] as a new reference: 1 found, 0 missing, -1 error. */
@@ -2504,9 +2504,17 @@ typedef struct {
 static PyObject *
 Hooks_cm(Hooks *h, PyObject *obj)
 {
-    int lock = PyObject_IsInstance(obj, h->lock_types);
-    if (lock <= 0) {
-        return lock < 0 ? NULL : Py_NewRef(obj);
+    int plain = PySet_Contains(h->plain_locks, (PyObject *)Py_TYPE(obj));
+    if (plain < 0) {
+        return NULL;
+    }
+    if (!plain) {
+        int lock = PyObject_IsInstance(obj, h->lock_types);
+        if (lock <= 0) {
+            return lock < 0 ? NULL : Py_NewRef(obj);
+        }
+        /* conditions (on their lock's clock), semaphores: Python's _Held */
+        return PyObject_CallMethodOneArg(h->py, s_held, obj);
     }
     Held *held = PyObject_GC_New(Held, &HeldType);
     if (held == NULL) {
@@ -2813,6 +2821,7 @@ PyInit__accel(void)
         {&s_cached_raws, "cached_raws"},
         {&s_items, "items"},
         {&s_acquire, "acquire"},
+        {&s_held, "_held"},
         {&s_enter, "__enter__"},
         {&s_exit, "__exit__"},
         {&s_last_read, "last_read"},

@@ -448,25 +448,50 @@ class Detector:
                 threading.get_ident(), threading.current_thread().name, created_at, parent_vc
             )
 
-    def begin_task(self, start: Any, name: str, created_at: Stack) -> ThreadInfo | None:
-        """A task (a pool's job) starts on this thread as a logical thread of
-        its own, ordered after whatever released *start*: two tasks that
-        happen to share a worker thread are not ordered by that."""
-        ident = threading.get_ident()
+    def begin_task(self, start: Any, name: str | None, created_at: Stack) -> ThreadInfo | None:
+        """A task (a pool's job) starts on this thread: after whatever
+        released *start*, and after what this thread did so far (its
+        earlier tasks included: one thread runs its tasks one after
+        another).  It goes on in the thread's slot, under a name and a
+        creation stack of its own, for reports (None: the thread's).
+        Returns the thread's info, for ``end_task``."""
         clock = self._clock_of(start)
+        previous = self._thread()
+        vc = previous.vc.copy()
+        for slot, time in clock.items():
+            if vc.get(slot, 0) < time:
+                vc[slot] = time
+        vc[previous.slot] += 1
+        if name is None:
+            name, created_at = previous.name, previous.created_at
+        info = self._thread_info(previous.slot, name, created_at, vc)
         with self._meta:
-            previous = self._threads.get(ident)
-            self._new_thread(ident, name, created_at, clock)
+            self._threads[threading.get_ident()] = info
         return previous
 
-    def end_task(self, done: Any, previous: ThreadInfo | None) -> None:
+    def end_task(self, done: Any, previous: ThreadInfo | None, *, merge: bool = True) -> None:
+        """The task ends: its clock goes to *done*, and the thread goes on
+        after it (``previous``: what ``begin_task`` returned), ordered
+        after what the task was ordered after unless *merge* is false:
+        then only after the task itself (a section that saw more than
+        its thread may, such as the program code a queue runs under its
+        mutex: see _queues)."""
         self.release(done)
         ident = threading.get_ident()
+        task = self._threads.get(ident)
         with self._meta:
             if previous is None:
                 self._threads.pop(ident, None)
             else:
                 self._threads[ident] = previous
+        if previous is not None and task is not None and task is not previous:
+            vc = previous.vc
+            if merge:
+                for slot, time in task.vc.copy().items():
+                    if vc.get(slot, 0) < time:
+                        vc[slot] = time
+            else:
+                vc[previous.slot] = task.vc[previous.slot]
 
     def snapshot(self) -> dict[int, int]:
         """This thread's clock as a value, then a tick: a release into a
@@ -489,6 +514,15 @@ class Detector:
         self.release(holder)
 
     # -- synchronisation --------------------------------------------------
+
+    def forget(self, obj: Any) -> None:
+        """Drop *obj*'s sync clock: a sync object made for one edge (a queue
+        message's) that nothing will acquire again.  (Lets *obj* go too.)"""
+        key = id(obj)
+        with self._locks[(key >> 4) % STRIPES]:
+            clock = self._sync.pop(key, None)
+            kept = self._sync_keep.pop(key, None)
+        del clock, kept  # (freed outside the section)
 
     # The loops below walk copies (``dict.copy`` runs no collection midway):
     # a finalizer that runs inside (see the top) can add to the clock being

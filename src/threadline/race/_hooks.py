@@ -34,6 +34,7 @@ from typing import Any
 
 from .._core._convoy import acquire_politely
 from ._detector import Detector, _accel
+from ._queues import SIMPLE_QUEUE
 from ._rewrite import R
 
 # The locations of a builtin container besides its items: its length (or
@@ -421,6 +422,11 @@ class Hooks:
             return _Held(self.d, obj)
         return obj
 
+    def _held(self, obj: Any) -> _Held:
+        """``with obj:`` for a lock-like object other than a plain Lock or
+        RLock (the C path's ``cm`` hands those over to this)."""
+        return _Held(self.d, obj)
+
     # -- the aug-assign target stack ------------------------------------------
 
     def _push(self, entry: tuple[Any, Any]) -> None:
@@ -461,14 +467,25 @@ def _reading(hooks: Hooks, fn: Any) -> Callable[..., Any]:
     return call
 
 
-class _Held:
-    """A lock-like object in ``with``: HB edges around the real enter/exit."""
+def _sync_of(obj: Any) -> Any:
+    """The object whose clock *obj*'s acquire and release move: a
+    Condition's is its lock's (two conditions on one lock, as ``queue.Queue``
+    has, order what the lock orders); any other's is its own."""
+    if isinstance(obj, threading.Condition):
+        return obj._lock  # type: ignore[attr-defined]
+    return obj
 
-    __slots__ = ("d", "obj")
+
+class _Held:
+    """A lock-like object in ``with``: HB edges around the real enter/exit,
+    on the clock of ``_sync_of(obj)``."""
+
+    __slots__ = ("d", "obj", "sync")
 
     def __init__(self, detector: Detector, obj: Any) -> None:
         self.d = detector
         self.obj = obj
+        self.sync = _sync_of(obj)
 
     def __enter__(self) -> Any:
         obj: Any = self.obj
@@ -479,11 +496,11 @@ class _Held:
             value = True
         else:
             value = obj.__enter__()
-        self.d.acquire(obj)
+        self.d.acquire(self.sync)
         return value
 
     def __exit__(self, *exc: Any) -> Any:
-        self.d.release(self.obj)
+        self.d.release(self.sync)
         return self.obj.__exit__(*exc)
 
 
@@ -568,23 +585,13 @@ def _event_wait(h: Hooks, obj: Any, method: Any) -> Any:
     return call
 
 
-def _barrier_wait(h: Hooks, obj: Any, method: Any) -> Any:
-    def call(*args: Any, **kwargs: Any) -> Any:
-        h.d.release(obj)
-        result = method(*args, **kwargs)
-        h.d.acquire(obj)
-        return result
+def _on_its_lock(wrapper: Wrapper) -> Wrapper:
+    """*wrapper* for a Condition, on its lock's clock (see ``_sync_of``)."""
 
-    return call
+    def wrap(h: Hooks, obj: Any, method: Any) -> Any:
+        return wrapper(h, _sync_of(obj), method)
 
-
-def _getting(h: Hooks, obj: Any, method: Any) -> Any:
-    def call(*args: Any, **kwargs: Any) -> Any:
-        value = method(*args, **kwargs)
-        h.d.acquire(obj)
-        return value
-
-    return call
+    return wrap
 
 
 def _writes(
@@ -800,17 +807,12 @@ _DEQUE: dict[str, Wrapper] = {
 }
 _LOCK: dict[str, Wrapper] = {"acquire": _acquiring, "release": _releasing}
 _COND: dict[str, Wrapper] = {
-    **_LOCK,
-    "wait": _waiting,
-    "wait_for": _waiting_for,
+    "acquire": _on_its_lock(_acquiring),
+    "release": _on_its_lock(_releasing),
+    "wait": _on_its_lock(_waiting),
+    "wait_for": _on_its_lock(_waiting_for),
 }
 _EVENT: dict[str, Wrapper] = {"set": _releasing, "wait": _event_wait, "is_set": _event_wait}
-_QUEUE: dict[str, Wrapper] = {
-    "put": _releasing,
-    "put_nowait": _releasing,
-    "get": _getting,
-    "get_nowait": _getting,
-}
 
 _METHODS: dict[type, dict[str, Wrapper]] = {
     list: _LIST,
@@ -823,11 +825,9 @@ _METHODS: dict[type, dict[str, Wrapper]] = {
     threading.Semaphore: _LOCK,
     threading.BoundedSemaphore: _LOCK,
     threading.Event: _EVENT,
-    threading.Barrier: {"wait": _barrier_wait},
-    queue.Queue: _QUEUE,
-    queue.LifoQueue: _QUEUE,
-    queue.PriorityQueue: _QUEUE,
-    queue.SimpleQueue: _QUEUE,
+    # Queue, LifoQueue, PriorityQueue and Barrier: patched on their
+    # classes (see _queues); SimpleQueue cannot be
+    queue.SimpleQueue: SIMPLE_QUEUE,
 }
 _UNSEEN: Any = object()
 _TABLES: dict[type, dict[str, Wrapper] | None] = {}  # per type, filled as types are seen
@@ -843,7 +843,6 @@ def _table_for(cls: type) -> dict[str, Wrapper] | None:
 
 
 _METHODS_BY_BASE: list[tuple[type, dict[str, Wrapper]]] = [
-    (queue.Queue, _QUEUE),
     (threading.Condition, _COND),
     (threading.Semaphore, _LOCK),
     (threading.Event, _EVENT),

@@ -5,6 +5,10 @@ restored afterwards.  ``EDGES`` lists every public method of threadline's
 primitives with the edge it makes, or why it makes none; a test keeps it
 complete.
 
+    submit(fn) → fn starts          fn finished → result(), wait(), as_completed()
+    every task of a pool → its shutdown(wait=True) returning (``with`` exit)
+    queues, barriers: see _queues
+
 Channels follow Go's memory model, per message: a sent value travels
 inside a ``_Msg`` with its sender's clock, so a receive is ordered after
 the send of *that* value only.  The other direction (a receive before the
@@ -30,6 +34,7 @@ import threadline
 from threadline import _channel, _select, _sync, _tasks
 from threadline._errors import ChannelClosed
 
+from . import _queues
 from ._detector import Detector, capture_stack
 
 
@@ -102,6 +107,7 @@ class Patches:
 
     def install(self) -> None:
         self._futures()
+        _queues.install(self)
         self._channels()
         self._tasks()
         self._sync()
@@ -114,6 +120,9 @@ class Patches:
         def submit(original: Any) -> Any:
             def patched(executor: Any, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
                 start, done = _Token(), _Token()
+                every = executor.__dict__.get("_tl_race_every")
+                if every is None:  # (setdefault: another thread may submit too)
+                    every = executor.__dict__.setdefault("_tl_race_every", _Token())
                 created_at = capture_stack(1)
                 d.release(start)
                 name = f"task {_name(fn)}"
@@ -123,6 +132,7 @@ class Patches:
                     try:
                         return fn(*args, **kwargs)
                     finally:
+                        d.release(every)
                         d.end_task(done, previous)
 
                 future = original(executor, call)
@@ -164,7 +174,18 @@ class Patches:
 
             return patched
 
+        def shutdown(original: Any) -> Any:
+            def patched(executor: Any, wait: bool = True, **kwargs: Any) -> Any:
+                result = original(executor, wait, **kwargs)
+                every = executor.__dict__.get("_tl_race_every")
+                if wait and every is not None:  # every task has ended
+                    d.acquire(every)
+                return result
+
+            return patched
+
         self._patch(concurrent.futures.ThreadPoolExecutor, "submit", submit)
+        self._patch(concurrent.futures.ThreadPoolExecutor, "shutdown", shutdown)
         self._patch(concurrent.futures.Future, "result", finished)
         self._patch(concurrent.futures.Future, "exception", finished)
         for owner in (concurrent.futures, concurrent.futures._base):

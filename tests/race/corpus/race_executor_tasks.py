@@ -1,5 +1,7 @@
-"""Two tasks on a thread pool write the same attribute."""
+"""Two tasks on a thread pool write the same attribute (while both run: a
+worker thread runs its tasks one after another, which would order them)."""
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 
@@ -8,9 +10,12 @@ class Total:
 
 
 total = Total()
+started = [threading.Event(), threading.Event()]
 
 
 def add(n):
+    started[n].set()
+    started[1 - n].wait(10)  # both run at once, on two workers
     total.value = total.value + n
 
 

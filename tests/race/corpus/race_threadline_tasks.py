@@ -1,4 +1,7 @@
-"""Two threadline tasks write the same attribute."""
+"""Two threadline tasks write the same attribute (while both run: a worker
+thread runs its tasks one after another, which would order them)."""
+
+import threading
 
 import threadline as tl
 
@@ -8,12 +11,15 @@ class Score:
 
 
 score = Score()
+started = [threading.Event(), threading.Event()]
 
 
-def win():
+def win(n):
+    started[n].set()
+    started[1 - n].wait(10)  # both run at once, on two workers
     score.points += 1
 
 
 with tl.TaskGroup() as tg:
-    tg.go(win)
-    tg.go(win)
+    tg.go(win, 0)
+    tg.go(win, 1)
