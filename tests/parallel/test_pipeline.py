@@ -93,3 +93,10 @@ def test_bad_arguments() -> None:
         tl.stage(5)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="workers must be >= 1, got 0"):
         tl.pipeline(range(3), stage(abs, workers=0))
+
+
+def test_stage_checks_its_arguments() -> None:
+    with pytest.raises(TypeError, match="ordered must be True or False, got 'no'"):
+        tl.stage(str, ordered="no")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="window must be an int >= 1 or None, got 'x'"):
+        tl.stage(str, window="x")  # type: ignore[arg-type]

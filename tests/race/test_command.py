@@ -132,12 +132,48 @@ def test_suppressions(tmp_path: Path) -> None:
         ((), "give a SCRIPT or -m MODULE"),
         (("--suppress", "/no/such/file", "race_global.py"), "--suppress:"),
         (("-m",), "argument -m: expected one argument"),
+        (("--include", "/no/such/dir", "race_global.py"), "--include: no such folder"),
+        (("--json", "/no/such/dir/out.json", "race_global.py"), "--json: no such folder"),
+        (("--json", ".", "race_global.py"), "is a folder; give a file name"),
+        (("--bogus", "race_global.py"), "usage: threadline race"),
     ],
 )
 def test_bad_input(args: tuple[str, ...], message: str) -> None:
+    """Checked before the program runs: its races are not lost to a typo."""
     done = race(*args)
     assert done.returncode == 2
     assert message in done.stderr
+    assert "Traceback" not in done.stderr
+    assert "DATA RACE" not in done.stderr
+
+
+def test_a_json_file_that_cannot_be_written_keeps_the_report_and_status(tmp_path: Path) -> None:
+    """Regression: a --json file that could not be written ended the run
+    with a traceback and status 1, losing the summary and status 66."""
+    target = tmp_path / "out.json"
+    target.mkdir()  # made a folder after the check, as a file system can change
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, threadline.race._command as c; "
+            "c._bad_paths = lambda args: None; "
+            "from threadline._cli import main; sys.exit(main())",
+            "race",
+            "--json",
+            str(target),
+            "race_global.py",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=CORPUS,
+    )
+    assert done.returncode == 66, done.stderr
+    assert "threadline race: error: --json:" in done.stderr
+    assert "Found 1 data race(s)" in done.stderr
+    assert "Traceback" not in done.stderr
 
 
 def test_instrumented_code_is_never_cached(tmp_path: Path) -> None:

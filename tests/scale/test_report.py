@@ -156,8 +156,13 @@ def test_load_targets(tmp_path: Path) -> None:
         "def work():\n    return 42\n"
         "class K:\n    @staticmethod\n    def m():\n        return 7\n"
         "value = 3\n"
+        "def needs_arg(x):\n    return x\n"
+        "def defaults(x=1, *rest, **kw):\n    return x\n"
     )
     assert _target.load("unit.py:work", str(tmp_path))() == 42
+    assert _target.load("unit.py:defaults", str(tmp_path))() == 1
+    with pytest.raises(_target.TargetError, match=r"must be callable with no arguments.*\(x\)"):
+        _target.load("unit.py:needs_arg", str(tmp_path))
     assert _target.load(f"{tmp_path / 'unit.py'}:K.m", "/")() == 7
     assert _target.load("threadline.scale.workloads:cpu", str(tmp_path)) is not None
     with pytest.raises(_target.TargetError, match="is not callable: it is int 3"):

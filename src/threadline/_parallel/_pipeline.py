@@ -17,7 +17,7 @@ from types import TracebackType
 from typing import Any, Generic, TypeVar, overload
 
 from ._backends import check_backend
-from ._pmap import PMap, check_window, check_workers, pmap
+from ._pmap import PMap, check_ordered, check_window, check_workers, pmap
 
 A = TypeVar("A")
 B = TypeVar("B")
@@ -54,6 +54,7 @@ def stage(
         raise TypeError(f"fn must be callable, got {fn!r}")
     check_workers(workers)
     check_window(window)
+    check_ordered(ordered)
     check_backend(backend)
     return Stage(fn, workers, ordered, window, backend)
 

@@ -120,9 +120,17 @@ def check_workers(workers: object) -> int | None:
 def check_window(window: object) -> int | None:
     if window is None:
         return None
-    if isinstance(window, bool) or not isinstance(window, int) or window < 1:
-        raise ValueError(f"window must be an int >= 1, got {window!r}")
+    if isinstance(window, bool) or not isinstance(window, int):
+        raise TypeError(f"window must be an int >= 1 or None, got {window!r}")
+    if window < 1:
+        raise ValueError(f"window must be >= 1, got {window!r}")
     return window
+
+
+def check_ordered(ordered: object) -> bool:
+    if not isinstance(ordered, bool):
+        raise TypeError(f"ordered must be True or False, got {ordered!r}")
+    return ordered
 
 
 def pmap(
@@ -155,6 +163,7 @@ def pmap(
     count = check_workers(workers)
     _backends.check_backend(backend)
     size = check_window(window)
+    check_ordered(ordered)
     if not isinstance(progress, bool):
         raise TypeError(f"progress must be True or False, got {progress!r}")
     chosen = _backends.resolve(fn, backend)

@@ -78,9 +78,20 @@ def parse_args(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Nam
         if module is None:
             return parser.parse_args(argv)  # argparse's own error: -m needs a value
         program = program[1 if program[0] != "-m" else 2 :]
-    args = parser.parse_args(argv[:start])
+    args, extra = parser.parse_known_args(argv[:start])
+    if extra:  # in race's own words (the top parser would show its usage)
+        _race_parser(parser).error(f"unrecognized arguments: {' '.join(extra)}")
     args.module, args.program = module, program
     return args
+
+
+def _race_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The ``race`` subcommand's parser inside the top-level *parser*."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction) and "race" in action.choices:
+            found: argparse.ArgumentParser = action.choices["race"]
+            return found
+    return parser
 
 
 def _program_start(argv: list[str]) -> int:
@@ -93,6 +104,21 @@ def _program_start(argv: list[str]) -> int:
         takes_value = arg.startswith("--") and "=" not in arg
         i += 2 if takes_value and any(o.startswith(arg) for o in _VALUE_OPTIONS) else 1
     return len(argv)
+
+
+def _bad_paths(args: argparse.Namespace) -> str | None:
+    """What is wrong with the paths given as options, checked before the
+    program runs (a run's races must not be lost to a typo)."""
+    for folder in args.include:
+        if not os.path.isdir(folder):
+            return f"--include: no such folder: {folder!r}"
+    if args.json:
+        parent = os.path.dirname(os.path.abspath(args.json))
+        if os.path.isdir(args.json):
+            return f"--json: {args.json!r} is a folder; give a file name"
+        if not os.path.isdir(parent):
+            return f"--json: no such folder: {parent!r}"
+    return None
 
 
 class _CannotRun(Exception):
@@ -111,6 +137,10 @@ def run(args: argparse.Namespace, *, as_program: bool = True) -> int:
     if args.module is None and not args.program:
         print("threadline race: error: give a SCRIPT or -m MODULE", file=sys.stderr)
         return 2
+    problem = _bad_paths(args)
+    if problem:
+        print(f"threadline race: error: {problem}", file=sys.stderr)
+        return 2
     try:
         suppress = Suppressions.load(args.suppress) if args.suppress else None
         program = _Program(args.module, args.program)
@@ -125,12 +155,17 @@ def run(args: argparse.Namespace, *, as_program: bool = True) -> int:
         session = Session([program.path0, *args.include], args.exclude, out, suppress)
         status = program.execute(session, as_program)
         reporter = session.reporter
-        if args.json:
-            reporter.write_json(args.json)
         if reporter.races:
             print(reporter.summary(), file=out)
             if status != EXIT_INTERRUPTED:
                 status = EXIT_RACE
+        if args.json:
+            try:
+                reporter.write_json(args.json)
+            except OSError as exc:  # the report above stands; say why the file does not
+                print(f"threadline race: error: --json: {exc}", file=sys.stderr)
+                if status == 0:
+                    status = 2
         return status
     finally:
         if out is not sys.stderr:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import inspect
 import os
 import re
 import sys
@@ -65,7 +66,23 @@ def load(spec: str, cwd: str) -> Callable[[], Any]:
             ) from None
     if not callable(target):
         raise TargetError(f"{spec!r} is not callable: it is {type(target).__name__} {target!r}")
+    _check_no_arguments(target, spec)
     return target  # type: ignore[no-any-return]
+
+
+def _check_no_arguments(target: Callable[..., Any], spec: str) -> None:
+    """The unit of work is called with no arguments: say so before measuring."""
+    try:
+        signature = inspect.signature(target)
+    except (TypeError, ValueError):  # a builtin without a signature: let the call tell
+        return
+    try:
+        signature.bind()
+    except TypeError:
+        raise TargetError(
+            f"TARGET {spec!r} must be callable with no arguments; its signature is "
+            f"{signature} (wrap it: def unit(): {spec.rpartition(':')[2]}(...))"
+        ) from None
 
 
 def _run_import(do: Callable[[], object], spec: str) -> None:
