@@ -187,3 +187,27 @@ def test_instrumented_code_is_never_cached(tmp_path: Path) -> None:
     )
     for pyc in cached:
         assert b"__tl_race__" not in pyc.read_bytes()
+
+
+def test_a_pmap_worker_is_named_after_the_users_call(tmp_path: Path) -> None:
+    """Regression: races in a pmap's fn named an internal task (``task
+    Engine._drive``) created at ``Thread.run()``; they name the pmap and
+    the line that called it."""
+    (tmp_path / "pm.py").write_text(
+        "import threadline as tl\n"
+        "class T:\n"
+        "    n = 0\n"
+        "t = T()\n"
+        "def fn(x):\n"
+        "    t.n += x\n"
+        "def main():\n"
+        "    list(tl.pmap(fn, range(3000), workers=4))\n"
+        "main()\n",
+        encoding="utf-8",
+    )
+    done = race("pm.py", cwd=tmp_path)
+    assert done.returncode == 66, done.stderr
+    assert "by pmap of fn (thread" in done.stderr
+    assert "Engine" not in done.stderr
+    created = done.stderr.split("created at:", 1)[1]
+    assert f"{tmp_path / 'pm.py'}:8" in created

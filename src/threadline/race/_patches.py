@@ -33,6 +33,7 @@ from typing import Any
 import threadline
 from threadline import _channel, _select, _sync, _tasks
 from threadline._errors import ChannelClosed
+from threadline._parallel import _engine
 
 from . import _queues
 from ._detector import Detector, capture_stack
@@ -362,9 +363,12 @@ class Patches:
         def go(original: Any) -> Any:
             def patched(group: Any, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
                 start, done = _Token(), _Token()
-                created_at = capture_stack(1)
+                origin = getattr(getattr(fn, "__self__", None), "_tl_race_origin", None)
+                if origin is None:
+                    name, created_at = f"task {_name(fn)}", capture_stack(1)
+                else:  # a pmap's worker: named after the user's call
+                    name, created_at = origin
                 d.release(start)
-                name = f"task {_name(fn)}"
 
                 @functools.wraps(fn)
                 def call(*a: Any, **k: Any) -> Any:
@@ -444,7 +448,16 @@ class Patches:
 
             return patched
 
+        def engine_init(original: Any) -> Any:
+            def patched(engine: Any, *args: Any, **kwargs: Any) -> None:
+                original(engine, *args, **kwargs)
+                fn = getattr(engine.runner, "fn", None)
+                engine._tl_race_origin = (f"pmap of {_name(fn)}", capture_stack(1))
+
+            return patched
+
         self._patch(_tasks.TaskGroup, "go", go)
+        self._patch(_engine.Engine, "__init__", engine_init)
         self._patch(_tasks.Task, "result", waiting)
         self._patch(_tasks.Task, "exception", waiting)
         self._patch(_tasks.Task, "_await", awaiting)
