@@ -176,7 +176,14 @@ class Loader(importlib.machinery.SourceFileLoader):
         """Run the body; a first load's end is an edge to every import
         that returns the module (see ``_imports``)."""
         name = None if self.edges is None else self.edges.begin(module)
-        super().exec_module(module)
+        try:
+            super().exec_module(module)
+        except BaseException as exc:
+            # as without the detector: the body's error has no frame of ours
+            tb = exc.__traceback__
+            if tb is not None and tb.tb_frame.f_code is Loader.exec_module.__code__:
+                exc.__traceback__ = tb.tb_next
+            raise
         if name is not None:
             self.edges.end(name, module)  # type: ignore[union-attr]
 

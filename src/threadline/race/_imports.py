@@ -92,17 +92,13 @@ class ImportEdges:
     # -- following (the imports) -------------------------------------------
 
     def _after(self, end: _End) -> None:
-        """This thread is ordered after *end*."""
-        slot, time = end[1], end[2]
-        me: Any = self.detector._thread()
-        if me.vc.get(slot, 0) < time:
+        """This thread is ordered after *end* (the wrappers inline this)."""
+        if self.detector._thread().vc.get(end[1], 0) < end[2]:
             self.detector.join(end[3])
 
     def _fetched(self, module: Any, name: str, fromlist: Sequence[str]) -> None:
         """The submodules of *name* that ``from name import ...`` returned."""
-        kids = self._children.get(name)
-        if not kids:
-            return
+        kids = self._children.get(name, ())
         for item in fromlist:
             if item in kids:
                 end = self._ends.get(f"{name}.{item}")
@@ -120,9 +116,10 @@ class ImportEdges:
 
     def install(self) -> None:
         self._active = True
-        ends = self._ends
+        ends, children = self._ends, self._children
         modules = sys.modules
         after, fetched = self._after, self._fetched
+        thread_of, join = self.detector._thread, self.detector.join
         original = builtins.__import__
 
         def __import__(
@@ -148,10 +145,11 @@ class ImportEdges:
             if full is None:
                 return module
             end = ends.get(full)
-            if end is not None:
-                after(end)
+            if end is not None and thread_of().vc.get(end[1], 0) < end[2]:
+                join(end[3])
             if fromlist:
-                fetched(module, full, fromlist)
+                if full in children:
+                    fetched(module, full, fromlist)
             elif ready:
                 for parent in ready:
                     end = ends.get(parent)
