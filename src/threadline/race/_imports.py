@@ -33,7 +33,8 @@ Locking: ``_ends`` and ``_children`` are read without a lock; their values
 are immutable and replaced whole.  ``_ends[name]`` is written by the thread
 that loads *name*, under the import system's lock of that module;
 ``_children`` (a parent's recorded submodule names) under ``_lock``, which
-guards nothing else and is never held while calling out.  Installed and
+guards nothing else and is never held while calling out; ``_parents`` is
+a cache of values computed from the name alone, written without a lock.  Installed and
 restored by the thread that starts and stops the session; a patch that the
 program replaced meanwhile is left as it is, and ours then passes through.
 """
