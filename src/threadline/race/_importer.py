@@ -15,6 +15,10 @@ detector's finder must then come before pytest's in ``sys.meta_path``
 (``install`` puts it first; the pytest plugin moves it there again once
 pytest has installed its hook).
 
+An instrumented module's first load by the import system tells the
+session's import edges (``_imports``) where its body ends: every import
+that returns it is ordered after that.
+
 ``sys.meta_path`` is changed only by the thread that starts and stops the
 session (at start-up and shut-down of the program or of pytest).
 """
@@ -31,10 +35,13 @@ import site
 import sys
 import sysconfig
 from collections.abc import Callable, Sequence
-from types import CodeType
-from typing import Any
+from types import CodeType, ModuleType
+from typing import TYPE_CHECKING, Any
 
 from . import _rewrite
+
+if TYPE_CHECKING:
+    from ._imports import ImportEdges
 
 # pytest's assertion rewrite of a module's tree: (tree, source, filename)
 AssertRewrite = Callable[[ast.Module, bytes, str], None]
@@ -116,11 +123,18 @@ class Finder:
     """A meta path finder (``importlib.abc.MetaPathFinder``'s protocol;
     importing ``importlib.abc`` itself costs start-up time)."""
 
-    def __init__(self, include: Sequence[str], exclude: Sequence[str], hooks: Any) -> None:
+    def __init__(
+        self,
+        include: Sequence[str],
+        exclude: Sequence[str],
+        hooks: Any,
+        edges: ImportEdges | None = None,
+    ) -> None:
         self.include = [os.path.abspath(p) + os.sep for p in include]
         self.exclude = list(exclude)
         self.never = _never()
         self.hooks = hooks
+        self.edges = edges
 
     def wanted(self, path: str) -> bool:
         path = os.path.abspath(path)
@@ -137,7 +151,7 @@ class Finder:
         if not isinstance(spec.loader, importlib.machinery.SourceFileLoader):
             return None
         asserts = _pytest_asserts(fullname, path, target)
-        spec.loader = Loader(fullname, spec.origin, self.hooks, asserts)
+        spec.loader = Loader(fullname, spec.origin, self.hooks, asserts, self.edges)
         return spec
 
 
@@ -146,11 +160,32 @@ class Loader(importlib.machinery.SourceFileLoader):
     never cached."""
 
     def __init__(
-        self, fullname: str, path: str, hooks: Any, asserts: AssertRewrite | None = None
+        self,
+        fullname: str,
+        path: str,
+        hooks: Any,
+        asserts: AssertRewrite | None = None,
+        edges: ImportEdges | None = None,
     ) -> None:
         super().__init__(fullname, path)
         self.hooks = hooks
         self.asserts = asserts
+        self.edges = edges
+
+    def exec_module(self, module: ModuleType) -> None:
+        """Run the body; a first load's end is an edge to every import
+        that returns the module (see ``_imports``)."""
+        name = None if self.edges is None else self.edges.begin(module)
+        try:
+            super().exec_module(module)
+        except BaseException as exc:
+            # as without the detector: the body's error has no frame of ours
+            tb = exc.__traceback__
+            if tb is not None and tb.tb_frame.f_code is Loader.exec_module.__code__:
+                exc.__traceback__ = tb.tb_next
+            raise
+        if name is not None:
+            self.edges.end(name, module)  # type: ignore[union-attr]
 
     def get_code(self, fullname: str) -> CodeType:
         source = self.get_data(self.path)

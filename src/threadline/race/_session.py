@@ -1,5 +1,6 @@
 """A detection session: the detector, the hooks, the reporter, the import
-hook, and the patches on ``threading.Thread`` that give every thread
+hook, the import edges (``_imports``: a module's body → the imports that
+return it), and the patches on ``threading.Thread`` that give every thread
 started while it runs its parent's clock (start) and hand its clock to
 whoever joins it.  ``Thread`` is patched at class level, so threads started
 by libraries (a ThreadPoolExecutor's workers) are covered too; and
@@ -24,6 +25,7 @@ from typing import Any, TextIO
 from . import _importer
 from ._detector import Detector
 from ._hooks import Hooks
+from ._imports import ImportEdges
 from ._patches import Patches
 from ._report import Reporter, Suppressions
 
@@ -48,7 +50,8 @@ class Session:
         self.reporter = Reporter(out or sys.stderr, suppress)
         self.detector = Detector(self.reporter)
         self.hooks = Hooks(self.detector)
-        self.finder = _importer.Finder(include, exclude, self.hooks)
+        self.imports = ImportEdges(self.detector)
+        self.finder = _importer.Finder(include, exclude, self.hooks, self.imports)
         self.patches = Patches(self.detector)
         self._saved: dict[str, Any] = {}
 
@@ -93,6 +96,7 @@ class Session:
         threading.Thread.join = patched_join  # type: ignore[method-assign,assignment]
         threading.excepthook = excepthook_plain
         self.patches.install()
+        self.imports.install()
         _importer.install(self.finder)
         _started.append(self)
 
@@ -100,6 +104,7 @@ class Session:
         if self in _started:
             _started.remove(self)
         _importer.uninstall(self.finder)
+        self.imports.restore()
         self.patches.restore()
         if self._saved:
             threading.Thread.start = self._saved["start"]  # type: ignore[method-assign]
