@@ -10,7 +10,12 @@ setup(
     ext_modules=[
         Extension(
             "threadline.race._accel",
-            ["src/threadline/race/_accel.c"],
+            [
+                "src/threadline/race/_accel_module.c",
+                "src/threadline/race/_accel_core.c",
+                "src/threadline/race/_accel_hooks.c",
+            ],
+            depends=["src/threadline/race/_accel.h"],
             # THREADLINE_REQUIRE_ACCEL=1 (CI, development): a failed compile fails
             optional=os.environ.get("THREADLINE_REQUIRE_ACCEL", "") in ("", "0"),
         )

@@ -3,10 +3,15 @@ schedules of accesses and lock operations by a few threads, run through
 both detectors, must produce the same races, with the same stacks.  The
 first-access path, dead objects and reused ids are in the mix, and so are
 hand-offs through containers (stores, fetches, what is reached through a
-fetched object)."""
+fetched object).  The same for the hooks: random sequences of hook calls
+(loads, stores, deletions, augmented assignments, iteration, ``in``,
+builtins, container and lock methods, ``with lock:``) through the C hooks
+over the C detector and the Python hooks over the Python one must give the
+same races, results and final states."""
 
 from __future__ import annotations
 
+import collections
 import gc
 import queue
 import threading
@@ -19,6 +24,7 @@ from hypothesis import HealthCheck, given, settings
 
 from threadline.race import _detector
 from threadline.race._detector import Detector, Race
+from threadline.race._hooks import Hooks
 
 pytestmark = pytest.mark.skipif(_detector._accel is None, reason="_accel is not built here")
 
@@ -178,3 +184,193 @@ def test_the_c_path_reports_what_the_python_path_reports(
     schedule: list[tuple[int, str, int, Any]], workers: Workers
 ) -> None:
     assert run_schedule(True, schedule, workers) == run_schedule(False, schedule, workers)
+
+
+# -- the hooks: _accel.Hooks against _hooks.Hooks -----------------------------------
+
+
+def test_the_hooks_with_c_twins_are_the_c_types_methods() -> None:
+    accel = _detector._accel
+    assert accel is not None
+    in_c = {name for name in vars(accel.Hooks) if not name.startswith("__")}
+    assert set(Hooks._IN_C) == in_c
+    assert len(Hooks._IN_C) == len(in_c)
+    for name in Hooks._IN_C:  # each twin stands in for a Python method of that name
+        assert callable(getattr(Hooks, name))
+
+
+class Obj:
+    pass
+
+
+# A hook step: (thread, op, a, b): a picks the object (a box, a container, a
+# lock), b the attribute, key or value.  Every step runs on one of the
+# worker threads, so steps of different threads are ordered only by locks
+# (a ``with`` or a method call) and hand-offs through containers.
+HOOK_OPS = [
+    "ra", "wa", "sa", "da", "aug_attr", "ri", "wi", "si", "di", "aug_item", "it", "isin",
+    "len", "list", "get", "setdefault", "dict_pop", "append", "pop", "popleft", "with",
+    "acquire_release", "rg", "wg", "rgv", "wgv", "ri_slice", "wi_slice", "whole", "getattr",
+]  # fmt: skip
+hook_steps = st.lists(
+    st.tuples(
+        st.integers(0, THREADS - 1),
+        st.sampled_from(HOOK_OPS),
+        st.integers(0, 2),
+        st.integers(0, 2),
+    ),
+    max_size=30,
+)
+
+
+class World:
+    """What one run's hooks work on, made afresh for each path."""
+
+    def __init__(self) -> None:
+        self.boxes = [Obj(), Obj()]
+        for box in self.boxes:
+            box.x = box.y = 0
+        self.values = [Obj(), Obj()]  # stored in containers: handed over
+        self.containers: list[Any] = [[0, 0, 0], {"a": 0, "b": 0}, collections.deque([0, 0])]
+        self.locks = [threading.Lock(), threading.RLock()]
+        self.namespace = {"__name__": "model", "g": 0}
+
+    def name(self, value: Any) -> Any:
+        """*value* as the same thing on either path's objects."""
+        for kind in ("boxes", "values", "containers"):
+            for i, obj in enumerate(getattr(self, kind)):
+                if value is obj:
+                    return (kind, i)
+        if isinstance(value, (list, tuple, collections.deque)):
+            return [self.name(v) for v in value]
+        if isinstance(value, dict):
+            return {k: self.name(v) for k, v in value.items()}
+        return value
+
+    def state(self) -> Any:
+        return (
+            [self.name(vars(box)) for box in self.boxes],
+            [
+                {k: self.name(v) for k, v in c.items()}
+                if isinstance(c, dict)
+                else self.name(list(c))
+                for c in self.containers
+            ],
+            self.namespace["g"],
+        )
+
+
+def hook_step(h: Hooks, w: World, op: str, a: int, b: int) -> Any:
+    box = w.boxes[a % 2]
+    attr = ("x", "y", "z")[b]
+    c = w.containers[a]
+    key = ("a", "b", "c")[b] if isinstance(c, dict) else (0, -1, 1)[b]
+    value = w.values[b % 2]
+    lock = w.locks[a % 2]
+    if op == "ra":
+        return h.ra(box, attr)
+    if op == "wa":
+        return h.wa(box, attr, value)
+    if op == "sa":
+        return h.sa(b, box, attr)
+    if op == "da":
+        return h.da(box, "z")
+    if op == "aug_attr":
+        return h.wa_top(h.iadd(h.ra_push(box, ("x", "y", "x")[b]), 1))
+    if op == "ri":
+        return h.ri(c, key)
+    if op == "wi":
+        return h.wi(c, key, value)
+    if op == "si":
+        return h.si(b, c, key)
+    if op == "di":
+        return h.di(c, key)
+    if op == "aug_item":
+        return h.wi_top(h.iadd(h.ri_push(c, key), 1))
+    if op == "it":
+        return [x for x in h.it(c)]  # noqa: C416 (the loop is the point)
+    if op == "isin":
+        return h.isin(value, c)
+    if op == "len":
+        return h.call(len)(c)
+    if op == "list":
+        return h.call(list)(c)
+    if op == "get":
+        return h.m(w.containers[1], "get")(key if isinstance(key, str) else "a")
+    if op == "setdefault":
+        return h.m(w.containers[1], "setdefault")(("a", "b", "c")[b], value)
+    if op == "dict_pop":
+        return h.m(w.containers[1], "pop")(("a", "b", "c")[b], None)
+    if op == "append":
+        return h.m(w.containers[0 if a < 2 else 2], "append")(value)
+    if op == "pop":
+        return h.m(w.containers[0 if a < 2 else 2], "pop")()
+    if op == "popleft":
+        return h.m(w.containers[2], "popleft")()
+    if op == "with":
+        with h.cm(lock):
+            return hook_step(h, w, ("ra", "wa", "ri")[b], a, b)
+    if op == "acquire_release":
+        h.m(lock, "acquire")()
+        try:
+            return hook_step(h, w, ("wi", "ri", "it")[b], a, b)
+        finally:
+            h.m(lock, "release")()
+    if op == "ri_slice":  # the C hooks hand slices to the Python ones
+        return h.ri(c, slice(b - 1, None))
+    if op == "wi_slice":
+        return h.wi(w.containers[0], slice(0, b), [value])
+    if op == "whole":
+        return h.whole(c)
+    if op == "getattr":
+        return h.call(getattr)(box, attr, None)
+    if op in ("rg", "wg"):
+        return getattr(h, op)(w.namespace, "g")
+    if op in ("rgv", "wgv"):
+        return getattr(h, op)(w.namespace, "g", b)
+    raise AssertionError(op)
+
+
+def run_hooks(
+    use_c: bool, schedule: list[tuple[int, str, int, int]], workers: Workers
+) -> list[Any]:
+    races: list[Race] = []
+    d = Detector(races.append, use_c=use_c)
+    h = Hooks(d)
+    assert ("ra" in vars(h)) is use_c  # the C twins are in place on the C path only
+    w = World()
+    outcomes: list[Any] = []
+
+    def step(op: str, a: int, b: int) -> None:
+        try:
+            outcomes.append(w.name(hook_step(h, w, op, a, b)))
+        except (AttributeError, KeyError, IndexError, TypeError) as exc:
+            outcomes.append(type(exc).__name__)
+
+    for thread, op, a, b in schedule:
+        workers.run(thread, lambda op=op, a=a, b=b: step(op, a, b))
+    return [
+        (
+            r.current.thread.slot,
+            r.current.write,
+            r.current.what,
+            r.current.stack,
+            r.previous.thread.slot,
+            r.previous.write,
+            r.previous.stack,
+        )
+        for r in races
+    ] + [("outcomes", outcomes, w.state())]
+
+
+@pytest.mark.timeout(600)
+@settings(
+    max_examples=100,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(schedule=hook_steps)
+def test_the_c_hooks_report_what_the_python_hooks_report(
+    schedule: list[tuple[int, str, int, int]], workers: Workers
+) -> None:
+    assert run_hooks(True, schedule, workers) == run_hooks(False, schedule, workers)

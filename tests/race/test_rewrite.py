@@ -6,12 +6,14 @@ logs are compared."""
 from __future__ import annotations
 
 import ast
+import builtins
 import colorsys
 import importlib.util
 import inspect
 import os
 import sys
 import textwrap
+import threading
 import traceback
 from typing import Any
 
@@ -20,7 +22,7 @@ import pytest
 from threadline.race._detector import Detector, Race
 from threadline.race._hooks import Hooks
 from threadline.race._importer import instrument, prepare
-from threadline.race._rewrite import rewrite
+from threadline.race._rewrite import _CALLED_BUILTINS, rewrite
 
 PRELUDE = """
 log = []
@@ -475,3 +477,27 @@ def test_nodes_with_a_start_and_no_end_compile() -> None:
     exec(compile(rewrite(tree), "<snippet>", "exec"), namespace)
     assert namespace["py_sys"] is sys
     assert namespace["x"] == os.sep
+
+
+def test_every_builtin_the_rewrite_sends_to_call_is_one_call_replaces() -> None:
+    # one list of names (the rewriter's): each reaches a hook, on either path
+    hooks = Hooks(Detector(lambda race: None))
+    for name in sorted(_CALLED_BUILTINS):
+        fn = getattr(builtins, name)
+        assert hooks.call(fn) is not fn, name
+    assert hooks.call(print) is print
+
+
+def test_a_whole_container_builtin_records_its_read() -> None:
+    races: list[Race] = []
+    hooks = Hooks(Detector(races.append))
+    items = [1, 2]
+    hooks.wi(items, 0, 5)
+
+    def other() -> None:
+        assert hooks.call(sorted)(items) == [2, 5]
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    thread.join()
+    assert [race.current.what for race in races] == ["the items of a list"]

@@ -54,10 +54,10 @@ unordered.  An entry is guarded by the stripe lock of its object's id (the
 one its locations use) and dropped when the object's shadow is forgotten.
 
 ``access``, ``acquire``, ``release``, ``stored``, ``tick`` and ``fetched``
-have a C twin (``_accel.c``) that works on the same containers with stripe
-locks of its own (so a detector runs one or the other, never both); it is
-used where it was built, unless THREADLINE_RACE_PURE=1 asks for this file's
-code.
+have a C twin (``_accel.Core``, in ``_accel_core.c``) that works on the
+same containers with stripe locks of its own (so a detector runs one or
+the other, never both); it is used where it was built, unless
+THREADLINE_RACE_PURE=1 asks for this file's code.
 """
 
 from __future__ import annotations
@@ -249,7 +249,7 @@ class ThreadInfo:
         self.cached_raws: dict[int, RawStack] = {}  # by line (C: by instruction offset)
         self.last_read: Any = None  # the C path's last epoch tuples, reused while they fit
         self.last_write: Any = None
-        self.cached_code: Any = None  # the C path's: see same_context in _accel.c
+        self.cached_code: Any = None  # the C path's: see same_context in _accel_core.c
         self.cached_parent: Any = None
         self.cached_parent_lasti: Any = None
 
@@ -372,19 +372,19 @@ class Detector:
             self._location: Callable[[Any, _Watch | None], Any] = _accel.Location
             self._thread_info: Callable[..., ThreadInfo] = _accel.ThreadInfo
             core = _accel.Core(
-                self,
-                self._threads,
-                self._shadow,
-                self._dead,
-                self._sync,
-                self._sync_keep,
-                _OWN_PREFIX,
-                STRIPES,
-                self._objects,
-                self._kept,
-                _Watch,
-                _SWEEP_MIN,
-                self.handoff,
+                detector=self,
+                threads=self._threads,
+                shadow=self._shadow,
+                dead=self._dead,
+                sync=self._sync,
+                sync_keep=self._sync_keep,
+                own_prefix=_OWN_PREFIX,
+                stripes=STRIPES,
+                objects=self._objects,
+                kept=self._kept,
+                watch_type=_Watch,
+                sweep_every=_SWEEP_MIN,
+                handoff=self.handoff,
             )
             self.core: Any = core  # for the C hooks (see _hooks.Hooks)
             self.access = core.access

@@ -19,6 +19,11 @@ iterating a handed container) calls ``Detector.fetched`` and passes what
 it returns to the read of the item.  A class whose ``__getitem__``/
 ``__setitem__``/``__delitem__`` is instrumented code records its own
 accesses (under its own locks): its call sites record none.
+
+What the hooks know lives beside them: the locations and how reports name
+them in ``_locations``, what each method of a sync object or container
+records in ``_methods``.  With the C core, the hottest hooks run their C
+twins (``_accel.Hooks``, in ``_accel_hooks.c``; ``Hooks._IN_C``).
 """
 
 from __future__ import annotations
@@ -26,7 +31,6 @@ from __future__ import annotations
 import builtins
 import collections
 import operator
-import queue
 import threading
 from collections.abc import Callable
 from types import ModuleType
@@ -34,87 +38,27 @@ from typing import Any
 
 from .._core._convoy import acquire_politely
 from ._detector import Detector, _accel
-from ._queues import SIMPLE_QUEUE
+from ._locations import (
+    ALL,
+    CONTAINERS,
+    DICT_VIEWS,
+    EXACT_CONTAINERS,
+    MOVED,
+    SEQUENCES,
+    SHAPE,
+    UNKEYABLE,
+    describe,
+    keyable,
+)
+from ._methods import TABLES, UNSEEN, WHOLE_READERS, reading, sync_of, table_for
 from ._rewrite import R
-
-# The locations of a builtin container besides its items: its length (or
-# key set), all its values at once (what iteration and sum() read; every
-# item write also writes it, atomically), and their positions (what
-# sort(), clear() and insert() change under every item read).
-SHAPE = "<shape>"
-ALL = "<all>"
-MOVED = "<moved>"
-_CONTAINERS = (list, dict, set, collections.deque)
-_EXACT_CONTAINERS = frozenset(_CONTAINERS)
-_DICT_VIEWS: tuple[type, type] = (type({}.values()), type({}.items()))
-_SEQUENCES = (list, collections.deque)  # indexed: negative indexes and slices resolved
-
-
-class _SliceKey(tuple):  # type: ignore[type-arg]
-    """A slice as (part of) a location key: slices cannot be hashed before
-    Python 3.12 (``a[:, 0]`` on a NumPy array).  Equal only to another
-    _SliceKey, never to the tuple ``(start, stop, step)`` (``a[1, 2, None]``)."""
-
-    __slots__ = ()
-
-    def __eq__(self, other: object) -> bool:
-        return type(other) is _SliceKey and tuple.__eq__(self, other)
-
-    def __ne__(self, other: object) -> bool:
-        return not self == other
-
-    def __hash__(self) -> int:
-        return hash((_SliceKey, tuple.__hash__(self)))
-
-    def __repr__(self) -> str:
-        return "slice({!r}, {!r}, {!r})".format(*self)
-
-
-_UNKEYABLE: Any = object()
-
-
-def _keyable(key: Any) -> Any:
-    """*key* as a location key: itself if it can be hashed, slices and
-    tuples of them made hashable; else _UNKEYABLE (a list used as a NumPy
-    index): that access is not recorded, which can miss a race but never
-    invents one."""
-    try:
-        hash(key)
-    except TypeError:
-        pass
-    else:
-        return key
-    if type(key) is slice:
-        parts = [_keyable(part) for part in (key.start, key.stop, key.step)]
-        return _UNKEYABLE if any(p is _UNKEYABLE for p in parts) else _SliceKey(parts)
-    if type(key) is tuple:
-        parts = [_keyable(part) for part in key]
-        return _UNKEYABLE if any(p is _UNKEYABLE for p in parts) else tuple(parts)
-    return _UNKEYABLE
-
-
-def _describe(typ: type, label: Any, key: Any) -> str:
-    kind = typ.__name__
-    if key == SHAPE:
-        return f"the length of a {kind}"
-    if key in (ALL, MOVED):
-        return f"the items of a {kind}"
-    if isinstance(key, tuple) and key[:1] == ("<item>",):
-        return f"{kind}[{key[1]!r}]"
-    if isinstance(key, tuple) and key[:1] == ("<global>",):
-        return f"global {key[1]} (module {label or '?'})"
-    if isinstance(key, tuple) and key[:1] == ("<cell>",):
-        return f"closure variable {key[1]}"
-    if issubclass(typ, type):
-        return f"class attribute {label}.{key}"
-    return f"{kind}.{key}"
 
 
 def _records_itself(obj: Any, dunder: str) -> bool:
     """Is ``type(obj).<dunder>`` instrumented code (which records what it
     does itself, under whatever lock it takes)?  Builtin containers and
     classes that are not instrumented are recorded at the call site."""
-    if type(obj) in _EXACT_CONTAINERS:
+    if type(obj) in EXACT_CONTAINERS:
         return False
     code = getattr(getattr(type(obj), dunder, None), "__code__", None)
     return code is not None and R in code.co_names
@@ -153,26 +97,26 @@ class Hooks:
     def _use_c(self, core: Any) -> None:
         assert _accel is not None
         fast = _accel.Hooks(
-            core,
-            self,
-            _describe,
-            threading.local,
-            collections.deque,
-            _CONTAINERS,
-            _LOCK_TYPES,
-            _PLAIN_LOCKS,
-            _TABLES,
-            _table_for,
-            acquire_politely,
-            Hooks.ri,
-            Hooks.wi,
-            self._stack,
-            SHAPE,
-            ALL,
-            MOVED,
-            _WHOLE_READERS,
-            Hooks.call,
-            R,
+            core=core,
+            py=self,
+            describe=describe,
+            local_type=threading.local,
+            deque_type=collections.deque,
+            containers=CONTAINERS,
+            lock_types=_LOCK_TYPES,
+            plain_locks=_PLAIN_LOCKS,
+            tables=TABLES,
+            table_for=table_for,
+            politely=acquire_politely,
+            py_ri=Hooks.ri,
+            py_wi=Hooks.wi,
+            stack=self._stack,
+            shape=SHAPE,
+            all=ALL,
+            moved=MOVED,
+            readers=WHOLE_READERS,
+            py_call=Hooks.call,
+            rname=R,
         )
         for name in self._IN_C:
             setattr(self, name, getattr(fast, name))
@@ -186,9 +130,9 @@ class Hooks:
             self._attr(obj, name, False)
             raise
         if type(obj) is ModuleType:
-            self.d.access(obj.__dict__, ("<global>", name), False, _describe)
+            self.d.access(obj.__dict__, ("<global>", name), False, describe)
         elif not callable(value) and not isinstance(obj, threading.local):
-            self.d.access(obj, name, False, _describe)
+            self.d.access(obj, name, False, describe)
             if self.d.handoff:  # reached through a handed object: handed over with it
                 self.d.fetched(value, obj, False)
         return value
@@ -198,9 +142,9 @@ class Hooks:
         (the same location either way); a ``threading.local``'s are per
         thread."""
         if type(obj) is ModuleType:
-            self.d.access(obj.__dict__, ("<global>", name), write, _describe)
+            self.d.access(obj.__dict__, ("<global>", name), write, describe)
         elif not isinstance(obj, threading.local):
-            self.d.access(obj, name, write, _describe)
+            self.d.access(obj, name, write, describe)
 
     def wa(self, obj: Any, name: str, value: Any) -> None:
         setattr(obj, name, value)
@@ -221,14 +165,14 @@ class Hooks:
     # -- items --------------------------------------------------------------
 
     def _item_keys(self, obj: Any, key: Any) -> list[Any]:
-        if issubclass(type(obj), _SEQUENCES):  # by type, as the C path asks
+        if issubclass(type(obj), SEQUENCES):  # by type, as the C path asks
             if isinstance(key, slice):
                 return [("<item>", i) for i in range(*key.indices(len(obj)))]
             if isinstance(key, int) and key < 0:
                 key += len(obj)
         if type(key) is not int and type(key) is not str:
-            key = _keyable(key)
-            if key is _UNKEYABLE:
+            key = keyable(key)
+            if key is UNKEYABLE:
                 return []
         return [("<item>", key)]
 
@@ -236,12 +180,12 @@ class Hooks:
         value = obj[key]
         if _records_itself(obj, "__getitem__"):
             return value
-        container = isinstance(obj, _CONTAINERS)
+        container = isinstance(obj, CONTAINERS)
         seen = self.d.fetched(value, obj, container) if self.d.handoff else None
         for k in self._item_keys(obj, key):
-            self.d.access(obj, k, False, _describe, False, seen)
+            self.d.access(obj, k, False, describe, False, seen)
         if container:
-            self.d.access(obj, MOVED, False, _describe)
+            self.d.access(obj, MOVED, False, describe)
         return value
 
     def wi(self, obj: Any, key: Any, value: Any) -> None:
@@ -251,7 +195,7 @@ class Hooks:
         keys = self._item_keys(obj, key)
         new_key = issubclass(type(obj), dict) and key not in obj
         handed = False
-        if isinstance(obj, _CONTAINERS):
+        if isinstance(obj, CONTAINERS):
             many = isinstance(key, slice) and type(value) in (list, tuple)
             handed = self.d.stored(tuple(value) if many else value)
         try:
@@ -267,7 +211,7 @@ class Hooks:
             return
         keys = self._item_keys(obj, key)
         del obj[key]
-        self._wrote(obj, keys, reshaped=True, moved=issubclass(type(obj), _SEQUENCES))
+        self._wrote(obj, keys, reshaped=True, moved=issubclass(type(obj), SEQUENCES))
 
     def ri_push(self, obj: Any, key: Any) -> Any:
         self._push((obj, key))
@@ -279,13 +223,13 @@ class Hooks:
 
     def _wrote(self, obj: Any, keys: list[Any], *, reshaped: bool, moved: bool) -> None:
         for k in keys:
-            self.d.access(obj, k, True, _describe)
-        if isinstance(obj, _CONTAINERS):  # inserting or removing a key is atomic in itself
-            self.d.access(obj, ALL, True, _describe, True)
+            self.d.access(obj, k, True, describe)
+        if isinstance(obj, CONTAINERS):  # inserting or removing a key is atomic in itself
+            self.d.access(obj, ALL, True, describe, True)
             if reshaped:
-                self.d.access(obj, SHAPE, True, _describe, True)
+                self.d.access(obj, SHAPE, True, describe, True)
             if moved:
-                self.d.access(obj, MOVED, True, _describe, True)
+                self.d.access(obj, MOVED, True, describe, True)
 
     def sa(self, value: Any, obj: Any, name: str) -> None:
         """``obj.name = value`` (value first: Python evaluates it first)."""
@@ -316,24 +260,24 @@ class Hooks:
         return value
 
     def rg(self, namespace: dict[str, Any], name: str) -> None:
-        self.d.access(namespace, ("<global>", name), False, _describe)
+        self.d.access(namespace, ("<global>", name), False, describe)
 
     def wg(self, namespace: dict[str, Any], name: str) -> None:
-        self.d.access(namespace, ("<global>", name), True, _describe)
+        self.d.access(namespace, ("<global>", name), True, describe)
 
     def rc(self, probe: Callable[[], Any], name: str) -> None:
-        self.d.access(probe.__closure__[0], ("<cell>", name), False, _describe)  # type: ignore[index]
+        self.d.access(probe.__closure__[0], ("<cell>", name), False, describe)  # type: ignore[index]
 
     def wc(self, probe: Callable[[], Any], name: str) -> None:
-        self.d.access(probe.__closure__[0], ("<cell>", name), True, _describe)  # type: ignore[index]
+        self.d.access(probe.__closure__[0], ("<cell>", name), True, describe)  # type: ignore[index]
 
     # -- whole containers ---------------------------------------------------
 
     def whole(self, obj: Any) -> None:
         """A read of every item and of the length (iteration, sum, sorted...)."""
-        if isinstance(obj, _CONTAINERS):
-            self.d.access(obj, SHAPE, False, _describe)
-            self.d.access(obj, ALL, False, _describe)
+        if isinstance(obj, CONTAINERS):
+            self.d.access(obj, SHAPE, False, describe)
+            self.d.access(obj, ALL, False, describe)
 
     def it(self, obj: Any) -> Any:
         """``for x in obj``: iterating reads the container (and, when it was
@@ -349,17 +293,17 @@ class Hooks:
         holder: Any
         if isinstance(obj, (list, set, collections.deque)):
             holder = obj
-        elif isinstance(obj, _DICT_VIEWS):
+        elif isinstance(obj, DICT_VIEWS):
             holder = obj.mapping  # type: ignore[attr-defined]
         else:
             return
         if id(holder) in self.d.handoff:
-            items = isinstance(obj, _DICT_VIEWS[1])
+            items = isinstance(obj, DICT_VIEWS[1])
             self.d.fetched(tuple(v for _, v in obj) if items else tuple(obj), holder, True)
 
     def isin(self, item: Any, container: Any) -> bool:
         if issubclass(type(container), (dict, set)):  # membership: the key set
-            self.d.access(container, SHAPE, False, _describe)
+            self.d.access(container, SHAPE, False, describe)
         else:
             self.whole(container)
         return item in container
@@ -377,8 +321,8 @@ class Hooks:
             return self.wa
         if fn is builtins.delattr:
             return self.da
-        if fn in _WHOLE_READERS:
-            return _reading(self, fn)
+        if fn in WHOLE_READERS:
+            return reading(self, fn)
         return fn
 
     def _getattr(self, obj: Any, name: str, *default: Any) -> Any:
@@ -397,8 +341,8 @@ class Hooks:
         return True
 
     def _len(self, obj: Any) -> int:
-        if isinstance(obj, (list, dict, set, collections.deque)):
-            self.d.access(obj, SHAPE, False, _describe)
+        if isinstance(obj, CONTAINERS):
+            self.d.access(obj, SHAPE, False, describe)
         return len(obj)
 
     # -- methods ------------------------------------------------------------
@@ -408,9 +352,9 @@ class Hooks:
         touches a builtin container."""
         method = getattr(obj, name)
         cls = type(obj)
-        table = _TABLES.get(cls, _UNSEEN)
-        if table is _UNSEEN:
-            table = _TABLES[cls] = _table_for(cls)
+        table = TABLES.get(cls, UNSEEN)
+        if table is UNSEEN:
+            table = TABLES[cls] = table_for(cls)
         if table is not None and name in table:
             return table[name](self, obj, method)
         return method
@@ -439,53 +383,16 @@ class Hooks:
         return self._stack.items.pop()  # type: ignore[no-any-return]
 
 
-_WHOLE_READERS = frozenset(
-    [
-        builtins.sum,
-        builtins.sorted,
-        builtins.list,
-        builtins.tuple,
-        builtins.set,
-        builtins.frozenset,
-        builtins.dict,
-        builtins.min,
-        builtins.max,
-        builtins.any,
-        builtins.all,
-        builtins.enumerate,
-        builtins.reversed,
-    ]
-)
-
-
-def _reading(hooks: Hooks, fn: Any) -> Callable[..., Any]:
-    def call(*args: Any, **kwargs: Any) -> Any:
-        if args:
-            hooks.whole(args[0])
-        return fn(*args, **kwargs)
-
-    return call
-
-
-def _sync_of(obj: Any) -> Any:
-    """The object whose clock *obj*'s acquire and release move: a
-    Condition's is its lock's (two conditions on one lock, as ``queue.Queue``
-    has, order what the lock orders); any other's is its own."""
-    if isinstance(obj, threading.Condition):
-        return obj._lock  # type: ignore[attr-defined]
-    return obj
-
-
 class _Held:
     """A lock-like object in ``with``: HB edges around the real enter/exit,
-    on the clock of ``_sync_of(obj)``."""
+    on the clock of ``sync_of(obj)``."""
 
     __slots__ = ("d", "obj", "sync")
 
     def __init__(self, detector: Detector, obj: Any) -> None:
         self.d = detector
         self.obj = obj
-        self.sync = _sync_of(obj)
+        self.sync = sync_of(obj)
 
     def __enter__(self) -> Any:
         obj: Any = self.obj
@@ -516,347 +423,3 @@ _LOCK_TYPES: tuple[type, ...] = (
 
 def _is_lock_like(obj: Any) -> bool:
     return isinstance(obj, _LOCK_TYPES)
-
-
-# -- method tables: type -> name -> wrapper(hooks, obj, bound method) -------------
-
-Wrapper = Callable[[Hooks, Any, Any], Any]
-
-
-def _acquiring(h: Hooks, obj: Any, method: Any) -> Any:
-    def call(*args: Any, **kwargs: Any) -> Any:
-        got = method(*args, **kwargs)
-        if got or got is None:
-            h.d.acquire(obj)
-        return got
-
-    return call
-
-
-def _releasing(h: Hooks, obj: Any, method: Any) -> Any:
-    def call(*args: Any, **kwargs: Any) -> Any:
-        h.d.release(obj)
-        return method(*args, **kwargs)
-
-    return call
-
-
-def _waiting(h: Hooks, obj: Any, method: Any) -> Any:
-    """Condition.wait: releases the lock while it waits, then re-acquires."""
-
-    def call(*args: Any, **kwargs: Any) -> Any:
-        h.d.release(obj)
-        try:
-            return method(*args, **kwargs)
-        finally:
-            h.d.acquire(obj)
-
-    return call
-
-
-def _waiting_for(h: Hooks, obj: Any, method: Any) -> Any:
-    """Condition.wait_for: the predicate runs with the lock held, between
-    waits, so each evaluation is an acquire (and a release if it waits on)."""
-
-    def call(predicate: Callable[[], Any], timeout: float | None = None) -> Any:
-        def checked() -> Any:
-            h.d.acquire(obj)
-            result = predicate()
-            if not result:
-                h.d.release(obj)
-            return result
-
-        h.d.release(obj)
-        try:
-            return method(checked, timeout)
-        finally:
-            h.d.acquire(obj)
-
-    return call
-
-
-def _event_wait(h: Hooks, obj: Any, method: Any) -> Any:
-    def call(*args: Any, **kwargs: Any) -> Any:
-        flag = method(*args, **kwargs)
-        if flag:
-            h.d.acquire(obj)
-        return flag
-
-    return call
-
-
-def _on_its_lock(wrapper: Wrapper) -> Wrapper:
-    """*wrapper* for a Condition, on its lock's clock (see ``_sync_of``)."""
-
-    def wrap(h: Hooks, obj: Any, method: Any) -> Any:
-        return wrapper(h, _sync_of(obj), method)
-
-    return wrap
-
-
-def _writes(
-    *, items: bool, reads_all: bool = False, stores: bool = False, fetches: bool = False
-) -> Wrapper:
-    """A container method that changes its shape and, with *items*, may
-    move or change every item; with *stores*, it stores its argument (or,
-    for ``extend``, the items of a list or tuple given); with *fetches*,
-    it takes out what it returns."""
-
-    def wrap(h: Hooks, obj: Any, method: Any) -> Any:
-        def call(*args: Any, **kwargs: Any) -> Any:
-            if reads_all:
-                h.whole(obj)
-            handed = stores and len(args) == 1 and h.d.stored(_stored_value(method, args[0]))
-            try:
-                result = method(*args, **kwargs)
-                if items:
-                    _all_items_written(h, obj)
-                h.d.access(obj, ALL, True, _describe, True)
-                h.d.access(obj, SHAPE, True, _describe, True)
-            finally:
-                if handed:
-                    h.d.tick()
-            if fetches:
-                h.d.fetched(result, obj, True)
-            return result
-
-        return call
-
-    return wrap
-
-
-def _stored_value(method: Any, arg: Any) -> Any:
-    """What a storing method hands over: its argument, or the items of a
-    list or tuple given to ``extend``/``update`` (an iterator is not read
-    twice: what it yields is not handed over)."""
-    if method.__name__ in ("extend", "extendleft", "update"):
-        return tuple(arg) if type(arg) in (list, tuple) else None
-    return arg
-
-
-def _all_items_written(h: Hooks, obj: Any) -> None:
-    """Every item may have moved or changed (sort, clear, popleft...)."""
-    h.d.access(obj, MOVED, True, _describe, True)
-
-
-def _shifting(h: Hooks, obj: Any, method: Any) -> Any:
-    """list.pop/insert/remove, deque.pop/insert/remove: the items from one
-    index on move."""
-    name = method.__name__
-
-    def call(*args: Any) -> Any:
-        size = len(obj)
-        handed = False
-        if name == "remove":
-            h.whole(obj)
-            start = obj.index(args[0])
-        elif name == "insert":
-            start = args[0] if args[0] >= 0 else max(size + args[0], 0)
-            handed = len(args) == 2 and h.d.stored(args[1])
-        else:  # pop
-            start = args[0] if args else size - 1
-            start = start + size if start < 0 else start
-        try:
-            result = method(*args)
-            for k in range(min(start, size), max(size, len(obj))):
-                h.d.access(obj, ("<item>", k), True, _describe, True)
-            h.d.access(obj, ALL, True, _describe, True)
-            h.d.access(obj, SHAPE, True, _describe, True)
-        finally:
-            if handed:
-                h.d.tick()
-        if name == "pop":
-            h.d.fetched(result, obj, True)
-        return result
-
-    return call
-
-
-def _list_append(h: Hooks, obj: Any, method: Any) -> Any:
-    def call(value: Any) -> None:
-        handed = h.d.stored(value)
-        try:
-            method(value)
-            h.d.access(obj, ALL, True, _describe, True)
-            h.d.access(obj, SHAPE, True, _describe, True)
-        finally:
-            if handed:
-                h.d.tick()
-
-    return call
-
-
-def _dict_key_reader(h: Hooks, obj: Any, method: Any) -> Any:
-    """dict.get: a read of the key's item that returns what was stored."""
-
-    def call(key: Any, *args: Any) -> Any:
-        result = method(key, *args)
-        seen = h.d.fetched(result, obj, True) if h.d.handoff else None
-        h.d.access(obj, ("<item>", key), False, _describe, False, seen)
-        h.d.access(obj, MOVED, False, _describe)
-        return result
-
-    return call
-
-
-def _dict_key_writer(h: Hooks, obj: Any, method: Any) -> Any:
-    """dict.setdefault and dict.pop: atomic writes of the key's item;
-    setdefault stores its default when the key is missing (else it reads
-    the item), and both return what the dict held."""
-    storing = method.__name__ == "setdefault"
-
-    def call(key: Any, *args: Any) -> Any:
-        had = key in obj
-        if storing and had:  # finds what is there: a read of the item
-            result = method(key, *args)
-            seen = h.d.fetched(result, obj, True) if h.d.handoff else None
-            h.d.access(obj, ("<item>", key), False, _describe, False, seen)
-            return result
-        handed = storing and len(args) == 1 and h.d.stored(args[0])
-        try:
-            result = method(key, *args)
-            h.d.access(obj, ("<item>", key), True, _describe, True)
-            h.d.access(obj, ALL, True, _describe, True)
-            if had != (key in obj):
-                h.d.access(obj, SHAPE, True, _describe, True)
-        finally:
-            if handed:
-                h.d.tick()
-        h.d.fetched(result, obj, True)
-        return result
-
-    return call
-
-
-def _dict_update(h: Hooks, obj: Any, method: Any) -> Any:
-    def call(*args: Any, **kwargs: Any) -> None:
-        before = len(obj)
-        given = args[0] if len(args) == 1 else None
-        values = tuple(given.values()) if type(given) is dict else ()
-        handed = h.d.stored(values + tuple(kwargs.values()))
-        try:
-            method(*args, **kwargs)
-            keys = list(dict(*args, **kwargs))
-            for key in keys:
-                h.d.access(obj, ("<item>", key), True, _describe, True)
-            h.d.access(obj, ALL, True, _describe, True)
-            if len(obj) != before:
-                h.d.access(obj, SHAPE, True, _describe, True)
-        finally:
-            if handed:
-                h.d.tick()
-
-    return call
-
-
-def _reads_all(h: Hooks, obj: Any, method: Any) -> Any:
-    def call(*args: Any, **kwargs: Any) -> Any:
-        h.whole(obj)
-        return method(*args, **kwargs)
-
-    return call
-
-
-_LIST: dict[str, Wrapper] = {
-    "append": _list_append,
-    "extend": _writes(items=False, stores=True),
-    "insert": _shifting,
-    "pop": _shifting,
-    "remove": _shifting,
-    "clear": _writes(items=True),
-    "sort": _writes(items=True, reads_all=True),
-    "reverse": _writes(items=True, reads_all=True),
-    "index": _reads_all,
-    "count": _reads_all,
-    "copy": _reads_all,
-}
-_DICT: dict[str, Wrapper] = {
-    "get": _dict_key_reader,
-    "setdefault": _dict_key_writer,
-    "pop": _dict_key_writer,
-    "update": _dict_update,
-    "clear": _writes(items=True),
-    "popitem": _writes(items=True, fetches=True),
-    "keys": _reads_all,
-    "values": _reads_all,
-    "items": _reads_all,
-    "copy": _reads_all,
-}
-_SET: dict[str, Wrapper] = {
-    "add": _writes(items=False, stores=True),
-    "discard": _writes(items=False),
-    "remove": _writes(items=False),
-    "pop": _writes(items=False, fetches=True),
-    "clear": _writes(items=False),
-    "update": _writes(items=False, stores=True),
-    "difference_update": _writes(items=False),
-    "intersection_update": _writes(items=False),
-    "copy": _reads_all,
-}
-_DEQUE: dict[str, Wrapper] = {
-    "append": _writes(items=False, stores=True),
-    "appendleft": _writes(items=True, stores=True),
-    "pop": _shifting,
-    "popleft": _writes(items=True, fetches=True),
-    "extend": _writes(items=False, stores=True),
-    "extendleft": _writes(items=True, stores=True),
-    "insert": _shifting,
-    "clear": _writes(items=True),
-    "rotate": _writes(items=True),
-    "remove": _shifting,
-}
-_LOCK: dict[str, Wrapper] = {"acquire": _acquiring, "release": _releasing}
-_COND: dict[str, Wrapper] = {
-    "acquire": _on_its_lock(_acquiring),
-    "release": _on_its_lock(_releasing),
-    "wait": _on_its_lock(_waiting),
-    "wait_for": _on_its_lock(_waiting_for),
-}
-_EVENT: dict[str, Wrapper] = {"set": _releasing, "wait": _event_wait, "is_set": _event_wait}
-
-_METHODS: dict[type, dict[str, Wrapper]] = {
-    list: _LIST,
-    dict: _DICT,
-    set: _SET,
-    collections.deque: _DEQUE,
-    type(threading.Lock()): _LOCK,
-    type(threading.RLock()): _LOCK,
-    threading.Condition: _COND,
-    threading.Semaphore: _LOCK,
-    threading.BoundedSemaphore: _LOCK,
-    threading.Event: _EVENT,
-    # Queue, LifoQueue, PriorityQueue and Barrier: patched on their
-    # classes (see _queues); SimpleQueue cannot be
-    queue.SimpleQueue: SIMPLE_QUEUE,
-}
-_UNSEEN: Any = object()
-_TABLES: dict[type, dict[str, Wrapper] | None] = {}  # per type, filled as types are seen
-
-
-def _table_for(cls: type) -> dict[str, Wrapper] | None:
-    table = _METHODS.get(cls)
-    if table is None:
-        for base, entries in _METHODS_BY_BASE:
-            if issubclass(cls, base):
-                return entries
-    return table
-
-
-_METHODS_BY_BASE: list[tuple[type, dict[str, Wrapper]]] = [
-    (threading.Condition, _COND),
-    (threading.Semaphore, _LOCK),
-    (threading.Event, _EVENT),
-    (dict, _DICT),
-    (list, _LIST),
-]
-
-
-def _join(h: Hooks, obj: Any, method: Any) -> Any:
-    def call(parts: Any) -> Any:
-        h.whole(parts)
-        return method(parts)
-
-    return call
-
-
-_METHODS[str] = {"join": _join}

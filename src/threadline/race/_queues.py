@@ -17,7 +17,7 @@ reused); while the same object is in the queue more than once, its puts
 share one clock (a get is then ordered after all of them: this can hide a
 race, never invent one).  ``SimpleQueue`` is C and cannot be patched: it is
 wrapped where instrumented code calls it (``simple_put``/``simple_get``,
-in the method tables of ``_hooks``).
+in the method tables of ``_methods``).
 
 A barrier's round has a token of its own, released by every party that
 enters the round and acquired by each as it returns; the party that trips

@@ -31,27 +31,16 @@ from typing import Any
 R = "__tl_race__"
 G = "__tl_race_globals__"
 
-_WHOLE_BUILTINS = frozenset(
-    [
-        "len",
-        "sum",
-        "sorted",
-        "list",
-        "tuple",
-        "set",
-        "frozenset",
-        "dict",
-        "min",
-        "max",
-        "any",
-        "all",
-        "enumerate",
-        "reversed",
-        "getattr",
-        "hasattr",
-        "setattr",
-        "delattr",
-    ]
+# Builtins that read the whole container given first (the one list: the
+# hooks look these names up, see _methods.WHOLE_READERS).
+WHOLE_READER_NAMES = (
+    "sum", "sorted", "list", "tuple", "set", "frozenset", "dict",
+    "min", "max", "any", "all", "enumerate", "reversed",
+)  # fmt: skip
+# Calls of these go through ``R.call(fn)`` (Hooks.call): the whole-container
+# readers, len (a read of the length) and the attribute builtins.
+_CALLED_BUILTINS = frozenset(
+    [*WHOLE_READER_NAMES, "len", "getattr", "hasattr", "setattr", "delattr"]
 )
 _AUG = {
     ast.Add: "iadd",
@@ -267,7 +256,7 @@ class Rewriter(ast.NodeTransformer):
             node.func = _hook("m", obj, self._name(func.attr), at=func)
             return node
         self.generic_visit(node)
-        if isinstance(func, ast.Name) and func.id in _WHOLE_BUILTINS:
+        if isinstance(func, ast.Name) and func.id in _CALLED_BUILTINS:
             node.func = _hook("call", node.func, at=node.func)
         return node
 

@@ -1,71 +1,59 @@
-/* The race detector's hot path in C: Detector.access, .acquire, .release,
- * .stored, .tick, .fetched (hand-offs through builtin containers).
+/* The race detector's hot path in C, the core: Core, the twin of
+ * Detector.access, .acquire, .release, .clock_of, .stored, .tick and
+ * .fetched in _detector.py, with Location and ThreadInfo, the twins of
+ * _Location and ThreadInfo there.  (The hooks are in _accel_hooks.c; what
+ * the files share, in _accel.h.)
  *
- * A line-for-line twin of the pure-Python methods in _detector.py (which
- * stay the reference, and the fallback where this module is not built);
- * both work on the same Python containers, so either can run at any time
- * and the tests run the suite against each.
+ * The Python code stays the reference, and the fallback where this module
+ * is not built.  This is the same algorithm on the same containers (the
+ * Python detector's dicts, lent to Core), so either path reads what the
+ * other wrote, but not a line-for-line copy: it caches stacks per
+ * instruction offset and per call site, reads a location without its lock
+ * on the same-epoch fast path, and hands the rare cases back to the
+ * Python detector's methods (_thread: a thread never seen; _new_location:
+ * a dead object's leftovers under a reused id; _sweep, _drain_dead,
+ * _report).  tests/race/test_accel_model.py runs random schedules through
+ * both and requires the same races with the same stacks.
  *
- * Locking: as in _detector.py, with stripe locks of this module's own
- * (PyThread locks; a thread that finds one taken waits with the GIL
- * released).  A stripe lock is a leaf, held across C code only: Python
- * code can lose the GIL, and another thread would then block on the lock
- * and wait a whole switch interval for the GIL once it is free.  (Only a
- * key's own __eq__/__hash__, or the garbage collector, can still run
- * Python code there.)  A thread's vector clock is
- * touched only by that thread.  The
- * same-epoch fast path of access() reads a location without its stripe
- * lock: under the GIL a sequence of C calls that runs no Python code is
- * atomic, and the fast path only reads and takes references.  That is why
- * this module refuses to load on a free-threaded build (the Python path
- * takes over there) until it has its own per-location locking.
+ * Locking.  A thread's vector clock is read and written by that thread
+ * only.  Locations, sync clocks and hand-off entries are guarded by stripe
+ * locks of this module's own (PyThread locks, picked by id >> 4 as
+ * _detector.py picks its RLocks; a detector runs one path or the other,
+ * never both).  A thread that finds one taken waits with the GIL released.
+ * A stripe lock is a leaf, and no Python code runs while it is held (code
+ * that ran there could lose the GIL, and another thread would block on the
+ * lock and then wait a whole switch interval for the GIL; a finalizer that
+ * ran there could block on a program lock whose holder waits for this
+ * stripe):
+ *   - every dict used under it is keyed by ints (ids, slots), so no
+ *     program's __hash__ or __eq__ runs;
+ *   - the garbage collector is off while it is held (lock() disables it,
+ *     unlock() turns it back on if it was on: 3.11 collects on allocation);
+ *   - the epochs and read sets a check replaces are freed after the lock is
+ *     released (check_locked): the last reference to an epoch can be the
+ *     last to a ThreadInfo, whose cached frame can run a finalizer; what
+ *     else is dropped under it is ints and this thread's own epochs.
+ * The shadow (keyed by (id, the program's key)) is looked up and filled
+ * without a stripe lock (dict.setdefault), and the calls back into the
+ * Python detector are made with none held.
+ *
+ * Re-entry.  Program code that runs inside a Core call, outside a stripe
+ * lock (a finalizer run by a collection, a key's __hash__), calls Core
+ * again like any program code: its accesses and sync operations count, as
+ * on the Python path.  ``inside`` (set while this thread holds a stripe
+ * lock) makes Core ignore calls that would come from under a stripe lock,
+ * a guard against deadlock for code that the rules above keep out.
+ *
+ * The same-epoch fast path of access() reads a location without its
+ * stripe lock: once the shadow lookup has returned (it can run the key's
+ * __hash__/__eq__), it runs no Python code and only reads and takes
+ * references, and under the GIL such a sequence of C calls is atomic.
+ * That is why the module refuses to load on a free-threaded build (see
+ * _accel_module.c).
  */
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
-#include <structmember.h>
-#include <stddef.h>
-
-/* Construction runs the type's init from tp_new, and there is no
- * __init__: no object is ever seen half made (Type.__new__(Type)) or made
- * twice (a second __init__ under a thread that is using it). */
-#define NEW_FROM_INIT(Name, Struct)                                              \
-    static PyObject *Name##_new(PyTypeObject *type, PyObject *args, PyObject *kwds) \
-    {                                                                            \
-        PyObject *self = type->tp_alloc(type, 0);                                \
-        if (self != NULL && Name##_init((Struct *)self, args, kwds) < 0) {       \
-            Py_CLEAR(self);                                                      \
-        }                                                                        \
-        return self;                                                             \
-    }
+#include "_accel.h"
 
 #define STACK_DEPTH 16
-
-static PyObject *s_held, *s_slot, *s_name, *s_created_at, *s_vc, *s_cached_frame, *s_cached_callers, *s_cached_raws, *s_items, *s_acquire, *s_enter, *s_exit, *s_last_read,
-    *s_last_write, *s_cached_code, *s_cached_parent, *s_cached_parent_lasti, *s_oid, *s_dunder_name, *s_thread, *s_drain_dead, *s_new_location, *s_report;
-
-/* d[k] as a new reference: 1 found, 0 missing, -1 error. */
-static int
-dict_get(PyObject *d, PyObject *k, PyObject **out)
-{
-    PyObject *v = PyDict_GetItemWithError(d, k);
-    if (v != NULL) {
-        *out = Py_NewRef(v);
-        return 1;
-    }
-    *out = NULL;
-    return PyErr_Occurred() ? -1 : 0;
-}
-
-/* vc.get(slot, 0) for a clock of small ints; -1 on error. */
-static long long
-clock_get(PyObject *clock, PyObject *slot)
-{
-    PyObject *v = PyDict_GetItemWithError(clock, slot);
-    if (v == NULL) {
-        return PyErr_Occurred() ? -1 : 0;
-    }
-    return PyLong_AsLongLong(v);
-}
 
 /* ---- ThreadInfo: a (logical) thread's clock and caches (see _detector.py) -- */
 
@@ -350,26 +338,6 @@ static PyTypeObject LocationType = {
     .tp_getset = Location_getset,
 };
 
-/* ---- Core: one detector's state, borrowed from the Python object ------- */
-
-typedef struct {
-    PyObject_HEAD
-    PyObject *detector;
-    PyObject *threads;    /* ident -> ThreadInfo */
-    PyObject *shadow;     /* (id, key) -> Location */
-    PyObject *dead;       /* deque of ids of objects that died */
-    PyObject *sync;       /* id -> clock */
-    PyObject *sync_keep;  /* id -> sync object */
-    PyObject *own_prefix; /* threadline's directory */
-    PyObject *objects;    /* id -> [watch, location keys...] */
-    PyObject *kept;       /* id -> object kept alive */
-    PyObject *watch_type; /* _detector._Watch */
-    PyObject *died;       /* dead.append: a watch's callback */
-    PyObject *handoff;    /* id -> (hand-off clock, fetches): see Detector.stored */
-    Py_ssize_t sweep_every, new_objects;
-    PyThread_type_lock *locks; /* the stripe locks (C's own: see the top) */
-    Py_ssize_t stripes;
-} Core;
 
 static int
 Core_traverse(Core *self, visitproc visit, void *arg)
@@ -439,7 +407,7 @@ Core_init(Core *self, PyObject *args, PyObject *kwds)
     static char *kwlist[] = {"detector", "threads", "shadow", "dead", "sync", "sync_keep",
                              "own_prefix", "stripes", "objects", "kept", "watch_type",
                              "sweep_every", "handoff", NULL};
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO!O!OO!O!UnO!O!O!nO!:Core", kwlist, &detector,
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "$OO!O!OO!O!UnO!O!O!nO!:Core", kwlist, &detector,
                                      &PyDict_Type, &threads, &PyDict_Type, &shadow, &dead,
                                      &PyDict_Type, &sync, &PyDict_Type, &sync_keep, &own_prefix,
                                      &n, &PyDict_Type, &objects, &PyDict_Type, &kept,
@@ -486,17 +454,13 @@ Core_init(Core *self, PyObject *args, PyObject *kwds)
     return 0;
 }
 
-/* A thread inside the detector (holding a stripe lock, or calling back
- * into Python from it) ignores its own accesses and sync operations: code
- * that runs there (a key's __hash__, a finalizer, the garbage collector)
- * is the detector's doing, not the program's, and taking a stripe lock
- * again would deadlock. */
+/* How many stripe locks this thread holds (0 or 1): Core ignores the
+ * calls made meanwhile, which would take a stripe lock again and deadlock
+ * (none are made: no Python code runs under a stripe lock, see the top). */
 static _Thread_local int inside;
-/* Whether the collector was on when this thread took its stripe lock: none
- * runs under one (3.11 collects on allocation), since a finalizer it ran
- * could block on a lock held by a thread that waits for this stripe.
- * (Nothing under a stripe lock releases the GIL, so no other thread sees
- * the switch.) */
+/* Whether the collector was on when this thread took its stripe lock: it
+ * is off while one is held (see the top).  Nothing under a stripe lock
+ * releases the GIL, so no other thread sees the switch. */
 static _Thread_local int collecting;
 
 static PyThread_type_lock
@@ -1185,8 +1149,8 @@ store_one(Core *self, PyObject *obj, void *vc)
 }
 
 /* Detector.stored: 1 when something was handed over, 0 if not, -1. */
-static int
-stored(Core *self, PyObject *value)
+int
+core_stored(Core *self, PyObject *value)
 {
     if (inside || is_scalar(value)) {
         return 0;
@@ -1206,12 +1170,12 @@ stored(Core *self, PyObject *value)
 static PyObject *
 Core_stored(Core *self, PyObject *value)
 {
-    int r = stored(self, value);
+    int r = core_stored(self, value);
     return r < 0 ? NULL : PyBool_FromLong(r);
 }
 
-static int
-tick(Core *self)
+int
+core_tick(Core *self)
 {
     if (inside) {
         return 0;
@@ -1234,7 +1198,7 @@ tick(Core *self)
 static PyObject *
 Core_tick(Core *self, PyObject *unused)
 {
-    if (tick(self) < 0) {
+    if (core_tick(self) < 0) {
         return NULL;
     }
     Py_RETURN_NONE;
@@ -1290,8 +1254,8 @@ fetch_one(Core *self, PyObject *obj, void *arg)
 
 /* Detector.fetched: a new reference to the clock of what *value* hands
  * over (with *taken*), or to None. */
-static PyObject *
-fetched(Core *self, PyObject *value, PyObject *holder, int taken)
+PyObject *
+core_fetched(Core *self, PyObject *value, PyObject *holder, int taken)
 {
     if (inside || PyDict_GET_SIZE(self->handoff) == 0 || is_scalar(value)) {
         Py_RETURN_NONE;
@@ -1357,7 +1321,7 @@ Core_fetched(Core *self, PyObject *const *args, Py_ssize_t nargs)
     if (taken < 0) {
         return NULL;
     }
-    return fetched(self, args[0], nargs > 1 ? args[1] : NULL, taken);
+    return core_fetched(self, args[0], nargs > 1 ? args[1] : NULL, taken);
 }
 
 /* Is this access in the epoch of the location's last one (nothing to do)? */
@@ -1386,32 +1350,16 @@ same_epoch(Core *self, PyObject *obj, PyObject *lkey, int write, int atomic, PyO
     return item_is(seen, 0, now);
 }
 
-static PyObject *
-Core_access(Core *self, PyObject *const *args, Py_ssize_t nargs)
+int
+core_access(Core *self, PyObject *obj, PyObject *key, int write, PyObject *describe, int atomic,
+            PyObject *seen)
 {
-    if (nargs < 4 || nargs > 6) {
-        PyErr_Format(PyExc_TypeError,
-                     "access(obj, key, write, describe, atomic=False, seen=None) takes 4 to 6 "
-                     "arguments, got %zd", nargs);
-        return NULL;
-    }
-    PyObject *seen = nargs > 5 && args[5] != Py_None ? args[5] : NULL;
-    if (seen != NULL && !PyDict_Check(seen)) {
-        PyErr_Format(PyExc_TypeError, "access(): seen must be a dict or None, not %.100s",
-                     Py_TYPE(seen)->tp_name);
-        return NULL;
-    }
     if (inside) {
-        Py_RETURN_NONE;
+        return 0;
     }
-    PyObject *obj = args[0], *key = args[1], *describe = args[3];
-    int write = PyObject_IsTrue(args[2]);
-    int atomic = nargs > 4 ? PyObject_IsTrue(args[4]) : 0;
-    if (write < 0 || atomic < 0) {
-        return NULL;
-    }
+    int result = -1;
     PyObject *me = NULL, *slot_obj = NULL, *vc = NULL, *now_obj = NULL, *oid = NULL,
-             *lkey = NULL, *raw = NULL, *races = NULL, *result = NULL;
+             *lkey = NULL, *raw = NULL, *races = NULL;
     Location *loc = NULL;
     if ((me = current_thread(self)) == NULL || (slot_obj = ti_get(me, TI_SLOT)) == NULL ||
         (vc = ti_get(me, TI_VC)) == NULL) {
@@ -1438,7 +1386,7 @@ Core_access(Core *self, PyObject *const *args, Py_ssize_t nargs)
     int same = same_epoch(self, obj, lkey, write, atomic, slot_obj, slot, now);
     if (same != 0) {
         if (same > 0) {
-            result = Py_NewRef(Py_None);
+            result = 0;
         }
         goto done;
     }
@@ -1499,7 +1447,7 @@ Core_access(Core *self, PyObject *const *args, Py_ssize_t nargs)
         }
         Py_DECREF(report);
     }
-    result = Py_NewRef(Py_None);
+    result = 0;
 done:
     Py_XDECREF(me);
     Py_XDECREF(slot_obj);
@@ -1511,6 +1459,30 @@ done:
     Py_XDECREF(races);
     Py_XDECREF((PyObject *)loc);
     return result;
+}
+
+static PyObject *
+Core_access(Core *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs < 4 || nargs > 6) {
+        PyErr_Format(PyExc_TypeError,
+                     "access(obj, key, write, describe, atomic=False, seen=None) takes 4 to 6 "
+                     "arguments, got %zd", nargs);
+        return NULL;
+    }
+    PyObject *seen = nargs > 5 && args[5] != Py_None ? args[5] : NULL;
+    if (seen != NULL && !PyDict_Check(seen)) {
+        PyErr_Format(PyExc_TypeError, "access(): seen must be a dict or None, not %.100s",
+                     Py_TYPE(seen)->tp_name);
+        return NULL;
+    }
+    int write = PyObject_IsTrue(args[2]);
+    int atomic = nargs > 4 ? PyObject_IsTrue(args[4]) : 0;
+    if (write < 0 || atomic < 0 ||
+        core_access(self, args[0], args[1], write, args[3], atomic, seen) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
 }
 
 /* ---- synchronisation ----------------------------------------------------- */
@@ -1559,7 +1531,7 @@ join_clock(PyObject *into, PyObject *from)
     return 0;
 }
 
-static PyObject *
+PyObject *
 Core_release(Core *self, PyObject *obj)
 {
     if (inside) {
@@ -1615,7 +1587,7 @@ done:
     return result;
 }
 
-static PyObject *
+PyObject *
 Core_acquire(Core *self, PyObject *obj)
 {
     if (inside) {
@@ -1688,7 +1660,7 @@ static PyMethodDef Core_methods[] = {
 
 NEW_FROM_INIT(Core, Core)
 
-static PyTypeObject CoreType = {
+PyTypeObject CoreType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "threadline.race._accel.Core",
     .tp_basicsize = sizeof(Core),
@@ -1701,1165 +1673,17 @@ static PyTypeObject CoreType = {
     .tp_methods = Core_methods,
 };
 
-/* ---- Hooks: what instrumented code calls (see _hooks.py) ------------------- */
-
-/* The C twins of the hottest Hooks methods; the Python ``Hooks`` object
- * puts them in its instance dict on the C path.  Each does exactly what
- * its Python namesake does; the rare shapes (slices) go to the Python
- * method. */
-typedef struct {
-    PyObject_HEAD
-    Core *core;
-    PyObject *py;          /* the Python Hooks object */
-    PyObject *describe;    /* _hooks._describe */
-    PyObject *local_type;  /* threading.local */
-    PyObject *deque_type;  /* collections.deque */
-    PyObject *containers;  /* (list, dict, set, deque) */
-    PyObject *lock_types;  /* what ``with`` treats as a lock */
-    PyObject *plain_locks; /* Lock and RLock types: acquire politely */
-    PyObject *tables;      /* _hooks._TABLES: type -> method table or None */
-    PyObject *table_for;   /* _hooks._table_for */
-    PyObject *politely;    /* _core._convoy.acquire_politely */
-    PyObject *py_ri, *py_wi; /* Hooks.ri, Hooks.wi: the Python functions */
-    PyObject *stack;       /* threading.local: the aug-assign targets */
-    PyObject *readers;     /* _hooks._WHOLE_READERS: builtins that read a whole container */
-    PyObject *py_call;     /* Hooks.call: the Python function, for the other builtins */
-    PyObject *len;         /* this object's _len, made on first use */
-    PyObject *len_builtin; /* builtins.len */
-    PyObject *shape, *all, *moved, *item, *global;
-    PyObject *rname;       /* "__tl_race__": what instrumented code refers to */
-    PyObject *getitem, *setitem, *mapping;
-} Hooks;
-
-static PyTypeObject HeldType;
-static PyObject *zero;
-
-static PyObject *
-core_access(Core *core, PyObject *obj, PyObject *key, int write, PyObject *describe, int atomic)
+int
+accel_core_types(PyObject *m)
 {
-    PyObject *args[5] = {obj, key, write ? Py_True : Py_False, describe,
-                         atomic ? Py_True : Py_False};
-    return Core_access(core, args, 5);
-}
-
-static int
-rec(Hooks *h, PyObject *obj, PyObject *key, int write, int atomic)
-{
-    PyObject *r = core_access(h->core, obj, key, write, h->describe, atomic);
-    Py_XDECREF(r);
-    return r == NULL ? -1 : 0;
-}
-
-/* A read that returned a value whose hand-off clock is *seen* (or NULL). */
-static int
-rec_seen(Hooks *h, PyObject *obj, PyObject *key, PyObject *seen)
-{
-    if (seen == NULL) {
-        return rec(h, obj, key, 0, 0);
-    }
-    PyObject *args[6] = {obj, key, Py_False, h->describe, Py_False, seen};
-    PyObject *r = Core_access(h->core, args, 6);
-    Py_XDECREF(r);
-    return r == NULL ? -1 : 0;
-}
-
-/* Is type(obj).<dunder> instrumented code, which records what it does
- * itself (see _records_itself in _hooks.py)?  Only classes made by Python
- * code (heap types) can be. */
-static int
-records_itself(Hooks *h, PyObject *obj, PyObject *dunder)
-{
-    if (!PyType_HasFeature(Py_TYPE(obj), Py_TPFLAGS_HEAPTYPE)) {
-        return 0;
-    }
-    PyObject *fn = PyObject_GetAttr((PyObject *)Py_TYPE(obj), dunder);
-    if (fn == NULL) {
-        if (!PyErr_ExceptionMatches(PyExc_AttributeError)) {
-            return -1;
-        }
-        PyErr_Clear();
-        return 0;
-    }
-    PyObject *code = PyObject_GetAttrString(fn, "__code__");
-    Py_DECREF(fn);
-    if (code == NULL) {
-        if (!PyErr_ExceptionMatches(PyExc_AttributeError)) {
-            return -1;
-        }
-        PyErr_Clear();
-        return 0;
-    }
-    int r = PyCode_Check(code) ? PySequence_Contains(((PyCodeObject *)code)->co_names, h->rname) : 0;
-    Py_DECREF(code);
-    return r;
-}
-
-/* A value read from *holder*: see Detector.fetched.  *seen* (when not
- * NULL) gets a new reference to the value's hand-off clock, or NULL. */
-static int
-hand_fetched(Hooks *h, PyObject *value, PyObject *holder, int taken, PyObject **seen)
-{
-    if (seen != NULL) {
-        *seen = NULL;
-    }
-    if (PyDict_GET_SIZE(h->core->handoff) == 0) {
-        return 0;
-    }
-    PyObject *r = fetched(h->core, value, holder, taken);
-    if (r == NULL) {
+    if (PyType_Ready(&ThreadInfoType) < 0 || PyType_Ready(&LocationType) < 0 ||
+        PyType_Ready(&CoreType) < 0) {
         return -1;
     }
-    if (seen != NULL && r != Py_None) {
-        *seen = r;
-    }
-    else {
-        Py_DECREF(r);
-    }
-    return 0;
-}
-
-static int
-rec_pair(Hooks *h, PyObject *obj, PyObject *tag, PyObject *key, int write)
-{
-    PyObject *pair = PyTuple_Pack(2, tag, key);
-    if (pair == NULL) {
+    if (PyModule_AddObjectRef(m, "ThreadInfo", (PyObject *)&ThreadInfoType) < 0 ||
+        PyModule_AddObjectRef(m, "Location", (PyObject *)&LocationType) < 0 ||
+        PyModule_AddObjectRef(m, "Core", (PyObject *)&CoreType) < 0) {
         return -1;
     }
-    int r = rec(h, obj, pair, write, 0);
-    Py_DECREF(pair);
-    return r;
-}
-
-/* An access to obj.name: a module's attributes are its globals; a
- * threading.local's are per thread. */
-static int
-attr_access(Hooks *h, PyObject *obj, PyObject *name, int write)
-{
-    if (Py_IS_TYPE(obj, &PyModule_Type)) {
-        PyObject *ns = PyModule_GetDict(obj);
-        return ns == NULL ? -1 : rec_pair(h, ns, h->global, name, write);
-    }
-    int local = PyObject_IsInstance(obj, h->local_type);
-    if (local != 0) {
-        return local < 0 ? -1 : 0;
-    }
-    return rec(h, obj, name, write, 0);
-}
-
-static PyObject *
-read_attr(Hooks *h, PyObject *obj, PyObject *name)
-{
-    PyObject *value = PyObject_GetAttr(obj, name);
-    if (value == NULL) {
-        if (PyErr_ExceptionMatches(PyExc_AttributeError)) {
-            /* still a read: of the attribute's absence */
-            PyObject *type, *exc, *tb;
-            PyErr_Fetch(&type, &exc, &tb);
-            if (attr_access(h, obj, name, 0) < 0) {
-                Py_XDECREF(type);
-                Py_XDECREF(exc);
-                Py_XDECREF(tb);
-                return NULL;
-            }
-            PyErr_Restore(type, exc, tb);
-        }
-        return NULL;
-    }
-    int r = 0;
-    if (Py_IS_TYPE(obj, &PyModule_Type)) {
-        PyObject *ns = PyModule_GetDict(obj);
-        r = ns == NULL ? -1 : rec_pair(h, ns, h->global, name, 0);
-    }
-    else if (!PyCallable_Check(value)) {
-        r = PyObject_IsInstance(obj, h->local_type);
-        if (r == 0) {
-            r = rec(h, obj, name, 0, 0);
-            /* reached through a handed object: handed over with it */
-            if (r == 0) {
-                r = hand_fetched(h, value, obj, 0, NULL);
-            }
-        }
-    }
-    if (r < 0) {
-        Py_DECREF(value);
-        return NULL;
-    }
-    return value;
-}
-
-static PyObject *
-write_attr(Hooks *h, PyObject *obj, PyObject *name, PyObject *value)
-{
-    if (PyObject_SetAttr(obj, name, value) < 0 || attr_access(h, obj, name, 1) < 0) {
-        return NULL;
-    }
-    Py_RETURN_NONE;
-}
-
-static int
-nargs_is(const char *name, Py_ssize_t nargs, Py_ssize_t want)
-{
-    if (nargs != want) {
-        PyErr_Format(PyExc_TypeError, "%s() takes %zd arguments, got %zd", name, want, nargs);
-        return 0;
-    }
-    return 1;
-}
-
-/* -- the aug-assign target stack -- */
-
-static int
-push(Hooks *h, PyObject *obj, PyObject *key)
-{
-    PyObject *items = PyObject_GetAttr(h->stack, s_items);
-    if (items == NULL) {
-        if (!PyErr_ExceptionMatches(PyExc_AttributeError)) {
-            return -1;
-        }
-        PyErr_Clear();
-        if ((items = PyList_New(0)) == NULL ||
-            PyObject_SetAttr(h->stack, s_items, items) < 0) {
-            Py_XDECREF(items);
-            return -1;
-        }
-    }
-    if (!PyList_Check(items)) {
-        PyErr_Format(PyExc_TypeError, "the target stack must be a list, not %.100s",
-                     Py_TYPE(items)->tp_name);
-        Py_DECREF(items);
-        return -1;
-    }
-    PyObject *entry = PyTuple_Pack(2, obj, key);
-    int r = entry == NULL ? -1 : PyList_Append(items, entry);
-    Py_XDECREF(entry);
-    Py_DECREF(items);
-    return r;
-}
-
-/* The top entry, popped: a new reference to a 2-tuple. */
-static PyObject *
-pop(Hooks *h)
-{
-    PyObject *items = PyObject_GetAttr(h->stack, s_items);
-    if (items == NULL) {
-        return NULL;
-    }
-    PyObject *entry = NULL;
-    Py_ssize_t n = PyList_Check(items) ? PyList_GET_SIZE(items) : 0;
-    if (n == 0) {
-        PyErr_SetString(PyExc_RuntimeError, "augmented assignment stack is empty");
-    }
-    else {
-        entry = Py_NewRef(PyList_GET_ITEM(items, n - 1));
-        if (PyList_SetSlice(items, n - 1, n, NULL) < 0) {
-            Py_CLEAR(entry);
-        }
-    }
-    Py_DECREF(items);
-    return entry;
-}
-
-/* -- items -- */
-
-static int
-is_sequence(Hooks *h, PyObject *obj)
-{
-    if (PyList_Check(obj)) {
-        return 1;
-    }
-    /* by type, as for lists (see _SEQUENCES in _hooks.py) */
-    return PyType_Check(h->deque_type) && PyType_IsSubtype(Py_TYPE(obj), (PyTypeObject *)h->deque_type);
-}
-
-/* ("<item>", key), negative indexes of a list or deque counted from its end. */
-static PyObject *
-item_key(Hooks *h, PyObject *obj, PyObject *key)
-{
-    int seq = is_sequence(h, obj);
-    if (seq < 0) {
-        return NULL;
-    }
-    if (seq && PyLong_Check(key)) {
-        int negative = PyObject_RichCompareBool(key, zero, Py_LT);
-        if (negative < 0) {
-            return NULL;
-        }
-        if (negative) {
-            Py_ssize_t size = PyObject_Length(obj);
-            PyObject *len = size < 0 ? NULL : PyLong_FromSsize_t(size);
-            PyObject *index = len == NULL ? NULL : PyNumber_Add(key, len);
-            Py_XDECREF(len);
-            if (index == NULL) {
-                return NULL;
-            }
-            PyObject *pair = PyTuple_Pack(2, h->item, index);
-            Py_DECREF(index);
-            return pair;
-        }
-    }
-    return PyTuple_Pack(2, h->item, key);
-}
-
-/* 1: the key names an item location as it is; 0: the Python hook takes
- * the access (a slice, or a key that cannot be hashed: see _keyable in
- * _hooks.py); -1: an error. */
-static int
-plain_key(PyObject *key)
-{
-    if (PyLong_CheckExact(key) || PyUnicode_CheckExact(key)) {
-        return 1;
-    }
-    if (PySlice_Check(key)) {
-        return 0;
-    }
-    if (PyObject_Hash(key) != -1) {
-        return 1;
-    }
-    if (!PyErr_ExceptionMatches(PyExc_TypeError)) {
-        return -1;
-    }
-    PyErr_Clear();
     return 0;
-}
-
-static PyObject *
-read_item(Hooks *h, PyObject *obj, PyObject *key)
-{
-    int plain = plain_key(key);
-    if (plain < 0) {
-        return NULL;
-    }
-    if (!plain) {
-        return PyObject_CallFunctionObjArgs(h->py_ri, h->py, obj, key, NULL);
-    }
-    PyObject *value = PyObject_GetItem(obj, key);
-    if (value == NULL) {
-        return NULL;
-    }
-    int r = records_itself(h, obj, h->getitem);
-    if (r != 0) {
-        if (r < 0) {
-            Py_DECREF(value);
-            return NULL;
-        }
-        return value;
-    }
-    int container = PyObject_IsInstance(obj, h->containers);
-    PyObject *seen = NULL;
-    r = container < 0 ? -1 : hand_fetched(h, value, obj, container, &seen);
-    PyObject *k = r < 0 ? NULL : item_key(h, obj, key);
-    r = k == NULL ? -1 : rec_seen(h, obj, k, seen);
-    Py_XDECREF(k);
-    Py_XDECREF(seen);
-    if (r == 0 && container > 0) {
-        r = rec(h, obj, h->moved, 0, 0);
-    }
-    if (r < 0) {
-        Py_DECREF(value);
-        return NULL;
-    }
-    return value;
-}
-
-static PyObject *
-write_item(Hooks *h, PyObject *obj, PyObject *key, PyObject *value)
-{
-    int plain = plain_key(key);
-    if (plain < 0) {
-        return NULL;
-    }
-    if (!plain) {
-        return PyObject_CallFunctionObjArgs(h->py_wi, h->py, obj, key, value, NULL);
-    }
-    int own = records_itself(h, obj, h->setitem);
-    if (own != 0) {
-        if (own < 0 || PyObject_SetItem(obj, key, value) < 0) {
-            return NULL;
-        }
-        Py_RETURN_NONE;
-    }
-    int container = PyObject_IsInstance(obj, h->containers);
-    if (container < 0) {
-        return NULL;
-    }
-    PyObject *k = item_key(h, obj, key);
-    if (k == NULL) {
-        return NULL;
-    }
-    int new_key = 0;
-    if (PyDict_Check(obj)) {
-        int has = PySequence_Contains(obj, key);
-        if (has < 0) {
-            Py_DECREF(k);
-            return NULL;
-        }
-        new_key = !has;
-    }
-    int handed = container ? stored(h->core, value) : 0;
-    if (handed < 0) {
-        Py_DECREF(k);
-        return NULL;
-    }
-    int r = PyObject_SetItem(obj, key, value);
-    if (r == 0) {
-        r = rec(h, obj, k, 1, 0);
-    }
-    Py_DECREF(k);
-    if (r == 0 && container) {  /* inserting or removing a key is atomic in itself */
-        r = rec(h, obj, h->all, 1, 1);
-        if (r == 0 && new_key) {
-            r = rec(h, obj, h->shape, 1, 1);
-        }
-    }
-    if (handed) {  /* (also after an error, as the Python hook's finally) */
-        PyObject *type, *exc, *tb;
-        PyErr_Fetch(&type, &exc, &tb);
-        if (tick(h->core) < 0) {
-            r = -1;
-            Py_XDECREF(type);
-            Py_XDECREF(exc);
-            Py_XDECREF(tb);
-        }
-        else {
-            PyErr_Restore(type, exc, tb);
-        }
-    }
-    if (r < 0) {
-        return NULL;
-    }
-    Py_RETURN_NONE;
-}
-
-/* -- whole containers -- */
-
-static int
-whole(Hooks *h, PyObject *obj)
-{
-    int r = PyObject_IsInstance(obj, h->containers);
-    if (r <= 0) {
-        return r;
-    }
-    if (rec(h, obj, h->shape, 0, 0) < 0) {
-        return -1;
-    }
-    return rec(h, obj, h->all, 0, 0);
-}
-
-/* -- the methods ------------------------------------------------------------ */
-
-static PyObject *
-Hooks_ra(Hooks *h, PyObject *const *args, Py_ssize_t nargs)
-{
-    return nargs_is("ra", nargs, 2) ? read_attr(h, args[0], args[1]) : NULL;
-}
-
-static PyObject *
-Hooks_wa(Hooks *h, PyObject *const *args, Py_ssize_t nargs)
-{
-    return nargs_is("wa", nargs, 3) ? write_attr(h, args[0], args[1], args[2]) : NULL;
-}
-
-static PyObject *
-Hooks_sa(Hooks *h, PyObject *const *args, Py_ssize_t nargs)
-{
-    return nargs_is("sa", nargs, 3) ? write_attr(h, args[1], args[2], args[0]) : NULL;
-}
-
-static PyObject *
-Hooks_ra_push(Hooks *h, PyObject *const *args, Py_ssize_t nargs)
-{
-    if (!nargs_is("ra_push", nargs, 2) || push(h, args[0], args[1]) < 0) {
-        return NULL;
-    }
-    return read_attr(h, args[0], args[1]);
-}
-
-static PyObject *
-Hooks_wa_top(Hooks *h, PyObject *value)
-{
-    PyObject *entry = pop(h);
-    if (entry == NULL) {
-        return NULL;
-    }
-    PyObject *r = write_attr(h, PyTuple_GET_ITEM(entry, 0), PyTuple_GET_ITEM(entry, 1), value);
-    Py_DECREF(entry);
-    return r;
-}
-
-static PyObject *
-Hooks_ri(Hooks *h, PyObject *const *args, Py_ssize_t nargs)
-{
-    return nargs_is("ri", nargs, 2) ? read_item(h, args[0], args[1]) : NULL;
-}
-
-static PyObject *
-Hooks_wi(Hooks *h, PyObject *const *args, Py_ssize_t nargs)
-{
-    return nargs_is("wi", nargs, 3) ? write_item(h, args[0], args[1], args[2]) : NULL;
-}
-
-static PyObject *
-Hooks_si(Hooks *h, PyObject *const *args, Py_ssize_t nargs)
-{
-    return nargs_is("si", nargs, 3) ? write_item(h, args[1], args[2], args[0]) : NULL;
-}
-
-static PyObject *
-Hooks_ri_push(Hooks *h, PyObject *const *args, Py_ssize_t nargs)
-{
-    if (!nargs_is("ri_push", nargs, 2) || push(h, args[0], args[1]) < 0) {
-        return NULL;
-    }
-    return read_item(h, args[0], args[1]);
-}
-
-static PyObject *
-Hooks_wi_top(Hooks *h, PyObject *value)
-{
-    PyObject *entry = pop(h);
-    if (entry == NULL) {
-        return NULL;
-    }
-    PyObject *r = write_item(h, PyTuple_GET_ITEM(entry, 0), PyTuple_GET_ITEM(entry, 1), value);
-    Py_DECREF(entry);
-    return r;
-}
-
-static PyObject *
-global_access(Hooks *h, PyObject *const *args, Py_ssize_t nargs, const char *name,
-              Py_ssize_t want, int write)
-{
-    if (!nargs_is(name, nargs, want) || rec_pair(h, args[0], h->global, args[1], write) < 0) {
-        return NULL;
-    }
-    return Py_NewRef(want == 3 ? args[2] : Py_None);
-}
-
-static PyObject *
-Hooks_rgv(Hooks *h, PyObject *const *args, Py_ssize_t nargs)
-{
-    return global_access(h, args, nargs, "rgv", 3, 0);
-}
-
-static PyObject *
-Hooks_wgv(Hooks *h, PyObject *const *args, Py_ssize_t nargs)
-{
-    return global_access(h, args, nargs, "wgv", 3, 1);
-}
-
-static PyObject *
-Hooks_rg(Hooks *h, PyObject *const *args, Py_ssize_t nargs)
-{
-    return global_access(h, args, nargs, "rg", 2, 0);
-}
-
-static PyObject *
-Hooks_wg(Hooks *h, PyObject *const *args, Py_ssize_t nargs)
-{
-    return global_access(h, args, nargs, "wg", 2, 1);
-}
-
-/* Iterating a container that was itself handed over (or reached through a
- * handed object) fetches what it holds (see Hooks._fetch_all). */
-static int
-fetch_all(Hooks *h, PyObject *obj)
-{
-    PyObject *holder, *values;
-    int items = Py_IS_TYPE(obj, &PyDictItems_Type);
-    int r = PyList_Check(obj) || PyAnySet_Check(obj);
-    if (r == 0) {
-        r = PyObject_IsInstance(obj, h->deque_type);
-    }
-    if (r < 0) {
-        return -1;
-    }
-    if (r > 0) {
-        holder = Py_NewRef(obj);
-    }
-    else if (items || Py_IS_TYPE(obj, &PyDictValues_Type)) {
-        if ((holder = PyObject_GetAttr(obj, h->mapping)) == NULL) {
-            return -1;
-        }
-    }
-    else {
-        return 0;
-    }
-    PyObject *hid = PyLong_FromVoidPtr(holder);
-    r = hid == NULL ? -1 : PyDict_Contains(h->core->handoff, hid);
-    Py_XDECREF(hid);
-    if (r <= 0) {
-        Py_DECREF(holder);
-        return r;
-    }
-    values = PySequence_Tuple(obj);
-    if (values != NULL && items) {  /* (key, value) pairs: the values */
-        for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(values); i++) {
-            PyObject *pair = PyTuple_GET_ITEM(values, i);
-            if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2) {
-                PyErr_SetString(PyExc_TypeError, "dict items must be pairs");
-                Py_CLEAR(values);
-                break;
-            }
-            PyObject *v = Py_NewRef(PyTuple_GET_ITEM(pair, 1));
-            PyTuple_SET_ITEM(values, i, v);
-            Py_DECREF(pair);
-        }
-    }
-    r = values == NULL ? -1 : hand_fetched(h, values, holder, 1, NULL);
-    Py_XDECREF(values);
-    Py_DECREF(holder);
-    return r;
-}
-
-static PyObject *
-Hooks_it(Hooks *h, PyObject *obj)
-{
-    if (whole(h, obj) < 0 ||
-        (PyDict_GET_SIZE(h->core->handoff) > 0 && fetch_all(h, obj) < 0)) {
-        return NULL;
-    }
-    return Py_NewRef(obj);
-}
-
-static PyObject *
-Hooks_whole(Hooks *h, PyObject *obj)
-{
-    if (whole(h, obj) < 0) {
-        return NULL;
-    }
-    Py_RETURN_NONE;
-}
-
-static PyObject *
-Hooks_isin(Hooks *h, PyObject *const *args, Py_ssize_t nargs)
-{
-    if (!nargs_is("isin", nargs, 2)) {
-        return NULL;
-    }
-    PyObject *item = args[0], *container = args[1];
-    /* membership of a dict or set reads its key set */
-    int r = PyDict_Check(container) || PySet_Check(container)
-                ? rec(h, container, h->shape, 0, 0)
-                : whole(h, container);
-    if (r < 0) {
-        return NULL;
-    }
-    r = PySequence_Contains(container, item);
-    return r < 0 ? NULL : PyBool_FromLong(r);
-}
-
-static PyObject *
-Hooks_m(Hooks *h, PyObject *const *args, Py_ssize_t nargs)
-{
-    if (!nargs_is("m", nargs, 2)) {
-        return NULL;
-    }
-    PyObject *obj = args[0], *name = args[1];
-    PyObject *method = PyObject_GetAttr(obj, name);
-    if (method == NULL) {
-        return NULL;
-    }
-    /* a reference of our own: table_for runs Python code, and another
-       thread could set obj.__class__ meanwhile */
-    PyObject *cls = Py_NewRef((PyObject *)Py_TYPE(obj)), *table;
-    int found = dict_get(h->tables, cls, &table);
-    if (found == 0) {
-        table = PyObject_CallOneArg(h->table_for, cls);
-        if (table != NULL && PyDict_SetItem(h->tables, cls, table) < 0) {
-            Py_CLEAR(table);
-        }
-    }
-    Py_DECREF(cls);
-    if (found < 0 || table == NULL) {
-        Py_DECREF(method);
-        return NULL;
-    }
-    PyObject *wrap = NULL;
-    if (table != Py_None) {
-        found = PyDict_Check(table) ? dict_get(table, name, &wrap) : -1;
-        if (found < 0 && !PyErr_Occurred()) {
-            PyErr_SetString(PyExc_TypeError, "a method table must be a dict");
-        }
-        if (found < 0) {
-            Py_DECREF(table);
-            Py_DECREF(method);
-            return NULL;
-        }
-    }
-    Py_DECREF(table);
-    if (wrap == NULL) {
-        return method;
-    }
-    PyObject *wrapped = PyObject_CallFunctionObjArgs(wrap, h->py, obj, method, NULL);
-    Py_DECREF(wrap);
-    Py_DECREF(method);
-    return wrapped;
-}
-
-/* -- builtins that read what instrumented code would have (see Hooks.call) -- */
-
-static PyObject *
-Hooks_len(Hooks *h, PyObject *obj)
-{
-    int r = PyObject_IsInstance(obj, h->containers);
-    if (r < 0 || (r > 0 && rec(h, obj, h->shape, 0, 0) < 0)) {
-        return NULL;
-    }
-    Py_ssize_t n = PyObject_Length(obj);
-    return n < 0 ? NULL : PyLong_FromSsize_t(n);
-}
-
-/* sum(x), sorted(x)...: a read of the whole first argument, then the call. */
-typedef struct {
-    PyObject_HEAD
-    Hooks *hooks;
-    PyObject *fn;
-    vectorcallfunc vectorcall;
-} Reading;
-
-static PyTypeObject ReadingType;
-
-static PyObject *
-Reading_vectorcall(Reading *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
-{
-    if (PyVectorcall_NARGS(nargsf) > 0 && whole(self->hooks, args[0]) < 0) {
-        return NULL;
-    }
-    return PyObject_Vectorcall(self->fn, args, nargsf, kwnames);
-}
-
-static int
-Reading_traverse(Reading *self, visitproc visit, void *arg)
-{
-    Py_VISIT(self->hooks);
-    Py_VISIT(self->fn);
-    return 0;
-}
-
-static int
-Reading_clear(Reading *self)
-{
-    Py_CLEAR(self->hooks);
-    Py_CLEAR(self->fn);
-    return 0;
-}
-
-static void
-Reading_dealloc(Reading *self)
-{
-    PyObject_GC_UnTrack(self);
-    Reading_clear(self);
-    PyObject_GC_Del(self);
-}
-
-static PyTypeObject ReadingType = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "threadline.race._accel.Reading",
-    .tp_basicsize = sizeof(Reading),
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
-    .tp_doc = "A builtin that reads its whole first argument.",
-    .tp_vectorcall_offset = offsetof(Reading, vectorcall),
-    .tp_call = PyVectorcall_Call,
-    .tp_traverse = (traverseproc)Reading_traverse,
-    .tp_clear = (inquiry)Reading_clear,
-    .tp_dealloc = (destructor)Reading_dealloc,
-};
-
-static PyObject *
-Hooks_call(Hooks *h, PyObject *fn)
-{
-    if (fn == h->len_builtin) {
-        if (h->len == NULL) {
-            h->len = PyObject_GetAttrString((PyObject *)h, "_len");
-        }
-        return Py_XNewRef(h->len);
-    }
-    int reader = PySet_Contains(h->readers, fn);
-    if (reader < 0) {
-        PyErr_Clear();  /* unhashable: not one of them */
-        reader = 0;
-    }
-    if (!reader) {
-        return PyObject_CallFunctionObjArgs(h->py_call, h->py, fn, NULL);
-    }
-    Reading *r = PyObject_GC_New(Reading, &ReadingType);
-    if (r == NULL) {
-        return NULL;
-    }
-    r->hooks = (Hooks *)Py_NewRef(h);
-    r->fn = Py_NewRef(fn);
-    r->vectorcall = (vectorcallfunc)Reading_vectorcall;
-    PyObject_GC_Track(r);
-    return (PyObject *)r;
-}
-
-/* -- with: lock-like objects get happens-before edges around enter/exit -- */
-
-typedef struct {
-    PyObject_HEAD
-    Hooks *hooks;
-    PyObject *obj;
-} Held;
-
-static PyObject *
-Hooks_cm(Hooks *h, PyObject *obj)
-{
-    int plain = PySet_Contains(h->plain_locks, (PyObject *)Py_TYPE(obj));
-    if (plain < 0) {
-        return NULL;
-    }
-    if (!plain) {
-        int lock = PyObject_IsInstance(obj, h->lock_types);
-        if (lock <= 0) {
-            return lock < 0 ? NULL : Py_NewRef(obj);
-        }
-        /* conditions (on their lock's clock), semaphores: Python's _Held */
-        return PyObject_CallMethodOneArg(h->py, s_held, obj);
-    }
-    Held *held = PyObject_GC_New(Held, &HeldType);
-    if (held == NULL) {
-        return NULL;
-    }
-    held->hooks = (Hooks *)Py_NewRef(h);
-    held->obj = Py_NewRef(obj);
-    PyObject_GC_Track(held);
-    return (PyObject *)held;
-}
-
-static PyObject *
-Held_enter(Held *self, PyObject *unused)
-{
-    Hooks *h = self->hooks;
-    PyObject *obj = self->obj, *value;
-    int plain = PySet_Contains(h->plain_locks, (PyObject *)Py_TYPE(obj));
-    if (plain < 0) {
-        return NULL;
-    }
-    if (plain) {
-        /* what obj.__enter__() does, minus the convoys that instrumented
-           (long) critical sections would otherwise start */
-        PyObject *no[2] = {obj, Py_False};
-        PyObject *got = PyObject_VectorcallMethod(s_acquire, no, 2, NULL);
-        int ok = got == NULL ? -1 : PyObject_IsTrue(got);
-        Py_XDECREF(got);
-        if (ok < 0) {
-            return NULL;
-        }
-        if (!ok) {
-            PyObject *r = PyObject_CallOneArg(h->politely, obj);
-            if (r == NULL) {
-                return NULL;
-            }
-            Py_DECREF(r);
-        }
-        value = Py_NewRef(Py_True);
-    }
-    else if ((value = PyObject_CallMethodNoArgs(obj, s_enter)) == NULL) {
-        return NULL;
-    }
-    PyObject *r = Core_acquire(h->core, obj);
-    if (r == NULL) {
-        Py_DECREF(value);
-        return NULL;
-    }
-    Py_DECREF(r);
-    return value;
-}
-
-static PyObject *
-Held_exit(Held *self, PyObject *const *args, Py_ssize_t nargs)
-{
-    PyObject *r = Core_release(self->hooks->core, self->obj);
-    if (r == NULL) {
-        return NULL;
-    }
-    Py_DECREF(r);
-    PyObject *exit = PyObject_GetAttr(self->obj, s_exit);
-    if (exit == NULL) {
-        return NULL;
-    }
-    PyObject *result = PyObject_Vectorcall(exit, args, nargs, NULL);
-    Py_DECREF(exit);
-    return result;
-}
-
-static int
-Held_traverse(Held *self, visitproc visit, void *arg)
-{
-    Py_VISIT(self->hooks);
-    Py_VISIT(self->obj);
-    return 0;
-}
-
-static int
-Held_clear(Held *self)
-{
-    Py_CLEAR(self->hooks);
-    Py_CLEAR(self->obj);
-    return 0;
-}
-
-static void
-Held_dealloc(Held *self)
-{
-    PyObject_GC_UnTrack(self);
-    Held_clear(self);
-    PyObject_GC_Del(self);
-}
-
-static PyMethodDef Held_methods[] = {
-    {"__enter__", (PyCFunction)Held_enter, METH_NOARGS, NULL},
-    {"__exit__", (PyCFunction)(void (*)(void))Held_exit, METH_FASTCALL, NULL},
-    {NULL},
-};
-
-static PyTypeObject HeldType = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "threadline.race._accel.Held",
-    .tp_basicsize = sizeof(Held),
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
-    .tp_doc = "A lock-like object in ``with``: happens-before edges around enter and exit.",
-    .tp_traverse = (traverseproc)Held_traverse,
-    .tp_clear = (inquiry)Held_clear,
-    .tp_dealloc = (destructor)Held_dealloc,
-    .tp_methods = Held_methods,
-};
-
-/* -- the type -- */
-
-static int
-Hooks_traverse(Hooks *h, visitproc visit, void *arg)
-{
-    Py_VISIT(h->core);
-    Py_VISIT(h->py);
-    Py_VISIT(h->describe);
-    Py_VISIT(h->local_type);
-    Py_VISIT(h->deque_type);
-    Py_VISIT(h->containers);
-    Py_VISIT(h->lock_types);
-    Py_VISIT(h->plain_locks);
-    Py_VISIT(h->tables);
-    Py_VISIT(h->table_for);
-    Py_VISIT(h->politely);
-    Py_VISIT(h->py_ri);
-    Py_VISIT(h->py_wi);
-    Py_VISIT(h->stack);
-    Py_VISIT(h->readers);
-    Py_VISIT(h->py_call);
-    Py_VISIT(h->len);
-    return 0;
-}
-
-static int
-Hooks_clear(Hooks *h)
-{
-    Py_CLEAR(h->core);
-    Py_CLEAR(h->py);
-    Py_CLEAR(h->describe);
-    Py_CLEAR(h->local_type);
-    Py_CLEAR(h->deque_type);
-    Py_CLEAR(h->containers);
-    Py_CLEAR(h->lock_types);
-    Py_CLEAR(h->plain_locks);
-    Py_CLEAR(h->tables);
-    Py_CLEAR(h->table_for);
-    Py_CLEAR(h->politely);
-    Py_CLEAR(h->py_ri);
-    Py_CLEAR(h->py_wi);
-    Py_CLEAR(h->stack);
-    Py_CLEAR(h->readers);
-    Py_CLEAR(h->py_call);
-    Py_CLEAR(h->len);
-    Py_CLEAR(h->len_builtin);
-    Py_CLEAR(h->shape);
-    Py_CLEAR(h->all);
-    Py_CLEAR(h->moved);
-    Py_CLEAR(h->item);
-    Py_CLEAR(h->global);
-    Py_CLEAR(h->rname);
-    Py_CLEAR(h->getitem);
-    Py_CLEAR(h->setitem);
-    Py_CLEAR(h->mapping);
-    return 0;
-}
-
-static void
-Hooks_dealloc(Hooks *h)
-{
-    PyObject_GC_UnTrack(h);
-    Hooks_clear(h);
-    Py_TYPE(h)->tp_free((PyObject *)h);
-}
-
-static int
-Hooks_init(Hooks *h, PyObject *args, PyObject *kwds)
-{
-    static char *kwlist[] = {"core", "py", "describe", "local_type", "deque_type",
-                             "containers", "lock_types", "plain_locks", "tables", "table_for",
-                             "politely", "py_ri", "py_wi", "stack", "shape", "all", "moved",
-                             "readers", "py_call", "rname", NULL};
-    PyObject *core, *py, *describe, *local_type, *deque_type, *containers, *lock_types,
-        *plain_locks, *tables, *table_for, *politely, *py_ri, *py_wi, *stack, *shape, *all,
-        *moved, *readers, *py_call, *rname;
-    if (!PyArg_ParseTupleAndKeywords(
-            args, kwds, "O!OOOOO!O!O!O!OOOOOUUUO!OU:Hooks", kwlist, &CoreType, &core, &py,
-            &describe, &local_type, &deque_type, &PyTuple_Type, &containers, &PyTuple_Type,
-            &lock_types, &PyFrozenSet_Type, &plain_locks, &PyDict_Type, &tables, &table_for,
-            &politely, &py_ri, &py_wi, &stack, &shape, &all, &moved, &PyFrozenSet_Type,
-            &readers, &py_call, &rname)) {
-        return -1;
-    }
-    Hooks_clear(h);
-    h->core = (Core *)Py_NewRef(core);
-    h->py = Py_NewRef(py);
-    h->describe = Py_NewRef(describe);
-    h->local_type = Py_NewRef(local_type);
-    h->deque_type = Py_NewRef(deque_type);
-    h->containers = Py_NewRef(containers);
-    h->lock_types = Py_NewRef(lock_types);
-    h->plain_locks = Py_NewRef(plain_locks);
-    h->tables = Py_NewRef(tables);
-    h->table_for = Py_NewRef(table_for);
-    h->politely = Py_NewRef(politely);
-    h->py_ri = Py_NewRef(py_ri);
-    h->py_wi = Py_NewRef(py_wi);
-    h->stack = Py_NewRef(stack);
-    h->shape = Py_NewRef(shape);
-    h->all = Py_NewRef(all);
-    h->moved = Py_NewRef(moved);
-    h->readers = Py_NewRef(readers);
-    h->len_builtin = PyDict_GetItemString(PyEval_GetBuiltins(), "len");
-    if (h->len_builtin == NULL) {
-        PyErr_SetString(PyExc_RuntimeError, "builtins.len is missing");
-        return -1;
-    }
-    Py_INCREF(h->len_builtin);
-    h->py_call = Py_NewRef(py_call);
-    h->item = PyUnicode_InternFromString("<item>");
-    h->global = PyUnicode_InternFromString("<global>");
-    h->rname = Py_NewRef(rname);
-    h->getitem = PyUnicode_InternFromString("__getitem__");
-    h->setitem = PyUnicode_InternFromString("__setitem__");
-    h->mapping = PyUnicode_InternFromString("mapping");
-    return h->item == NULL || h->global == NULL || h->getitem == NULL || h->setitem == NULL ||
-                   h->mapping == NULL
-               ? -1
-               : 0;
-}
-
-#define FAST(name, doc) \
-    {#name, (PyCFunction)(void (*)(void))Hooks_##name, METH_FASTCALL, doc}
-
-static PyMethodDef Hooks_methods[] = {
-    FAST(ra, "ra(obj, name): obj.name"),
-    FAST(wa, "wa(obj, name, value): obj.name = value"),
-    FAST(sa, "sa(value, obj, name): obj.name = value"),
-    FAST(ra_push, "ra_push(obj, name): obj.name, the target of an augmented assignment"),
-    {"wa_top", (PyCFunction)Hooks_wa_top, METH_O, "wa_top(value): store it in that target"},
-    FAST(ri, "ri(obj, key): obj[key]"),
-    FAST(wi, "wi(obj, key, value): obj[key] = value"),
-    FAST(si, "si(value, obj, key): obj[key] = value"),
-    FAST(ri_push, "ri_push(obj, key): obj[key], the target of an augmented assignment"),
-    {"wi_top", (PyCFunction)Hooks_wi_top, METH_O, "wi_top(value): store it in that target"},
-    FAST(rgv, "rgv(namespace, name, value): a global's value, read"),
-    FAST(wgv, "wgv(namespace, name, value): a global's value, written"),
-    FAST(rg, "rg(namespace, name): a global read"),
-    FAST(wg, "wg(namespace, name): a global written"),
-    {"it", (PyCFunction)Hooks_it, METH_O, "it(obj): iterating reads the container"},
-    {"whole", (PyCFunction)Hooks_whole, METH_O, "whole(obj): a read of every item"},
-    FAST(isin, "isin(item, container): item in container"),
-    FAST(m, "m(obj, name): obj.name(...), wrapped where it synchronises"),
-    {"cm", (PyCFunction)Hooks_cm, METH_O, "cm(obj): with obj"},
-    {"call", (PyCFunction)Hooks_call, METH_O, "call(fn): a builtin that reads containers"},
-    {"_len", (PyCFunction)Hooks_len, METH_O, "len(obj), a read of its length"},
-    {NULL},
-};
-
-NEW_FROM_INIT(Hooks, Hooks)
-
-static PyTypeObject HooksType = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "threadline.race._accel.Hooks",
-    .tp_basicsize = sizeof(Hooks),
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
-    .tp_doc = "The hottest hooks of instrumented code, in C.",
-    .tp_new = Hooks_new,
-    .tp_traverse = (traverseproc)Hooks_traverse,
-    .tp_clear = (inquiry)Hooks_clear,
-    .tp_dealloc = (destructor)Hooks_dealloc,
-    .tp_methods = Hooks_methods,
-};
-
-/* ---- module ---------------------------------------------------------------- */
-
-static struct PyModuleDef accel_module = {
-    PyModuleDef_HEAD_INIT,
-    .m_name = "threadline.race._accel",
-    .m_doc = "The race detector's hot path in C (optional; see _detector.py).",
-    .m_size = -1,
-};
-
-PyMODINIT_FUNC
-PyInit__accel(void)
-{
-#ifdef Py_GIL_DISABLED
-    PyErr_SetString(PyExc_ImportError,
-                    "threadline.race._accel relies on the GIL; free-threaded builds use the "
-                    "Python path");
-    return NULL;
-#endif
-    struct {
-        PyObject **slot;
-        const char *text;
-    } names[] = {
-        {&s_slot, "slot"},
-        {&s_name, "name"},
-        {&s_created_at, "created_at"},
-        {&s_vc, "vc"},
-        {&s_cached_frame, "cached_frame"},
-        {&s_cached_callers, "cached_callers"},
-        {&s_cached_raws, "cached_raws"},
-        {&s_items, "items"},
-        {&s_acquire, "acquire"},
-        {&s_held, "_held"},
-        {&s_enter, "__enter__"},
-        {&s_exit, "__exit__"},
-        {&s_last_read, "last_read"},
-        {&s_last_write, "last_write"},
-        {&s_thread, "_thread"},
-        {&s_drain_dead, "_drain_dead"},
-        {&s_new_location, "_new_location"},
-        {&s_oid, "oid"},
-        {&s_cached_code, "cached_code"},
-        {&s_cached_parent, "cached_parent"},
-        {&s_cached_parent_lasti, "cached_parent_lasti"},
-        {&s_dunder_name, "__name__"},
-        {&s_report, "_report"},
-    };
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-        if (*names[i].slot == NULL && (*names[i].slot = PyUnicode_InternFromString(names[i].text)) == NULL) {
-            return NULL;
-        }
-    }
-    if (zero == NULL && (zero = PyLong_FromLong(0)) == NULL) {
-        return NULL;
-    }
-    if (PyType_Ready(&LocationType) < 0 || PyType_Ready(&CoreType) < 0 ||
-        PyType_Ready(&ThreadInfoType) < 0 ||
-        PyType_Ready(&HooksType) < 0 || PyType_Ready(&HeldType) < 0 ||
-        PyType_Ready(&ReadingType) < 0) {
-        return NULL;
-    }
-    PyObject *m = PyModule_Create(&accel_module);
-    if (m == NULL) {
-        return NULL;
-    }
-    if (PyModule_AddObjectRef(m, "Location", (PyObject *)&LocationType) < 0 ||
-        PyModule_AddObjectRef(m, "Core", (PyObject *)&CoreType) < 0 ||
-        PyModule_AddObjectRef(m, "Hooks", (PyObject *)&HooksType) < 0 ||
-        PyModule_AddObjectRef(m, "ThreadInfo", (PyObject *)&ThreadInfoType) < 0) {
-        Py_DECREF(m);
-        return NULL;
-    }
-    return m;
 }
