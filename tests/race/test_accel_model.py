@@ -174,6 +174,7 @@ def run_schedule(
     ] + [("fetched", clock) for clock in fetches]
 
 
+@pytest.mark.timeout(600)  # ~15 s here; a loaded CI machine took over 60
 @settings(
     max_examples=150,
     deadline=None,

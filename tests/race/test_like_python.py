@@ -265,7 +265,12 @@ def test_ctrl_c_reports_the_races_so_far_and_exits_130(tmp_path: Path) -> None:
         assert proc.stdout is not None
         assert proc.stdout.readline() == "ready\n"
         proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=60)
+        try:
+            _, err = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:  # fail alone: no process or pipe left behind
+            proc.kill()
+            _, err = proc.communicate()
+            pytest.fail(f"{name}: Ctrl-C did not end the program; its stderr:\n{err[-3000:]}")
         done[name] = (proc.returncode, err)
     assert done["plain"][0] == -signal.SIGINT  # python ends itself by the signal
     status, err = done["race"]

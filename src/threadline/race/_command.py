@@ -121,6 +121,10 @@ def _bad_paths(args: argparse.Namespace) -> str | None:
     return None
 
 
+#: python sets ``__cached__`` on the main module before 3.15 only
+_SETS_CACHED = sys.version_info < (3, 15)
+
+
 class _CannotRun(Exception):
     """The program cannot start; the message is python's (exit status in
     ``status``)."""
@@ -247,9 +251,10 @@ class _Program:
         if self.source is not None:  # a script
             namespace.update(
                 __file__=self.file,
-                __cached__=None,
                 __loader__=importlib.machinery.SourceFileLoader("__main__", self.file),
             )
+            if _SETS_CACHED:
+                namespace["__cached__"] = None
             sys.argv = list(self.args)
             session.prepare(namespace)
             return instrument(self.source, self.file)
@@ -268,11 +273,12 @@ class _Program:
             raise _CannotRun(f"No code object available for {spec.name}", 1)
         namespace.update(
             __file__=spec.origin,
-            __cached__=spec.cached,
             __loader__=spec.loader,
             __package__=spec.parent,
             __spec__=spec,
         )
+        if _SETS_CACHED:
+            namespace["__cached__"] = spec.cached
         if isinstance(spec.loader, Loader):
             session.prepare(namespace)
         loader: Any = spec.loader
