@@ -72,6 +72,8 @@ from collections.abc import Callable
 from types import CodeType, ModuleType
 from typing import TYPE_CHECKING, Any
 
+from ._locations import CLASS
+
 if TYPE_CHECKING:
     from typing import Protocol
 
@@ -161,40 +163,68 @@ def raw_stack(skip: int) -> RawStack:
 
 
 def _is_own(code: CodeType) -> bool:
-    own = _OWN_CODES.get(code)
+    own = _OWN_FILES.get(code.co_filename)
     if own is None:
-        own = _OWN_CODES[code] = code.co_filename.startswith(_OWN_PREFIX)
+        own = _OWN_FILES[code.co_filename] = code.co_filename.startswith(_OWN_PREFIX)
     return own
 
 
-_OWN_CODES: dict[CodeType, bool] = {}
+# by file name, not by code object: a cache keyed by code would keep the
+# code of every function a program made at run time (exec, lambdas in eval)
+_OWN_FILES: dict[str, bool] = {}
 _get_ident = threading.get_ident
 
 
 def program_stack(me: ThreadInfo, frame: Any) -> RawStack:
     """The stack from the first program frame at or above *frame*: its line,
-    then its callers', which cannot change while it runs, so they are
-    cached per thread for as long as the same frame keeps accessing."""
+    then its callers' up to threadline's first frame (where ``render``
+    stops) or STACK_DEPTH frames in all.
+
+    The callers are cached per thread in ``me.cached_stack``, a tuple
+    (code, callers, chain, raws): the program frame's code, its callers
+    as (code, line), the same as (code, instruction offset), and the
+    stacks already made, by line.  The cache holds no frame (a frame holds
+    its locals: a finished ``__init__``'s would keep ``self`` alive), so a
+    hit is not told by frame identity but by walking the callers again:
+    the same code at the same offset at every level, and the walk ending
+    at the same place, make the same (code, line) pairs, whichever frames
+    they are (a function called in a loop from one place hits; a frame
+    freed and another made at its address with another caller misses)."""
     while frame is not None and _is_own(frame.f_code):
         frame = frame.f_back
     if frame is None:
         return ()
-    if me.cached_frame is not frame:
-        callers = []
+    code = frame.f_code
+    cached = me.cached_stack
+    if cached is None or cached[0] is not code or not _same_chain(frame.f_back, cached[2]):
+        callers: list[tuple[CodeType, int]] = []
+        chain: list[tuple[CodeType, int]] = []
         up = frame.f_back
-        for _ in range(STACK_DEPTH - 1):
-            if up is None:
+        while up is not None and len(callers) < STACK_DEPTH - 1:
+            up_code = up.f_code
+            if _is_own(up_code):
                 break
-            callers.append((up.f_code, up.f_lineno))
+            callers.append((up_code, up.f_lineno))
+            chain.append((up_code, up.f_lasti))
             up = up.f_back
-        me.cached_frame = frame
-        me.cached_callers = tuple(callers)
-        me.cached_raws = {}
+        # one store: a finalizer that accesses meanwhile finds either cache whole
+        cached = me.cached_stack = (code, tuple(callers), tuple(chain), {})
+    raws: dict[int, RawStack] = cached[3]
     line = frame.f_lineno
-    raw = me.cached_raws.get(line)
+    raw = raws.get(line)
     if raw is None:  # (one tuple per line: many locations keep it)
-        raw = me.cached_raws[line] = ((frame.f_code, line), *me.cached_callers)
+        raw = raws[line] = ((code, line), *cached[1])
     return raw
+
+
+def _same_chain(up: Any, chain: tuple[tuple[CodeType, int], ...]) -> bool:
+    """Are *up* and its callers at the (code, offset)s of *chain*, the walk
+    ending after them as ``program_stack``'s does?"""
+    for code, lasti in chain:
+        if up is None or up.f_code is not code or up.f_lasti != lasti:
+            return False
+        up = up.f_back
+    return up is None or len(chain) == STACK_DEPTH - 1 or _is_own(up.f_code)
 
 
 def render(raw: RawStack) -> Stack:
@@ -223,12 +253,7 @@ class ThreadInfo:
     C path has a twin, ``_accel.ThreadInfo``.)"""
 
     __slots__ = (
-        "cached_callers",
-        "cached_code",
-        "cached_frame",
-        "cached_parent",
-        "cached_parent_lasti",
-        "cached_raws",
+        "cached_stack",
         "created_at",
         "last_read",
         "last_write",
@@ -244,21 +269,20 @@ class ThreadInfo:
         self.name = name
         self.created_at = created_at  # where start() was called; () if we did not see it
         self.vc: dict[int, int] = {} if vc is None else vc
-        self.cached_frame: Any = None  # see program_stack
-        self.cached_callers: RawStack = ()
-        self.cached_raws: dict[int, RawStack] = {}  # by line (C: by instruction offset)
+        # (code, callers, chain, raws): see program_stack (the C path's raws
+        # are by instruction offset, not line); holds no frame
+        self.cached_stack: tuple[Any, RawStack, tuple[Any, ...], dict[int, RawStack]] | None = None
         self.last_read: Any = None  # the C path's last epoch tuples, reused while they fit
         self.last_write: Any = None
-        self.cached_code: Any = None  # the C path's: see same_context in _accel_core.c
-        self.cached_parent: Any = None
-        self.cached_parent_lasti: Any = None
 
     def __repr__(self) -> str:
         return f"ThreadInfo(slot={self.slot!r}, name={self.name!r})"
 
 
-# What an access touched: describe(type, label, key) -> "Counter.count".
-Describe = Callable[[type, Any, Any], str]
+# What an access touched: describe(kind, label, key) -> "Counter.count",
+# *kind* the name of the object's type.  A location's description holds
+# names, never the object's type: a class made at run time must be free to go.
+Describe = Callable[[str, Any, Any], str]
 
 
 class Access:
@@ -267,7 +291,7 @@ class Access:
     __slots__ = ("_raw", "_what", "thread", "write")
 
     def __init__(
-        self, write: bool, what: tuple[Describe, type, Any, Any], thread: ThreadInfo, raw: RawStack
+        self, write: bool, what: tuple[Describe, str, Any, Any], thread: ThreadInfo, raw: RawStack
     ) -> None:
         self.write = write
         self._what = what
@@ -276,8 +300,8 @@ class Access:
 
     @property
     def what(self) -> str:
-        describe, typ, label, key = self._what
-        return describe(typ, label, key)
+        describe, kind, label, key = self._what
+        return describe(kind, label, key)
 
     @property
     def stack(self) -> Stack:
@@ -291,7 +315,7 @@ class _Location:
 
     __slots__ = ("owner", "reads", "what", "write")
 
-    def __init__(self, what: tuple[Describe, type, Any, Any], owner: _Watch | None) -> None:
+    def __init__(self, what: tuple[Describe, str, Any, Any], owner: _Watch | None) -> None:
         self.what = what
         self.owner = owner
         self.write: tuple[int, int, bool, ThreadInfo, RawStack] | None = None
@@ -312,10 +336,17 @@ class Race:
         return f"Race({self.current.what!r}, {threads})"
 
 
+def kind_of(obj: Any) -> str:
+    """The name of *obj*'s type, as descriptions keep it (interned: many
+    locations share it)."""
+    return sys.intern(type(obj).__name__)
+
+
 def label_of(obj: Any) -> Any:
-    """What a description needs besides the type: a class's or module's name."""
+    """What a description needs besides the type's name: a class's name as
+    ``(CLASS, qualname)``, or a module's name."""
     if isinstance(obj, type):
-        return obj.__qualname__
+        return (CLASS, obj.__qualname__)
     if issubclass(type(obj), dict):  # by type, and no method of a subclass runs
         return dict.get(obj, "__name__")
     return getattr(obj, "__name__", None) if type(obj).__name__ == "module" else None
@@ -679,7 +710,7 @@ class Detector:
         with self._locks[(oid >> 4) % STRIPES]:
             # the epochs replaced here stay referenced (last, replaced)
             # until the lock is released: freeing one can free a
-            # ThreadInfo and the frame it caches, and run a finalizer
+            # ThreadInfo and what it holds, and run a finalizer
             handoff = self.handoff
             if handoff:  # obj was handed over to this thread: vc ⊔ its clock
                 entry = handoff.get(oid)
@@ -767,7 +798,7 @@ class Detector:
                 if entry is None or not _owns(entry[0], obj):
                     entry = self._objects[oid] = [self._watch(obj, oid)]
             del dropped  # (finalizers run here, outside the section)
-        new = self._location((describe, type(obj), label_of(obj), key), entry[0])
+        new = self._location((describe, kind_of(obj), label_of(obj), key), entry[0])
         loc = self._shadow.setdefault(lkey, new)
         if loc is not new and not _owns(loc.owner, obj):
             # a dead object's, left by a forgetting that a finalizer cut
