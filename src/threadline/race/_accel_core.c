@@ -11,8 +11,11 @@
  * instruction offset and per call site, reads a location without its lock
  * on the same-epoch fast path, and hands the rare cases back to the
  * Python detector's methods (_thread: a thread never seen; _new_location:
- * a dead object's leftovers under a reused id; _sweep, _drain_dead,
- * _report).  tests/race/test_accel_model.py runs random schedules through
+ * a dead object's leftovers under a reused id, an item keyed by an object
+ * that may be held weakly; _sweep, _drain_dead, _report).  Like the Python
+ * path, it keeps no program object alive (see "Lifetimes" in
+ * _detector.py): its stack cache holds codes and instruction offsets,
+ * never a frame, and a location's description holds names, not a type.  tests/race/test_accel_model.py runs random schedules through
  * both and requires the same races with the same stacks.
  *
  * Locking.  A thread's vector clock is read and written by that thread
@@ -733,8 +736,23 @@ make_watch(Core *self, PyObject *obj, PyObject *oid)
     return watch;
 }
 
+/* Is *key* ("<item>", an object that can be weakly referenced)?  Such an
+ * item's location may have to hold its key weakly: Detector._held_key
+ * decides. */
+static int
+weak_item(PyObject *key)
+{
+    if (!PyTuple_CheckExact(key) || PyTuple_GET_SIZE(key) != 2) {
+        return 0;
+    }
+    PyObject *kind = PyTuple_GET_ITEM(key, 0), *item = PyTuple_GET_ITEM(key, 1);
+    return PyUnicode_CheckExact(kind) && PyUnicode_CompareWithASCIIString(kind, "<item>") == 0 &&
+           PyType_SUPPORTS_WEAKREFS(Py_TYPE(item));
+}
+
 /* The common cases of Detector._new_location, which takes the others (a
- * dead object's leftovers under the same id). */
+ * dead object's leftovers under the same id; an item keyed by an object
+ * that may be held weakly). */
 static PyObject *
 new_location(Core *self, PyObject *obj, PyObject *oid, PyObject *key, PyObject *lkey,
              PyObject *describe)
@@ -788,6 +806,9 @@ new_location(Core *self, PyObject *obj, PyObject *oid, PyObject *key, PyObject *
 #else
         mine = PyWeakref_GetObject(owner) == obj;
 #endif
+    }
+    if (mine > 0 && weak_item(key)) {
+        mine = 0; /* an item keyed by an object: Detector._new_location holds it weakly */
     }
     if (mine <= 0) {
         Py_XDECREF(owner);

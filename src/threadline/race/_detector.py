@@ -53,6 +53,16 @@ never changes, so the container's locations and everything else stay
 unordered.  An entry is guarded by the stripe lock of its object's id (the
 one its locations use) and dropped when the object's shadow is forgotten.
 
+Lifetimes: the detector keeps no program object alive longer than python
+would (a program's weakref-based cleanup must work under it), except sync
+objects (``_sync_keep``, until ``forget``).  The per-thread stack cache
+holds codes, never a frame (``program_stack``); descriptions hold names
+(``Describe``); an item keyed by an object that hashes by identity holds
+its key weakly (``_ItemKey``, forgotten through ``_dead`` when it dies);
+kept containers are swept before every full collection (``_sweeper``);
+and no per-type or per-code cache holds a type or a code (``_OWN_FILES``
+is by file name; ``_methods.TABLES`` is weak).
+
 ``access``, ``acquire``, ``release``, ``stored``, ``tick`` and ``fetched``
 have a C twin (``_accel.Core``, in ``_accel_core.c``) that works on the
 same containers with stripe locks of its own (so a detector runs one or
@@ -63,6 +73,7 @@ THREADLINE_RACE_PURE=1 asks for this file's code.
 from __future__ import annotations
 
 import functools
+import gc
 import os
 import sys
 import threading
@@ -359,6 +370,48 @@ class _Watch(weakref.ref):  # type: ignore[type-arg]
     oid: int
 
 
+class _ItemKey(weakref.ref):  # type: ignore[type-arg]
+    """An object used as a dict key, as the key of its item's location:
+    held weakly (the location must not keep the key alive), equal to the
+    object while it lives and to nothing else once it died.  Only for
+    objects that compare and hash by identity (``identity_keyed``): no
+    other object can ever reach a dead one's item, so its location is
+    forgotten when it dies (its callback queues it on ``_dead``).
+    *oid*: the id of the container whose item it names."""
+
+    __slots__ = ("hash", "oid")
+    hash: int
+    oid: int
+
+    def __eq__(self, other: object) -> bool:
+        if other is self:
+            return True
+        obj = self()
+        if type(other) is _ItemKey:  # another thread's, made at the same first access
+            return obj is not None and obj is other()
+        return obj is not None and obj is other
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    def __hash__(self) -> int:
+        return self.hash
+
+    def __repr__(self) -> str:
+        obj = self()
+        return repr(obj) if obj is not None else "<an object that died>"
+
+
+def identity_keyed(key: Any) -> bool:
+    """Does *key* compare and hash by identity (the default)?"""
+    typ: Any = type(key)
+    return typ.__hash__ is _OBJECT_HASH and typ.__eq__ is _OBJECT_EQ
+
+
+_OBJECT_HASH: Any = object.__hash__
+_OBJECT_EQ: Any = object.__eq__
+
+
 def _owns(watch: _Watch | None, obj: Any) -> bool:
     """Is *watch* (a location's owner) *obj*'s?  None: a kept object, whose
     id cannot be reused while it is kept."""
@@ -368,6 +421,25 @@ def _owns(watch: _Watch | None, obj: Any) -> bool:
 def accelerated() -> bool:
     """Whether new detectors run the C hot path."""
     return _accel is not None and os.environ.get("THREADLINE_RACE_PURE", "") in ("", "0")
+
+
+def _sweeper(ref: weakref.ref[Detector]) -> Callable[[str, dict[str, Any]], None]:
+    """A ``gc.callbacks`` entry that sweeps *ref*'s detector before a full
+    collection (holding it weakly: it is removed when the detector goes)."""
+
+    def callback(phase: str, info: dict[str, Any]) -> None:
+        detector = ref()
+        if detector is not None and phase == "start" and info.get("generation") == 2:
+            detector._sweep_before_collecting()
+
+    return callback
+
+
+def _remove_callback(callback: Callable[[str, dict[str, Any]], None]) -> None:
+    try:
+        gc.callbacks.remove(callback)
+    except ValueError:
+        pass
 
 
 class Detector:
@@ -396,7 +468,13 @@ class Detector:
         self.handoff: dict[int, tuple[dict[int, int], dict[int, int]]] = {}
         self._new_objects = 0
         self._sweep_every = _SWEEP_MIN
-        self._dead: deque[_Watch] = deque()
+        self._dead: deque[_Watch | _ItemKey] = deque()
+        # a full collection (gc.collect()) sweeps first: a kept container
+        # nothing else refers to must not keep what it holds past it
+        callback = _sweeper(weakref.ref(self))
+        gc.callbacks.append(callback)
+        weakref.finalize(self, _remove_callback, callback)
+        self._dead_items: dict[int, int] = {}  # id(container) -> dead item keys in its list
         if accelerated() if use_c is None else use_c:
             if _accel is None:
                 raise RuntimeError("use_c=True, but threadline.race._accel is not built")
@@ -798,6 +876,7 @@ class Detector:
                 if entry is None or not _owns(entry[0], obj):
                     entry = self._objects[oid] = [self._watch(obj, oid)]
             del dropped  # (finalizers run here, outside the section)
+        key, lkey = self._held_key(oid, key, lkey)
         new = self._location((describe, kind_of(obj), label_of(obj), key), entry[0])
         loc = self._shadow.setdefault(lkey, new)
         if loc is not new and not _owns(loc.owner, obj):
@@ -807,6 +886,23 @@ class Detector:
         if loc is new:
             entry.append(key)
         return loc
+
+    def _held_key(self, oid: int, key: Any, lkey: tuple[int, Any]) -> tuple[Any, tuple[int, Any]]:
+        """The key and shadow key a new location is stored under: an item
+        keyed by an object that hashes by identity names it weakly (see
+        ``_ItemKey``).  (The C core sends such first accesses here.)"""
+        if type(key) is tuple and len(key) == 2 and key[0] == "<item>":
+            item = key[1]
+            if type(item) not in _SCALARS and identity_keyed(item):
+                try:
+                    ref = _ItemKey(item, self._dead.append)
+                except TypeError:  # not weakly referenceable: held, as before
+                    return key, lkey
+                ref.hash = _OBJECT_HASH(item)
+                ref.oid = oid
+                key = ("<item>", ref)
+                lkey = (oid, key)
+        return key, lkey
 
     def _watch(self, obj: Any, oid: int) -> _Watch | None:
         try:
@@ -830,9 +926,34 @@ class Detector:
             dropped: list[Any] = []
             with self._meta:
                 entry = self._objects.get(watch.oid)
-                if entry is not None and entry[0] is watch:
+                if type(watch) is _ItemKey:
+                    self._forget_item_locked(watch, entry, dropped)
+                elif entry is not None and entry[0] is watch:
                     self._forget_locked(watch.oid, dropped)
             del dropped, entry  # (finalizers run here, outside the section)
+
+    def _forget_item_locked(
+        self, ref: _ItemKey, entry: list[Any] | None, dropped: list[Any]
+    ) -> None:
+        """Forget the location of the item keyed by *ref*'s object, which
+        died.  Its container's list of keys is compacted once dead keys
+        are most of it (amortised O(1) per key)."""
+        key = ("<item>", ref)
+        dropped.append(self._shadow.pop((ref.oid, key), None))
+        if entry is None:
+            return
+        dead = self._dead_items.get(ref.oid, 0) + 1
+        if dead * 2 < len(entry):
+            self._dead_items[ref.oid] = dead
+            return
+        self._dead_items.pop(ref.oid, None)
+        # a first access appends without a lock: only what was there is replaced
+        end = len(entry)
+        entry[1:end] = [
+            k
+            for k in entry[1:end]
+            if not (type(k) is tuple and len(k) == 2 and type(k[1]) is _ItemKey and k[1]() is None)
+        ]
 
     def _forget_locked(self, oid: int, dropped: list[Any]) -> None:
         """Forget object *oid*; what that frees goes to *dropped*, for the
@@ -854,6 +975,7 @@ class Detector:
                 del self._objects[oid]
             dropped.append(entry)
             dropped.append(self.handoff.pop(oid, None))
+            self._dead_items.pop(oid, None)
         if entry is None or entry[0] is None:  # (a new object's may be kept there now)
             dropped.append(self._kept.pop(oid, None))
 
@@ -865,6 +987,21 @@ class Detector:
             every = max(_SWEEP_MIN, len(self._kept))
         del dropped  # (finalizers run here, outside the section)
         return every
+
+    def _sweep_before_collecting(self) -> None:
+        """A full collection is starting: sweep, unless this thread is in
+        the middle of forgetting (the collection started there) or another
+        thread is (it would be waited for inside the collection)."""
+        if not self._kept or self._meta._is_owned():  # type: ignore[attr-defined]
+            return
+        if not self._meta.acquire(blocking=False):
+            return
+        dropped: list[Any] = []
+        try:
+            self._sweep_locked(dropped)
+        finally:
+            self._meta.release()
+        del dropped  # (finalizers run here, outside the section)
 
     def _sweep_locked(self, dropped: list[Any]) -> None:
         """Forget kept containers that nothing but the detector refers to."""
