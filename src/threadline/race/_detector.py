@@ -206,10 +206,21 @@ def program_stack(me: ThreadInfo, frame: Any) -> RawStack:
     if frame is None:
         return ()
     code = frame.f_code
-    cached = me.cached_stack
-    if cached is None or cached[0] is not code or not _same_chain(frame.f_back, cached[2]):
+    cached: Any = me.cached_stack
+    same = cached is not None and cached[0] is code
+    if same:  # (the walk inlined: this runs at every recorded access)
+        up = frame.f_back
+        chain: Any = cached[2]
+        for up_code, lasti in chain:
+            if up is None or up.f_code is not up_code or up.f_lasti != lasti:
+                same = False
+                break
+            up = up.f_back
+        else:
+            same = up is None or len(chain) == STACK_DEPTH - 1 or _is_own(up.f_code)
+    if not same:
         callers: list[tuple[CodeType, int]] = []
-        chain: list[tuple[CodeType, int]] = []
+        chain = []
         up = frame.f_back
         while up is not None and len(callers) < STACK_DEPTH - 1:
             up_code = up.f_code
@@ -226,16 +237,6 @@ def program_stack(me: ThreadInfo, frame: Any) -> RawStack:
     if raw is None:  # (one tuple per line: many locations keep it)
         raw = raws[line] = ((code, line), *cached[1])
     return raw
-
-
-def _same_chain(up: Any, chain: tuple[tuple[CodeType, int], ...]) -> bool:
-    """Are *up* and its callers at the (code, offset)s of *chain*, the walk
-    ending after them as ``program_stack``'s does?"""
-    for code, lasti in chain:
-        if up is None or up.f_code is not code or up.f_lasti != lasti:
-            return False
-        up = up.f_back
-    return up is None or len(chain) == STACK_DEPTH - 1 or _is_own(up.f_code)
 
 
 def render(raw: RawStack) -> Stack:
