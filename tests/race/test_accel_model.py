@@ -37,8 +37,8 @@ def detector_path(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-def describe(typ: type, label: object, key: object) -> str:
-    return f"{typ.__name__}.{key}"
+def describe(kind: str, label: object, key: object) -> str:
+    return f"{kind}.{key}"
 
 
 class Box:

@@ -14,8 +14,8 @@ from threadline.race import _detector
 from threadline.race._detector import Detector, Race
 
 
-def describe(typ: type, label: object, key: object) -> str:
-    return f"{typ.__name__}.{key}"
+def describe(kind: str, label: object, key: object) -> str:
+    return f"{kind}.{key}"
 
 
 class Obj:

@@ -21,8 +21,8 @@ class Obj:
     pass
 
 
-def describe(typ: type, label: object, key: object) -> str:
-    return f"{typ.__name__}.{key}"
+def describe(kind: str, label: object, key: object) -> str:
+    return f"{kind}.{key}"
 
 
 @pytest.fixture

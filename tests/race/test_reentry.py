@@ -140,8 +140,8 @@ def test_a_finalizer_run_by_a_collection_inside_the_detector_is_harmless() -> No
         gc.collect()
 
 
-def describe(typ: type, label: object, key: object) -> str:
-    return f"{typ.__name__}.{key}"
+def describe(kind: str, label: object, key: object) -> str:
+    return f"{kind}.{key}"
 
 
 def held(lock: Any) -> bool:

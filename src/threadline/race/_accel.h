@@ -38,10 +38,9 @@
     }
 
 /* Interned names, made by the module's init (_accel_module.c). */
-ACCEL_INTERNAL extern PyObject *s_held, *s_slot, *s_name, *s_created_at, *s_vc, *s_cached_frame,
-    *s_cached_callers, *s_cached_raws, *s_items, *s_acquire, *s_enter, *s_exit, *s_last_read,
-    *s_last_write, *s_cached_code, *s_cached_parent, *s_cached_parent_lasti, *s_oid,
-    *s_dunder_name, *s_thread, *s_drain_dead, *s_new_location, *s_report;
+ACCEL_INTERNAL extern PyObject *s_held, *s_slot, *s_name, *s_created_at, *s_vc, *s_cached_stack,
+    *s_items, *s_acquire, *s_enter, *s_exit, *s_last_read, *s_last_write, *s_oid, *s_dunder_name,
+    *s_thread, *s_drain_dead, *s_new_location, *s_report, *s_class;
 ACCEL_INTERNAL extern PyObject *zero; /* the int 0 */
 
 /* d[k] as a new reference: 1 found, 0 missing, -1 error. */

@@ -6,14 +6,9 @@ class ThreadInfo:
     name: str
     created_at: Any
     vc: dict[int, int]
-    cached_frame: Any
-    cached_callers: Any
-    cached_raws: dict[int, Any]
+    cached_stack: Any
     last_read: Any
     last_write: Any
-    cached_code: Any
-    cached_parent: Any
-    cached_parent_lasti: Any
     def __init__(self, slot: int, name: str, created_at: Any, vc: dict[int, int] = ...) -> None: ...
 
 class Location:
@@ -47,7 +42,7 @@ class Core:
         obj: Any,
         key: Any,
         write: bool,
-        describe: Callable[[type, Any, Any], str],
+        describe: Callable[[str, Any, Any], str],
         atomic: bool = False,
         seen: dict[int, int] | None = None,
     ) -> None: ...
@@ -68,13 +63,13 @@ class Hooks:
         *,
         core: Core,
         py: Any,
-        describe: Callable[[type, Any, Any], str],
+        describe: Callable[[str, Any, Any], str],
         local_type: type,
         deque_type: type,
         containers: tuple[type, ...],
         lock_types: tuple[type, ...],
         plain_locks: frozenset[Any],
-        tables: dict[type, Any],
+        tables: dict[Any, Any],
         table_for: Callable[[type], Any],
         politely: Callable[[Any], Any],
         py_ri: Callable[..., Any],

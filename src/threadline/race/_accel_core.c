@@ -11,8 +11,11 @@
  * instruction offset and per call site, reads a location without its lock
  * on the same-epoch fast path, and hands the rare cases back to the
  * Python detector's methods (_thread: a thread never seen; _new_location:
- * a dead object's leftovers under a reused id; _sweep, _drain_dead,
- * _report).  tests/race/test_accel_model.py runs random schedules through
+ * a dead object's leftovers under a reused id, an item keyed by an object
+ * that may be held weakly; _sweep, _drain_dead, _report).  Like the Python
+ * path, it keeps no program object alive (see "Lifetimes" in
+ * _detector.py): its stack cache holds codes and instruction offsets,
+ * never a frame, and a location's description holds names, not a type.  tests/race/test_accel_model.py runs random schedules through
  * both and requires the same races with the same stacks.
  *
  * Locking.  A thread's vector clock is read and written by that thread
@@ -31,7 +34,7 @@
  *     unlock() turns it back on if it was on: 3.11 collects on allocation);
  *   - the epochs and read sets a check replaces are freed after the lock is
  *     released (check_locked): the last reference to an epoch can be the
- *     last to a ThreadInfo, whose cached frame can run a finalizer; what
+ *     last to a ThreadInfo, whose fields can run a finalizer; what
  *     else is dropped under it is ints and this thread's own epochs.
  * The shadow (keyed by (id, the program's key)) is looked up and filled
  * without a stripe lock (dict.setdefault), and the calls back into the
@@ -58,9 +61,8 @@
 /* ---- ThreadInfo: a (logical) thread's clock and caches (see _detector.py) -- */
 
 enum {
-    TI_SLOT, TI_NAME, TI_CREATED_AT, TI_VC, TI_CACHED_FRAME, TI_CACHED_CALLERS,
-    TI_CACHED_RAWS, TI_LAST_READ, TI_LAST_WRITE, TI_CACHED_CODE, TI_CACHED_PARENT,
-    TI_CACHED_PARENT_LASTI, TI_FIELDS
+    TI_SLOT, TI_NAME, TI_CREATED_AT, TI_VC, TI_CACHED_STACK, TI_LAST_READ, TI_LAST_WRITE,
+    TI_FIELDS
 };
 
 typedef struct {
@@ -70,9 +72,7 @@ typedef struct {
 
 static PyTypeObject ThreadInfoType;
 static PyObject **ti_names[TI_FIELDS] = {
-    &s_slot, &s_name, &s_created_at, &s_vc, &s_cached_frame, &s_cached_callers,
-    &s_cached_raws, &s_last_read, &s_last_write, &s_cached_code, &s_cached_parent,
-    &s_cached_parent_lasti,
+    &s_slot, &s_name, &s_created_at, &s_vc, &s_cached_stack, &s_last_read, &s_last_write,
 };
 
 /* Field *i* of a ThreadInfo (this module's, or the Python dataclass). */
@@ -107,9 +107,8 @@ ThreadInfo_init(ThreadInfoObject *self, PyObject *args, PyObject *kwds)
     }
     PyObject *values[TI_FIELDS] = {
         Py_NewRef(slot), Py_NewRef(name), Py_NewRef(created_at),
-        vc != NULL ? Py_NewRef(vc) : PyDict_New(), Py_NewRef(Py_None), PyTuple_New(0),
-        PyDict_New(), Py_NewRef(Py_None), Py_NewRef(Py_None), Py_NewRef(Py_None),
-        Py_NewRef(Py_None), Py_NewRef(Py_None),
+        vc != NULL ? Py_NewRef(vc) : PyDict_New(), Py_NewRef(Py_None), Py_NewRef(Py_None),
+        Py_NewRef(Py_None),
     };
     int ok = 1;
     for (int i = 0; i < TI_FIELDS; i++) {
@@ -167,14 +166,9 @@ static PyMemberDef ThreadInfo_members[] = {
     TI_MEMBER("name", TI_NAME),
     TI_MEMBER("created_at", TI_CREATED_AT),
     TI_MEMBER("vc", TI_VC),
-    TI_MEMBER("cached_frame", TI_CACHED_FRAME),
-    TI_MEMBER("cached_callers", TI_CACHED_CALLERS),
-    TI_MEMBER("cached_raws", TI_CACHED_RAWS),
+    TI_MEMBER("cached_stack", TI_CACHED_STACK),
     TI_MEMBER("last_read", TI_LAST_READ),
     TI_MEMBER("last_write", TI_LAST_WRITE),
-    TI_MEMBER("cached_code", TI_CACHED_CODE),
-    TI_MEMBER("cached_parent", TI_CACHED_PARENT),
-    TI_MEMBER("cached_parent_lasti", TI_CACHED_PARENT_LASTI),
     {NULL},
 };
 
@@ -539,69 +533,84 @@ code_line(PyFrameObject *frame)
     return pair;
 }
 
-/* The frame's parent and the parent's instruction offset (None, -1 at the
- * bottom of the stack): a new reference. */
-static PyObject *
-parent_of(PyFrameObject *frame, long *lasti)
-{
-    PyFrameObject *parent = PyFrame_GetBack(frame);
-    *lasti = parent != NULL ? PyFrame_GetLasti(parent) : -1;
-    return parent != NULL ? (PyObject *)parent : Py_NewRef(Py_None);
-}
-
-/* Do the cached callers and stacks hold for *frame*?  They do for the
- * cached frame, and for another run of its code called from the same
- * place: the same parent frame, at the same instruction. */
+/* Are *frame*'s callers at the (code, instruction offset)s of *chain*, the
+ * walk ending after them where program_stack's does (at the bottom, at
+ * threadline's first frame, or after STACK_DEPTH - 1 callers)?  1, 0, or
+ * -1 with an exception set.  Borrows nothing beyond the call: codes are
+ * compared with the ones *chain* holds, frames by what they run. */
 static int
-same_context(PyObject *me, PyFrameObject *frame)
+same_chain(Core *self, PyFrameObject *frame, PyObject *chain)
 {
-    PyObject *cached = ti_get(me, TI_CACHED_FRAME);
-    if (cached == NULL) {
-        return -1;
-    }
-    Py_DECREF(cached);
-    if (cached == (PyObject *)frame) {
-        return 1;
-    }
-    PyCodeObject *code = PyFrame_GetCode(frame);
-    PyObject *cached_code = ti_get(me, TI_CACHED_CODE);
-    long lasti;
-    PyObject *parent = parent_of(frame, &lasti);
-    PyObject *cached_parent = ti_get(me, TI_CACHED_PARENT);
-    PyObject *cached_lasti = ti_get(me, TI_CACHED_PARENT_LASTI);
-    int same = -1;
-    if (cached_code != NULL && cached_parent != NULL && cached_lasti != NULL) {
-        same = cached_code == (PyObject *)code && cached_parent == parent &&
-               PyLong_Check(cached_lasti) && PyLong_AsLong(cached_lasti) == lasti;
-        if (same && ti_set(me, TI_CACHED_FRAME, (PyObject *)frame) < 0) {
-            same = -1;
+    Py_ssize_t n = PyTuple_GET_SIZE(chain);
+    PyFrameObject *up = PyFrame_GetBack(frame);
+    int same = 1;
+    for (Py_ssize_t i = 0; i < n && same; i++) {
+        PyObject *pair = PyTuple_GET_ITEM(chain, i);
+        if (up == NULL || !PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2) {
+            same = 0;
+            break;
         }
+        PyCodeObject *code = PyFrame_GetCode(up);
+        same = (PyObject *)code == PyTuple_GET_ITEM(pair, 0) &&
+               PyLong_CheckExact(PyTuple_GET_ITEM(pair, 1)) &&
+               PyLong_AsLong(PyTuple_GET_ITEM(pair, 1)) == PyFrame_GetLasti(up);
+        Py_DECREF(code);
+        PyFrameObject *next = PyFrame_GetBack(up);
+        Py_DECREF(up);
+        up = next;
     }
-    Py_DECREF(code);
-    Py_DECREF(parent);
-    Py_XDECREF(cached_code);
-    Py_XDECREF(cached_parent);
-    Py_XDECREF(cached_lasti);
+    if (same && up != NULL && n < STACK_DEPTH - 1) {
+        PyCodeObject *code = PyFrame_GetCode(up);
+        same = is_own(self, code);
+        Py_DECREF(code);
+    }
+    Py_XDECREF(up);
     return same;
 }
 
-static int
-remember_context(PyObject *me, PyFrameObject *frame)
+/* A new cache for *frame* (see program_stack in _detector.py): (its code,
+ * its callers as (code, line), the same as (code, offset), {}). */
+static PyObject *
+new_stack_cache(Core *self, PyFrameObject *frame)
 {
-    PyCodeObject *code = PyFrame_GetCode(frame);
-    long lasti;
-    PyObject *parent = parent_of(frame, &lasti);
-    PyObject *lasti_obj = PyLong_FromLong(lasti);
-    int r = lasti_obj == NULL || ti_set(me, TI_CACHED_FRAME, (PyObject *)frame) < 0 ||
-                    ti_set(me, TI_CACHED_CODE, (PyObject *)code) < 0 ||
-                    ti_set(me, TI_CACHED_PARENT, parent) < 0 ||
-                    ti_set(me, TI_CACHED_PARENT_LASTI, lasti_obj) < 0
-                ? -1
-                : 0;
-    Py_DECREF(code);
-    Py_DECREF(parent);
-    Py_XDECREF(lasti_obj);
-    return r;
+    PyObject *callers = PyList_New(0), *chain = PyList_New(0), *cache = NULL;
+    PyFrameObject *up = callers && chain ? PyFrame_GetBack(frame) : NULL;
+    int ok = callers != NULL && chain != NULL;
+    while (ok && up != NULL && PyList_GET_SIZE(callers) < STACK_DEPTH - 1) {
+        PyCodeObject *code = PyFrame_GetCode(up);
+        int own = is_own(self, code);
+        PyObject *lasti = own ? NULL : PyLong_FromLong(PyFrame_GetLasti(up));
+        PyObject *pair = lasti ? PyTuple_Pack(2, (PyObject *)code, lasti) : NULL;
+        Py_XDECREF(lasti);
+        Py_DECREF(code);
+        if (own) {
+            ok = own > 0;
+            break;
+        }
+        PyObject *here = pair ? code_line(up) : NULL;
+        ok = here != NULL && PyList_Append(callers, here) == 0 && PyList_Append(chain, pair) == 0;
+        Py_XDECREF(here);
+        Py_XDECREF(pair);
+        PyFrameObject *next = PyFrame_GetBack(up);
+        Py_DECREF(up);
+        up = next;
+    }
+    Py_XDECREF(up);
+    if (ok) {
+        PyCodeObject *code = PyFrame_GetCode(frame);
+        PyObject *callers_t = PyList_AsTuple(callers), *chain_t = PyList_AsTuple(chain);
+        PyObject *raws = PyDict_New();
+        if (callers_t && chain_t && raws) {
+            cache = PyTuple_Pack(4, (PyObject *)code, callers_t, chain_t, raws);
+        }
+        Py_DECREF(code);
+        Py_XDECREF(callers_t);
+        Py_XDECREF(chain_t);
+        Py_XDECREF(raws);
+    }
+    Py_XDECREF(callers);
+    Py_XDECREF(chain);
+    return cache;
 }
 
 static PyObject *
@@ -627,59 +636,39 @@ program_stack(Core *self, PyObject *me)
     if (frame == NULL) {
         return PyTuple_New(0);
     }
-    /* Stacks are cached by instruction offset (finding a line number
-       walks the line table) for as long as the same frame accesses, or
-       calls of the same code from the same place (a function called in a
-       loop). */
-    PyObject *callers = NULL, *raws = NULL, *raw = NULL, *lasti = NULL, *cached = NULL;
-    int same = same_context(me, frame);
-    if (same < 0 || (lasti = PyLong_FromLong(PyFrame_GetLasti(frame))) == NULL) {
+    /* The cache holds no frame (see program_stack in _detector.py): it hits
+       when the frame runs the cached code and its callers are at the
+       cached offsets.  Its stacks are by the frame's instruction offset
+       (finding a line number walks the line table). */
+    PyObject *cache = ti_get(me, TI_CACHED_STACK), *raw = NULL, *lasti = NULL;
+    if (cache == NULL) {
         goto done;
     }
-    if (same) {
-        raws = ti_get(me, TI_CACHED_RAWS);
-        if (raws != NULL && !PyDict_Check(raws)) {
-            PyErr_SetString(PyExc_TypeError, "cached_raws must be a dict");
-            Py_CLEAR(raws);
-        }
-        if (raws == NULL || dict_get(raws, lasti, &raw) != 0) {
-            goto done;  /* seen this instruction of this frame: the same stack */
-        }
-        callers = ti_get(me, TI_CACHED_CALLERS);
-        if (callers != NULL && !PyTuple_Check(callers)) {
-            PyErr_SetString(PyExc_TypeError, "cached_callers must be a tuple");
-            Py_CLEAR(callers);
+    int same = 0;
+    if (PyTuple_Check(cache) && PyTuple_GET_SIZE(cache) == 4 &&
+        PyTuple_Check(PyTuple_GET_ITEM(cache, 1)) && PyTuple_Check(PyTuple_GET_ITEM(cache, 2)) &&
+        PyDict_Check(PyTuple_GET_ITEM(cache, 3))) {
+        PyCodeObject *code = PyFrame_GetCode(frame);
+        same = (PyObject *)code == PyTuple_GET_ITEM(cache, 0);
+        Py_DECREF(code);
+        if (same) {
+            same = same_chain(self, frame, PyTuple_GET_ITEM(cache, 2));
         }
     }
-    else {
-        PyObject *list = PyList_New(0);
-        PyFrameObject *up = list ? PyFrame_GetBack(frame) : NULL;
-        for (int i = 0; list != NULL && up != NULL && i < STACK_DEPTH - 1; i++) {
-            PyObject *pair = code_line(up);
-            if (pair == NULL || PyList_Append(list, pair) < 0) {
-                Py_XDECREF(pair);
-                Py_CLEAR(list);
-                break;
-            }
-            Py_DECREF(pair);
-            PyFrameObject *next = PyFrame_GetBack(up);
-            Py_DECREF(up);
-            up = next;
-        }
-        Py_XDECREF(up);
-        if (list != NULL) {
-            callers = PyList_AsTuple(list);
-            Py_DECREF(list);
-        }
-        if (callers != NULL &&
-            ((raws = PyDict_New()) == NULL || remember_context(me, frame) < 0 ||
-             ti_set(me, TI_CACHED_CALLERS, callers) < 0 || ti_set(me, TI_CACHED_RAWS, raws) < 0)) {
-            Py_CLEAR(callers);
+    if (same <= 0) {
+        Py_CLEAR(cache);
+        /* one store: a finalizer that accesses meanwhile finds either cache whole */
+        if (same < 0 || (cache = new_stack_cache(self, frame)) == NULL ||
+            ti_set(me, TI_CACHED_STACK, cache) < 0) {
+            goto done;
         }
     }
-    if (callers == NULL) {
-        goto done;
+    PyObject *raws = PyTuple_GET_ITEM(cache, 3);
+    if ((lasti = PyLong_FromLong(PyFrame_GetLasti(frame))) == NULL ||
+        dict_get(raws, lasti, &raw) != 0) {
+        goto done;  /* seen this instruction of this code here: the same stack */
     }
+    PyObject *callers = PyTuple_GET_ITEM(cache, 1);
     Py_ssize_t n = PyTuple_GET_SIZE(callers);
     PyObject *here = code_line(frame);
     if (here == NULL || (raw = PyTuple_New(n + 1)) == NULL) {
@@ -694,9 +683,7 @@ program_stack(Core *self, PyObject *me)
         Py_CLEAR(raw);
     }
 done:
-    Py_XDECREF(cached);
-    Py_XDECREF(callers);
-    Py_XDECREF(raws);
+    Py_XDECREF(cache);
     Py_XDECREF(lasti);
     Py_DECREF(frame);
     return raw;
@@ -704,12 +691,16 @@ done:
 
 /* ---- first accesses (see _new_location in _detector.py) ------------------- */
 
-/* What a report needs besides the type: a class's or module's name. */
+/* What a report needs besides the type's name: a class's name as
+ * (CLASS, qualname), or a module's name (see label_of in _detector.py). */
 static PyObject *
 label_of(PyObject *obj)
 {
     if (PyType_Check(obj)) {
-        return PyObject_GetAttrString(obj, "__qualname__");
+        PyObject *name = PyObject_GetAttrString(obj, "__qualname__");
+        PyObject *label = name != NULL ? PyTuple_Pack(2, s_class, name) : NULL;
+        Py_XDECREF(name);
+        return label;
     }
     if (PyDict_Check(obj)) {
         PyObject *name = PyDict_GetItemWithError(obj, s_dunder_name);
@@ -745,8 +736,23 @@ make_watch(Core *self, PyObject *obj, PyObject *oid)
     return watch;
 }
 
+/* Is *key* ("<item>", an object that can be weakly referenced)?  Such an
+ * item's location may have to hold its key weakly: Detector._held_key
+ * decides. */
+static int
+weak_item(PyObject *key)
+{
+    if (!PyTuple_CheckExact(key) || PyTuple_GET_SIZE(key) != 2) {
+        return 0;
+    }
+    PyObject *kind = PyTuple_GET_ITEM(key, 0), *item = PyTuple_GET_ITEM(key, 1);
+    return PyUnicode_CheckExact(kind) && PyUnicode_CompareWithASCIIString(kind, "<item>") == 0 &&
+           PyType_SUPPORTS_WEAKREFS(Py_TYPE(item));
+}
+
 /* The common cases of Detector._new_location, which takes the others (a
- * dead object's leftovers under the same id). */
+ * dead object's leftovers under the same id; an item keyed by an object
+ * that may be held weakly). */
 static PyObject *
 new_location(Core *self, PyObject *obj, PyObject *oid, PyObject *key, PyObject *lkey,
              PyObject *describe)
@@ -801,6 +807,9 @@ new_location(Core *self, PyObject *obj, PyObject *oid, PyObject *key, PyObject *
         mine = PyWeakref_GetObject(owner) == obj;
 #endif
     }
+    if (mine > 0 && weak_item(key)) {
+        mine = 0; /* an item keyed by an object: Detector._new_location holds it weakly */
+    }
     if (mine <= 0) {
         Py_XDECREF(owner);
         Py_DECREF(entry);
@@ -808,9 +817,11 @@ new_location(Core *self, PyObject *obj, PyObject *oid, PyObject *key, PyObject *
                         : PyObject_CallMethodObjArgs(self->detector, s_new_location, obj, key,
                                                      lkey, describe, NULL);
     }
-    PyObject *label = label_of(obj), *what = NULL, *fresh = NULL, *loc = NULL;
-    if (label != NULL) {
-        what = PyTuple_Pack(4, describe, (PyObject *)Py_TYPE(obj), label, key);
+    /* names only, never the type (see Describe in _detector.py) */
+    PyObject *label = label_of(obj), *kind = NULL, *what = NULL, *fresh = NULL, *loc = NULL;
+    if (label != NULL && (kind = PyType_GetName(Py_TYPE(obj))) != NULL) {
+        PyUnicode_InternInPlace(&kind);
+        what = PyTuple_Pack(4, describe, kind, label, key);
     }
     if (what != NULL) {
         fresh = PyObject_CallFunctionObjArgs((PyObject *)&LocationType, what, owner, NULL);
@@ -823,6 +834,7 @@ new_location(Core *self, PyObject *obj, PyObject *oid, PyObject *key, PyObject *
         }
     }
     Py_XDECREF(label);
+    Py_XDECREF(kind);
     Py_XDECREF(what);
     Py_XDECREF(fresh);
     Py_DECREF(owner);
@@ -886,7 +898,7 @@ epoch_of(PyObject *me, int field, Py_ssize_t size, PyObject *slot_obj, long long
  * with a hand-off clock: see hand_clock).
  * The epochs it replaces go to *old_reads and *old_write (new references,
  * or NULL), for the caller to free once the lock is released: freeing one
- * can free a ThreadInfo and the frame it caches, and run a finalizer. */
+ * can free a ThreadInfo and what it holds, and run a finalizer. */
 static int
 check_locked(Location *loc, int write, int atomic, PyObject *me, PyObject *slot_obj,
              long long slot, PyObject *vc, long long now, PyObject *now_obj, PyObject *raw,

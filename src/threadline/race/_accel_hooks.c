@@ -16,9 +16,10 @@
  * Locking: none of its own.  The hooks run the program's operation with
  * no detector lock held and then report to Core, which takes its stripe
  * locks inside each call (see _accel_core.c); the aug-assign target stack
- * is per thread (a threading.local); the method tables (_methods._TABLES,
+ * is per thread (a threading.local); the method tables (_methods.TABLES,
  * shared with the Python path) are filled by whichever thread sees a type
- * first, with the same value from any thread.
+ * first, with the same value from any thread, and hold their types weakly
+ * (no cache here keeps a program's class alive).
  */
 #include "_accel.h"
 
@@ -34,8 +35,8 @@ typedef struct {
     PyObject *containers;  /* (list, dict, set, deque) */
     PyObject *lock_types;  /* what ``with`` treats as a lock */
     PyObject *plain_locks; /* Lock and RLock types: acquire politely */
-    PyObject *tables;      /* _methods.TABLES: type -> method table or None */
-    PyObject *table_for;   /* _methods.table_for */
+    PyObject *tables;      /* _methods.TABLES: weakref to a type -> method table or None */
+    PyObject *table_for;   /* _methods.table_for: computes and remembers a type's */
     PyObject *politely;    /* _core._convoy.acquire_politely */
     PyObject *py_ri, *py_wi; /* Hooks.ri, Hooks.wi: the Python functions */
     PyObject *stack;       /* threading.local: the aug-assign targets */
@@ -661,13 +662,14 @@ Hooks_m(Hooks *h, PyObject *const *args, Py_ssize_t nargs)
     }
     /* a reference of our own: table_for runs Python code, and another
        thread could set obj.__class__ meanwhile */
-    PyObject *cls = Py_NewRef((PyObject *)Py_TYPE(obj)), *table;
-    int found = dict_get(h->tables, cls, &table);
+    PyObject *cls = Py_NewRef((PyObject *)Py_TYPE(obj)), *table = NULL;
+    /* the tables hold their types weakly: looked up by weakref.ref(cls),
+       equal to the key while cls lives (see _methods) */
+    PyObject *ref = PyWeakref_NewRef(cls, NULL);
+    int found = ref == NULL ? -1 : dict_get(h->tables, ref, &table);
+    Py_XDECREF(ref);
     if (found == 0) {
-        table = PyObject_CallOneArg(h->table_for, cls);
-        if (table != NULL && PyDict_SetItem(h->tables, cls, table) < 0) {
-            Py_CLEAR(table);
-        }
+        table = PyObject_CallOneArg(h->table_for, cls); /* remembers it */
     }
     Py_DECREF(cls);
     if (found < 0 || table == NULL) {

@@ -10,10 +10,9 @@
  */
 #include "_accel.h"
 
-PyObject *s_held, *s_slot, *s_name, *s_created_at, *s_vc, *s_cached_frame, *s_cached_callers,
-    *s_cached_raws, *s_items, *s_acquire, *s_enter, *s_exit, *s_last_read, *s_last_write,
-    *s_cached_code, *s_cached_parent, *s_cached_parent_lasti, *s_oid, *s_dunder_name, *s_thread,
-    *s_drain_dead, *s_new_location, *s_report;
+PyObject *s_held, *s_slot, *s_name, *s_created_at, *s_vc, *s_cached_stack, *s_items,
+    *s_acquire, *s_enter, *s_exit, *s_last_read, *s_last_write, *s_oid, *s_dunder_name,
+    *s_thread, *s_drain_dead, *s_new_location, *s_report, *s_class;
 PyObject *zero;
 
 static struct PyModuleDef accel_module = {
@@ -40,9 +39,7 @@ PyInit__accel(void)
         {&s_name, "name"},
         {&s_created_at, "created_at"},
         {&s_vc, "vc"},
-        {&s_cached_frame, "cached_frame"},
-        {&s_cached_callers, "cached_callers"},
-        {&s_cached_raws, "cached_raws"},
+        {&s_cached_stack, "cached_stack"},
         {&s_items, "items"},
         {&s_acquire, "acquire"},
         {&s_held, "_held"},
@@ -54,9 +51,7 @@ PyInit__accel(void)
         {&s_drain_dead, "_drain_dead"},
         {&s_new_location, "_new_location"},
         {&s_oid, "oid"},
-        {&s_cached_code, "cached_code"},
-        {&s_cached_parent, "cached_parent"},
-        {&s_cached_parent_lasti, "cached_parent_lasti"},
+        {&s_class, "<class>"}, /* _locations.CLASS */
         {&s_dunder_name, "__name__"},
         {&s_report, "_report"},
     };

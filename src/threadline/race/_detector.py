@@ -53,6 +53,16 @@ never changes, so the container's locations and everything else stay
 unordered.  An entry is guarded by the stripe lock of its object's id (the
 one its locations use) and dropped when the object's shadow is forgotten.
 
+Lifetimes: the detector keeps no program object alive longer than python
+would (a program's weakref-based cleanup must work under it), except sync
+objects (``_sync_keep``, until ``forget``).  The per-thread stack cache
+holds codes, never a frame (``program_stack``); descriptions hold names
+(``Describe``); an item keyed by an object that hashes by identity holds
+its key weakly (``_ItemKey``, forgotten through ``_dead`` when it dies);
+kept containers are swept before every full collection (``_sweeper``);
+and no per-type or per-code cache holds a type or a code (``_OWN_FILES``
+is by file name; ``_methods.TABLES`` is weak).
+
 ``access``, ``acquire``, ``release``, ``stored``, ``tick`` and ``fetched``
 have a C twin (``_accel.Core``, in ``_accel_core.c``) that works on the
 same containers with stripe locks of its own (so a detector runs one or
@@ -63,6 +73,7 @@ THREADLINE_RACE_PURE=1 asks for this file's code.
 from __future__ import annotations
 
 import functools
+import gc
 import os
 import sys
 import threading
@@ -71,6 +82,8 @@ from collections import deque
 from collections.abc import Callable
 from types import CodeType, ModuleType
 from typing import TYPE_CHECKING, Any
+
+from ._locations import CLASS
 
 if TYPE_CHECKING:
     from typing import Protocol
@@ -161,39 +174,68 @@ def raw_stack(skip: int) -> RawStack:
 
 
 def _is_own(code: CodeType) -> bool:
-    own = _OWN_CODES.get(code)
+    own = _OWN_FILES.get(code.co_filename)
     if own is None:
-        own = _OWN_CODES[code] = code.co_filename.startswith(_OWN_PREFIX)
+        own = _OWN_FILES[code.co_filename] = code.co_filename.startswith(_OWN_PREFIX)
     return own
 
 
-_OWN_CODES: dict[CodeType, bool] = {}
+# by file name, not by code object: a cache keyed by code would keep the
+# code of every function a program made at run time (exec, lambdas in eval)
+_OWN_FILES: dict[str, bool] = {}
 _get_ident = threading.get_ident
 
 
 def program_stack(me: ThreadInfo, frame: Any) -> RawStack:
     """The stack from the first program frame at or above *frame*: its line,
-    then its callers', which cannot change while it runs, so they are
-    cached per thread for as long as the same frame keeps accessing."""
+    then its callers' up to threadline's first frame (where ``render``
+    stops) or STACK_DEPTH frames in all.
+
+    The callers are cached per thread in ``me.cached_stack``, a tuple
+    (code, callers, chain, raws): the program frame's code, its callers
+    as (code, line), the same as (code, instruction offset), and the
+    stacks already made, by line.  The cache holds no frame (a frame holds
+    its locals: a finished ``__init__``'s would keep ``self`` alive), so a
+    hit is not told by frame identity but by walking the callers again:
+    the same code at the same offset at every level, and the walk ending
+    at the same place, make the same (code, line) pairs, whichever frames
+    they are (a function called in a loop from one place hits; a frame
+    freed and another made at its address with another caller misses)."""
     while frame is not None and _is_own(frame.f_code):
         frame = frame.f_back
     if frame is None:
         return ()
-    if me.cached_frame is not frame:
-        callers = []
+    code = frame.f_code
+    cached: Any = me.cached_stack
+    same = cached is not None and cached[0] is code
+    if same:  # (the walk inlined: this runs at every recorded access)
         up = frame.f_back
-        for _ in range(STACK_DEPTH - 1):
-            if up is None:
+        chain: Any = cached[2]
+        for up_code, lasti in chain:
+            if up is None or up.f_code is not up_code or up.f_lasti != lasti:
+                same = False
                 break
-            callers.append((up.f_code, up.f_lineno))
             up = up.f_back
-        me.cached_frame = frame
-        me.cached_callers = tuple(callers)
-        me.cached_raws = {}
+        else:
+            same = up is None or len(chain) == STACK_DEPTH - 1 or _is_own(up.f_code)
+    if not same:
+        callers: list[tuple[CodeType, int]] = []
+        chain = []
+        up = frame.f_back
+        while up is not None and len(callers) < STACK_DEPTH - 1:
+            up_code = up.f_code
+            if _is_own(up_code):
+                break
+            callers.append((up_code, up.f_lineno))
+            chain.append((up_code, up.f_lasti))
+            up = up.f_back
+        # one store: a finalizer that accesses meanwhile finds either cache whole
+        cached = me.cached_stack = (code, tuple(callers), tuple(chain), {})
+    raws: dict[int, RawStack] = cached[3]
     line = frame.f_lineno
-    raw = me.cached_raws.get(line)
+    raw = raws.get(line)
     if raw is None:  # (one tuple per line: many locations keep it)
-        raw = me.cached_raws[line] = ((frame.f_code, line), *me.cached_callers)
+        raw = raws[line] = ((code, line), *cached[1])
     return raw
 
 
@@ -223,12 +265,7 @@ class ThreadInfo:
     C path has a twin, ``_accel.ThreadInfo``.)"""
 
     __slots__ = (
-        "cached_callers",
-        "cached_code",
-        "cached_frame",
-        "cached_parent",
-        "cached_parent_lasti",
-        "cached_raws",
+        "cached_stack",
         "created_at",
         "last_read",
         "last_write",
@@ -244,21 +281,20 @@ class ThreadInfo:
         self.name = name
         self.created_at = created_at  # where start() was called; () if we did not see it
         self.vc: dict[int, int] = {} if vc is None else vc
-        self.cached_frame: Any = None  # see program_stack
-        self.cached_callers: RawStack = ()
-        self.cached_raws: dict[int, RawStack] = {}  # by line (C: by instruction offset)
+        # (code, callers, chain, raws): see program_stack (the C path's raws
+        # are by instruction offset, not line); holds no frame
+        self.cached_stack: tuple[Any, RawStack, tuple[Any, ...], dict[int, RawStack]] | None = None
         self.last_read: Any = None  # the C path's last epoch tuples, reused while they fit
         self.last_write: Any = None
-        self.cached_code: Any = None  # the C path's: see same_context in _accel_core.c
-        self.cached_parent: Any = None
-        self.cached_parent_lasti: Any = None
 
     def __repr__(self) -> str:
         return f"ThreadInfo(slot={self.slot!r}, name={self.name!r})"
 
 
-# What an access touched: describe(type, label, key) -> "Counter.count".
-Describe = Callable[[type, Any, Any], str]
+# What an access touched: describe(kind, label, key) -> "Counter.count",
+# *kind* the name of the object's type.  A location's description holds
+# names, never the object's type: a class made at run time must be free to go.
+Describe = Callable[[str, Any, Any], str]
 
 
 class Access:
@@ -267,7 +303,7 @@ class Access:
     __slots__ = ("_raw", "_what", "thread", "write")
 
     def __init__(
-        self, write: bool, what: tuple[Describe, type, Any, Any], thread: ThreadInfo, raw: RawStack
+        self, write: bool, what: tuple[Describe, str, Any, Any], thread: ThreadInfo, raw: RawStack
     ) -> None:
         self.write = write
         self._what = what
@@ -276,8 +312,8 @@ class Access:
 
     @property
     def what(self) -> str:
-        describe, typ, label, key = self._what
-        return describe(typ, label, key)
+        describe, kind, label, key = self._what
+        return describe(kind, label, key)
 
     @property
     def stack(self) -> Stack:
@@ -291,7 +327,7 @@ class _Location:
 
     __slots__ = ("owner", "reads", "what", "write")
 
-    def __init__(self, what: tuple[Describe, type, Any, Any], owner: _Watch | None) -> None:
+    def __init__(self, what: tuple[Describe, str, Any, Any], owner: _Watch | None) -> None:
         self.what = what
         self.owner = owner
         self.write: tuple[int, int, bool, ThreadInfo, RawStack] | None = None
@@ -312,10 +348,17 @@ class Race:
         return f"Race({self.current.what!r}, {threads})"
 
 
+def kind_of(obj: Any) -> str:
+    """The name of *obj*'s type, as descriptions keep it (interned: many
+    locations share it)."""
+    return sys.intern(type(obj).__name__)
+
+
 def label_of(obj: Any) -> Any:
-    """What a description needs besides the type: a class's or module's name."""
+    """What a description needs besides the type's name: a class's name as
+    ``(CLASS, qualname)``, or a module's name."""
     if isinstance(obj, type):
-        return obj.__qualname__
+        return (CLASS, obj.__qualname__)
     if issubclass(type(obj), dict):  # by type, and no method of a subclass runs
         return dict.get(obj, "__name__")
     return getattr(obj, "__name__", None) if type(obj).__name__ == "module" else None
@@ -328,6 +371,48 @@ class _Watch(weakref.ref):  # type: ignore[type-arg]
     oid: int
 
 
+class _ItemKey(weakref.ref):  # type: ignore[type-arg]
+    """An object used as a dict key, as the key of its item's location:
+    held weakly (the location must not keep the key alive), equal to the
+    object while it lives and to nothing else once it died.  Only for
+    objects that compare and hash by identity (``identity_keyed``): no
+    other object can ever reach a dead one's item, so its location is
+    forgotten when it dies (its callback queues it on ``_dead``).
+    *oid*: the id of the container whose item it names."""
+
+    __slots__ = ("hash", "oid")
+    hash: int
+    oid: int
+
+    def __eq__(self, other: object) -> bool:
+        if other is self:
+            return True
+        obj = self()
+        if type(other) is _ItemKey:  # another thread's, made at the same first access
+            return obj is not None and obj is other()
+        return obj is not None and obj is other
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    def __hash__(self) -> int:
+        return self.hash
+
+    def __repr__(self) -> str:
+        obj = self()
+        return repr(obj) if obj is not None else "<an object that died>"
+
+
+def identity_keyed(key: Any) -> bool:
+    """Does *key* compare and hash by identity (the default)?"""
+    typ: Any = type(key)
+    return typ.__hash__ is _OBJECT_HASH and typ.__eq__ is _OBJECT_EQ
+
+
+_OBJECT_HASH: Any = object.__hash__
+_OBJECT_EQ: Any = object.__eq__
+
+
 def _owns(watch: _Watch | None, obj: Any) -> bool:
     """Is *watch* (a location's owner) *obj*'s?  None: a kept object, whose
     id cannot be reused while it is kept."""
@@ -337,6 +422,25 @@ def _owns(watch: _Watch | None, obj: Any) -> bool:
 def accelerated() -> bool:
     """Whether new detectors run the C hot path."""
     return _accel is not None and os.environ.get("THREADLINE_RACE_PURE", "") in ("", "0")
+
+
+def _sweeper(ref: weakref.ref[Detector]) -> Callable[[str, dict[str, Any]], None]:
+    """A ``gc.callbacks`` entry that sweeps *ref*'s detector before a full
+    collection (holding it weakly: it is removed when the detector goes)."""
+
+    def callback(phase: str, info: dict[str, Any]) -> None:
+        detector = ref()
+        if detector is not None and phase == "start" and info.get("generation") == 2:
+            detector._sweep_before_collecting()
+
+    return callback
+
+
+def _remove_callback(callback: Callable[[str, dict[str, Any]], None]) -> None:
+    try:
+        gc.callbacks.remove(callback)
+    except ValueError:
+        pass
 
 
 class Detector:
@@ -365,7 +469,13 @@ class Detector:
         self.handoff: dict[int, tuple[dict[int, int], dict[int, int]]] = {}
         self._new_objects = 0
         self._sweep_every = _SWEEP_MIN
-        self._dead: deque[_Watch] = deque()
+        self._dead: deque[_Watch | _ItemKey] = deque()
+        # a full collection (gc.collect()) sweeps first: a kept container
+        # nothing else refers to must not keep what it holds past it
+        callback = _sweeper(weakref.ref(self))
+        gc.callbacks.append(callback)
+        weakref.finalize(self, _remove_callback, callback)
+        self._dead_items: dict[int, int] = {}  # id(container) -> dead item keys in its list
         if accelerated() if use_c is None else use_c:
             if _accel is None:
                 raise RuntimeError("use_c=True, but threadline.race._accel is not built")
@@ -679,7 +789,7 @@ class Detector:
         with self._locks[(oid >> 4) % STRIPES]:
             # the epochs replaced here stay referenced (last, replaced)
             # until the lock is released: freeing one can free a
-            # ThreadInfo and the frame it caches, and run a finalizer
+            # ThreadInfo and what it holds, and run a finalizer
             handoff = self.handoff
             if handoff:  # obj was handed over to this thread: vc ⊔ its clock
                 entry = handoff.get(oid)
@@ -767,7 +877,8 @@ class Detector:
                 if entry is None or not _owns(entry[0], obj):
                     entry = self._objects[oid] = [self._watch(obj, oid)]
             del dropped  # (finalizers run here, outside the section)
-        new = self._location((describe, type(obj), label_of(obj), key), entry[0])
+        key, lkey = self._held_key(oid, key, lkey)
+        new = self._location((describe, kind_of(obj), label_of(obj), key), entry[0])
         loc = self._shadow.setdefault(lkey, new)
         if loc is not new and not _owns(loc.owner, obj):
             # a dead object's, left by a forgetting that a finalizer cut
@@ -776,6 +887,23 @@ class Detector:
         if loc is new:
             entry.append(key)
         return loc
+
+    def _held_key(self, oid: int, key: Any, lkey: tuple[int, Any]) -> tuple[Any, tuple[int, Any]]:
+        """The key and shadow key a new location is stored under: an item
+        keyed by an object that hashes by identity names it weakly (see
+        ``_ItemKey``).  (The C core sends such first accesses here.)"""
+        if type(key) is tuple and len(key) == 2 and key[0] == "<item>":
+            item = key[1]
+            if type(item) not in _SCALARS and identity_keyed(item):
+                try:
+                    ref = _ItemKey(item, self._dead.append)
+                except TypeError:  # not weakly referenceable: held, as before
+                    return key, lkey
+                ref.hash = _OBJECT_HASH(item)
+                ref.oid = oid
+                key = ("<item>", ref)
+                lkey = (oid, key)
+        return key, lkey
 
     def _watch(self, obj: Any, oid: int) -> _Watch | None:
         try:
@@ -799,9 +927,34 @@ class Detector:
             dropped: list[Any] = []
             with self._meta:
                 entry = self._objects.get(watch.oid)
-                if entry is not None and entry[0] is watch:
+                if type(watch) is _ItemKey:
+                    self._forget_item_locked(watch, entry, dropped)
+                elif entry is not None and entry[0] is watch:
                     self._forget_locked(watch.oid, dropped)
             del dropped, entry  # (finalizers run here, outside the section)
+
+    def _forget_item_locked(
+        self, ref: _ItemKey, entry: list[Any] | None, dropped: list[Any]
+    ) -> None:
+        """Forget the location of the item keyed by *ref*'s object, which
+        died.  Its container's list of keys is compacted once dead keys
+        are most of it (amortised O(1) per key)."""
+        key = ("<item>", ref)
+        dropped.append(self._shadow.pop((ref.oid, key), None))
+        if entry is None:
+            return
+        dead = self._dead_items.get(ref.oid, 0) + 1
+        if dead * 2 < len(entry):
+            self._dead_items[ref.oid] = dead
+            return
+        self._dead_items.pop(ref.oid, None)
+        # a first access appends without a lock: only what was there is replaced
+        end = len(entry)
+        entry[1:end] = [
+            k
+            for k in entry[1:end]
+            if not (type(k) is tuple and len(k) == 2 and type(k[1]) is _ItemKey and k[1]() is None)
+        ]
 
     def _forget_locked(self, oid: int, dropped: list[Any]) -> None:
         """Forget object *oid*; what that frees goes to *dropped*, for the
@@ -823,6 +976,7 @@ class Detector:
                 del self._objects[oid]
             dropped.append(entry)
             dropped.append(self.handoff.pop(oid, None))
+            self._dead_items.pop(oid, None)
         if entry is None or entry[0] is None:  # (a new object's may be kept there now)
             dropped.append(self._kept.pop(oid, None))
 
@@ -834,6 +988,21 @@ class Detector:
             every = max(_SWEEP_MIN, len(self._kept))
         del dropped  # (finalizers run here, outside the section)
         return every
+
+    def _sweep_before_collecting(self) -> None:
+        """A full collection is starting: sweep, unless this thread is in
+        the middle of forgetting (the collection started there) or another
+        thread is (it would be waited for inside the collection)."""
+        if not self._kept or self._meta._is_owned():  # type: ignore[attr-defined]
+            return
+        if not self._meta.acquire(blocking=False):
+            return
+        dropped: list[Any] = []
+        try:
+            self._sweep_locked(dropped)
+        finally:
+            self._meta.release()
+        del dropped  # (finalizers run here, outside the section)
 
     def _sweep_locked(self, dropped: list[Any]) -> None:
         """Forget kept containers that nothing but the detector refers to."""

@@ -32,6 +32,7 @@ import builtins
 import collections
 import operator
 import threading
+import weakref
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
@@ -52,6 +53,8 @@ from ._locations import (
 )
 from ._methods import TABLES, UNSEEN, WHOLE_READERS, reading, sync_of, table_for
 from ._rewrite import R
+
+_weak = weakref.ref
 
 
 def _records_itself(obj: Any, dunder: str) -> bool:
@@ -352,9 +355,9 @@ class Hooks:
         touches a builtin container."""
         method = getattr(obj, name)
         cls = type(obj)
-        table = TABLES.get(cls, UNSEEN)
+        table = TABLES.get(_weak(cls), UNSEEN)
         if table is UNSEEN:
-            table = TABLES[cls] = table_for(cls)
+            table = table_for(cls)
         if table is not None and name in table:
             return table[name](self, obj, method)
         return method

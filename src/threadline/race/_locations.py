@@ -6,7 +6,9 @@ name)`` for a closure variable; and for a builtin container, besides its
 items, ``SHAPE`` (its length or key set), ``ALL`` (all its values at once:
 what iteration and ``sum()`` read; every item write also writes it,
 atomically) and ``MOVED`` (their positions: what ``sort()``, ``clear()``
-and ``insert()`` change under every item read).
+and ``insert()`` change under every item read).  How a report names a
+location (``describe``) is kept as names, never as the object's type, so
+that a class made at run time can be collected.
 
 Plain values and functions: no state, no locking.
 """
@@ -19,6 +21,7 @@ from typing import Any
 SHAPE = "<shape>"
 ALL = "<all>"
 MOVED = "<moved>"
+CLASS = "<class>"  # a description's label for a class: (CLASS, its qualname)
 CONTAINERS = (list, dict, set, collections.deque)
 EXACT_CONTAINERS = frozenset(CONTAINERS)
 DICT_VIEWS: tuple[type, type] = (type({}.values()), type({}.items()))
@@ -68,11 +71,10 @@ def keyable(key: Any) -> Any:
     return UNKEYABLE
 
 
-def describe(typ: type, label: Any, key: Any) -> str:
-    """How a report names location *key* of an object of type *typ*
-    (*label*: a class's or module's name, or None: see ``label_of`` in
-    ``_detector``)."""
-    kind = typ.__name__
+def describe(kind: str, label: Any, key: Any) -> str:
+    """How a report names location *key* of an object whose type is named
+    *kind* (*label*: ``(CLASS, name)`` for a class, a module's name, or
+    None: see ``label_of`` in ``_detector``)."""
     if key == SHAPE:
         return f"the length of a {kind}"
     if key in (ALL, MOVED):
@@ -83,6 +85,6 @@ def describe(typ: type, label: Any, key: Any) -> str:
         return f"global {key[1]} (module {label or '?'})"
     if isinstance(key, tuple) and key[:1] == ("<cell>",):
         return f"closure variable {key[1]}"
-    if issubclass(typ, type):
-        return f"class attribute {label}.{key}"
+    if type(label) is tuple and label[:1] == (CLASS,):
+        return f"class attribute {label[1]}.{key}"
     return f"{kind}.{key}"

@@ -9,7 +9,10 @@ hand-offs and acquire/release edges the method makes, as the hooks do.
 Locking: the tables are built at import and never change, except
 ``TABLES``, the cache of ``table_for`` per type, shared by the Python and C
 hooks: any thread may fill an entry (a dict store, atomic), and every
-thread computes the same value for a type.
+thread computes the same value for a type.  ``TABLES`` holds its types
+weakly (keyed by a weak reference whose callback drops the entry), so a
+class made at run time can be collected; it is looked up with
+``weakref.ref(type)``, which is equal to the key while the type lives.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import builtins
 import collections
 import queue
 import threading
+import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -363,15 +367,25 @@ METHODS: dict[type, dict[str, Wrapper]] = {
     queue.SimpleQueue: SIMPLE_QUEUE,
 }
 UNSEEN: Any = object()
-TABLES: dict[type, dict[str, Wrapper] | None] = {}  # per type, filled as types are seen
+# per type, filled as types are seen: weakref.ref(type) -> its table (see the top)
+TABLES: dict[weakref.ref[type], dict[str, Wrapper] | None] = {}
+
+
+def _forget(ref: weakref.ref[type]) -> None:
+    TABLES.pop(ref, None)
 
 
 def table_for(cls: type) -> dict[str, Wrapper] | None:
+    """*cls*'s method table (None: no method of it records anything),
+    remembered in ``TABLES``."""
     table = METHODS.get(cls)
     if table is None:
         for base, entries in _METHODS_BY_BASE:
             if issubclass(cls, base):
-                return entries
+                table = entries
+                break
+    # (an equal key already there, another thread's, stays, with its callback)
+    TABLES[weakref.ref(cls, _forget)] = table
     return table
 
 
