@@ -11,7 +11,7 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
-$(VENV)/.installed: pyproject.toml setup.py src/threadline/race/_accel.c | $(BIN)/python
+$(VENV)/.installed: pyproject.toml setup.py src/threadline/race/_accel.c src/threadline/_chancore.c | $(BIN)/python
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $@
 
