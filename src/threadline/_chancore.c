@@ -14,9 +14,10 @@
  *
  * Locking (the same rules as _channel.py's header):
  *   * A channel's ``_lock`` guards its ring, ``closed``, and both queues.
- *     It is normally this module's ``Lock`` (a re-entrant lock, owner +
- *     count over a PyThread lock): the fast paths take it inline, a
- *     thread that finds it taken waits with the GIL released.  Any other
+ *     It is normally this module's ``Lock``: re-entrant, its owner and
+ *     count kept under the GIL, so the fast paths take a free one inline
+ *     with no system call; a thread that finds it taken waits with the
+ *     GIL released (see LockObject).  Any other
  *     object assigned to ``_lock`` (tests inject interrupting locks) is
  *     taken through its Python ``acquire``/``release``, guarded as
  *     _core._locks describes: an error after the acquire gives the lock
@@ -33,8 +34,8 @@
  *     too (it is re-entrant).
  *
  * Free-threading: the channel state is only touched under the channel
- * lock, but the lock's owner/count fields are read by other threads
- * without atomics (safe under the GIL only), and none of it was run on a free-threaded
+ * lock, but the lock itself is built on the GIL (its state is plain
+ * fields that only a thread holding the GIL reads or writes), and none of it was run on a free-threaded
  * build.  So this module refuses to load there (the Python path takes
  * over) and declares nothing about running without the GIL.
  */
@@ -59,11 +60,21 @@ static PyObject *s_acquire, *s_release, *s_popleft, *s_waiter, *s_case, *s_value
 /* ------------------------------------------------------------------------ */
 /* Lock                                                                     */
 
+/* The lock's state (count, owner, waiters, token) is read and written only
+ * with the GIL held, so taking a free lock costs no system call.  A thread
+ * that finds it taken waits on ``wake`` (a PyThread lock used as a
+ * semaphore, starting acquired) with the GIL released; a release that
+ * leaves the lock free posts one token there when somebody waits and none
+ * is posted yet.  A woken waiter takes the GIL back and looks again (the
+ * running thread may have taken the lock meanwhile: no hand-off, no
+ * convoy). */
 typedef struct {
     PyObject_HEAD
-    PyThread_type_lock lock;
+    PyThread_type_lock wake;
     unsigned long owner; /* valid while count > 0 */
     unsigned long count;
+    Py_ssize_t waiters; /* threads waiting on wake */
+    int token;          /* wake was released and its waiter has not yet looked */
 } LockObject;
 
 static PyTypeObject LockType;
@@ -79,41 +90,60 @@ Lock_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     if (self == NULL) {
         return NULL;
     }
-    self->lock = PyThread_allocate_lock();
-    if (self->lock == NULL) {
+    self->wake = PyThread_allocate_lock();
+    if (self->wake == NULL) {
         Py_DECREF(self);
         PyErr_SetString(PyExc_MemoryError, "cannot allocate a lock");
         return NULL;
     }
+    PyThread_acquire_lock(self->wake, WAIT_LOCK); /* no token */
     return (PyObject *)self;
 }
 
 static void
 Lock_dealloc(LockObject *self)
 {
-    if (self->lock != NULL) {
-        if (self->count > 0) {
-            PyThread_release_lock(self->lock);
+    if (self->wake != NULL) {
+        if (!self->token) {
+            PyThread_release_lock(self->wake);
         }
-        PyThread_free_lock(self->lock);
+        PyThread_free_lock(self->wake);
     }
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
-/* Take the lock; the wait (if any) releases the GIL and is not interrupted.
- * For channel locks, which are held for a few operations at a time. */
+/* Wait (GIL released) for a token on wake, for up to us microseconds (-1:
+ * no limit).  PY_LOCK_ACQUIRED: woken (look again); PY_LOCK_FAILURE: timed
+ * out; PY_LOCK_INTR: a signal (only when intr). */
+static PyLockStatus
+lock_wait(LockObject *self, PY_TIMEOUT_T us, int intr)
+{
+    PyLockStatus r;
+    self->waiters++;
+    Py_BEGIN_ALLOW_THREADS
+    r = PyThread_acquire_lock_timed(self->wake, us, intr);
+    Py_END_ALLOW_THREADS
+    self->waiters--;
+    if (r == PY_LOCK_ACQUIRED) {
+        self->token = 0;
+    }
+    return r;
+}
+
+/* Take the lock; a wait releases the GIL and is not interrupted.  For the
+ * channel operations, which hold it for a few steps at a time. */
 static void
 lock_take(LockObject *self)
 {
     unsigned long me = PyThread_get_thread_ident();
-    if (self->count > 0 && self->owner == me) {
-        self->count++;
-        return;
-    }
-    if (PyThread_acquire_lock_timed(self->lock, 0, 0) != PY_LOCK_ACQUIRED) {
-        Py_BEGIN_ALLOW_THREADS
-        PyThread_acquire_lock_timed(self->lock, -1, 0);
-        Py_END_ALLOW_THREADS
+    if (self->count > 0) {
+        if (self->owner == me) {
+            self->count++;
+            return;
+        }
+        do {
+            (void)lock_wait(self, -1, 0);
+        } while (self->count > 0);
     }
     self->owner = me;
     self->count = 1;
@@ -129,7 +159,10 @@ lock_give(LockObject *self)
     }
     if (--self->count == 0) {
         self->owner = 0;
-        PyThread_release_lock(self->lock);
+        if (self->waiters > 0 && !self->token) {
+            self->token = 1;
+            PyThread_release_lock(self->wake);
+        }
     }
     return 0;
 }
@@ -151,35 +184,29 @@ Lock_acquire(LockObject *self, PyObject *args, PyObject *kwds)
         PyErr_SetString(PyExc_ValueError, "timeout value must be a non-negative number");
         return NULL;
     }
+    if (timeout >= 0 && timeout * 1e6 > (double)PY_TIMEOUT_MAX) {
+        PyErr_SetString(PyExc_OverflowError, "timeout value is too large");
+        return NULL;
+    }
     unsigned long me = PyThread_get_thread_ident();
     if (self->count > 0 && self->owner == me) {
         self->count++;
         Py_RETURN_TRUE;
     }
-    PY_TIMEOUT_T us = 0;
-    if (blocking) {
-        us = timeout < 0 ? -1 : (PY_TIMEOUT_T)(timeout * 1e6);
-        if (timeout >= 0 && timeout * 1e6 > (double)PY_TIMEOUT_MAX) {
-            PyErr_SetString(PyExc_OverflowError, "timeout value is too large");
-            return NULL;
+    PY_TIMEOUT_T us = !blocking ? 0 : timeout < 0 ? -1 : (PY_TIMEOUT_T)(timeout * 1e6);
+    while (self->count > 0) {
+        if (us == 0) {
+            Py_RETURN_FALSE;
         }
-    }
-    PyLockStatus r = PyThread_acquire_lock_timed(self->lock, 0, 0);
-    while (r != PY_LOCK_ACQUIRED && us != 0) {
-        Py_BEGIN_ALLOW_THREADS
-        r = PyThread_acquire_lock_timed(self->lock, us, 1);
-        Py_END_ALLOW_THREADS
-        if (r != PY_LOCK_INTR) {
-            break;
+        /* (A finite timeout starts over after each wake-up or signal: a
+         * channel lock is held for a few steps at a time.) */
+        PyLockStatus r = lock_wait(self, us, 1);
+        if (r == PY_LOCK_FAILURE) {
+            Py_RETURN_FALSE;
         }
-        /* A signal: run its handler (Ctrl-C raises here, lock not taken),
-         * then wait again (a finite timeout starts over). */
-        if (Py_MakePendingCalls() < 0) {
-            return NULL;
+        if (r == PY_LOCK_INTR && Py_MakePendingCalls() < 0) {
+            return NULL; /* Ctrl-C while waiting: the lock was not taken */
         }
-    }
-    if (r != PY_LOCK_ACQUIRED) {
-        Py_RETURN_FALSE;
     }
     self->owner = me;
     self->count = 1;
@@ -1210,8 +1237,162 @@ chancore_setup(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t na
     Py_RETURN_NONE;
 }
 
+/* -- select's fast path ------------------------------------------------------
+ * select(*cases) with a few receive cases (or None), no timeout and no
+ * cancel scope, where a case is ready: the same visiting order as
+ * _select._fast_poll (the same seedable random.Random, the same table of
+ * permutations), each channel polled under its own lock.  Anything else,
+ * or nothing ready, goes to _select's Python select, which polls again. */
+
+static PyObject *g_chan_class; /* the compiled Channel class */
+static PyObject *g_selected;   /* _select.Selected */
+static PyObject *g_perms;      /* _select._PERMUTATIONS */
+static PyObject *g_random;     /* _select._random */
+static PyObject *g_select_py;  /* _select's Python select */
+
+/* (Reusing the last Selected once its caller dropped it, as zip() reuses
+ * its tuple, saves a third of a select's time, but it would keep the last
+ * received value alive until the next select.) */
+static PyObject *
+new_selected(Py_ssize_t index, PyObject *value, int ok)
+{
+    PyObject *i = PyLong_FromSsize_t(index);
+    if (i == NULL) {
+        return NULL;
+    }
+    PyTypeObject *type = (PyTypeObject *)g_selected;
+    PyObject *sel = type->tp_alloc(type, 3);
+    if (sel == NULL) {
+        Py_DECREF(i);
+        return NULL;
+    }
+    PyTuple_SET_ITEM(sel, 0, i);
+    PyTuple_SET_ITEM(sel, 1, Py_NewRef(value));
+    PyTuple_SET_ITEM(sel, 2, Py_NewRef(ok ? Py_True : Py_False));
+    return sel;
+}
+
+static PyObject *
+chancore_select(PyObject *Py_UNUSED(module), PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    Py_ssize_t count = PyVectorcall_NARGS(nargsf);
+    if (g_select_py == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "threadline._chancore._setup_select() was not called");
+        return NULL;
+    }
+    if (kwnames != NULL && (PyTuple_GET_SIZE(kwnames) != 1 || args[count] != Py_None)) {
+        goto general; /* a timeout (or a wrong keyword: the general path says so) */
+    }
+    if (count == 0 || count >= PyList_GET_SIZE(g_perms)) {
+        goto general;
+    }
+    for (Py_ssize_t i = 0; i < count; i++) {
+        if (args[i] != Py_None && (PyObject *)Py_TYPE(args[i]) != g_chan_class) {
+            goto general;
+        }
+    }
+    if (kwnames != NULL) {
+        PyObject *key = PyTuple_GET_ITEM(kwnames, 0);
+        if (!PyUnicode_Check(key) || PyUnicode_Compare(key, s_timeout) != 0) {
+            goto general;
+        }
+    }
+    PyObject *scope;
+    if (PyContextVar_Get(g_current, NULL, &scope) < 0) {
+        return NULL;
+    }
+    int scoped = scope != NULL && scope != Py_None;
+    Py_XDECREF(scope);
+    if (scoped) {
+        goto general;
+    }
+    PyObject *perms = PyList_GET_ITEM(g_perms, count);
+    PyObject *r = PyObject_CallNoArgs(g_random);
+    if (r == NULL) {
+        return NULL;
+    }
+    double x = PyFloat_AsDouble(r);
+    Py_DECREF(r);
+    if (x == -1.0 && PyErr_Occurred()) {
+        return NULL;
+    }
+    Py_ssize_t n = PyList_GET_SIZE(perms);
+    Py_ssize_t pick = (Py_ssize_t)(x * (double)n);
+    if (pick < 0 || pick >= n) {
+        pick = 0;
+    }
+    PyObject *order = PyList_GET_ITEM(perms, pick);
+    for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(order); k++) {
+        Py_ssize_t i = PyLong_AsSsize_t(PyTuple_GET_ITEM(order, k));
+        if (i == -1 && PyErr_Occurred()) {
+            return NULL;
+        }
+        if (args[i] == Py_None) {
+            continue;
+        }
+        PyObject *value = recv_now((ChanObject *)args[i]);
+        if (value == NULL) {
+            return NULL;
+        }
+        if (value == g_empty) {
+            Py_DECREF(value);
+            continue;
+        }
+        PyObject *sel = value == g_closed ? new_selected(i, Py_None, 0) : new_selected(i, value, 1);
+        if (sel == NULL) { /* nothing was selected: the value goes back */
+            if (value != g_closed) {
+                give_back_value((ChanObject *)args[i], value);
+            }
+        }
+        Py_DECREF(value);
+        return sel;
+    }
+general:
+    return PyObject_Vectorcall(g_select_py, args, nargsf, kwnames);
+}
+
+static PyObject *
+chancore_setup_select(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 5) {
+        PyErr_SetString(PyExc_TypeError, "_setup_select() takes 5 arguments");
+        return NULL;
+    }
+    if (!PyType_Check(args[0]) || !PyType_IsSubtype((PyTypeObject *)args[0], &ChanType) ||
+        !PyType_Check(args[1]) || !PyType_IsSubtype((PyTypeObject *)args[1], &PyTuple_Type) ||
+        !PyList_Check(args[2])) {
+        PyErr_SetString(PyExc_TypeError, "_setup_select(): bad arguments");
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(args[2]); i++) {
+        PyObject *perms = PyList_GET_ITEM(args[2], i);
+        if (!PyList_Check(perms)) {
+            PyErr_SetString(PyExc_TypeError, "_setup_select(): permutations must be lists of tuples");
+            return NULL;
+        }
+        for (Py_ssize_t j = 0; j < PyList_GET_SIZE(perms); j++) {
+            if (!PyTuple_Check(PyList_GET_ITEM(perms, j))) {
+                PyErr_SetString(PyExc_TypeError, "_setup_select(): permutations must be lists of tuples");
+                return NULL;
+            }
+        }
+    }
+    PyObject **slots[] = {&g_chan_class, &g_selected, &g_perms, &g_random, &g_select_py};
+    for (Py_ssize_t i = 0; i < nargs; i++) {
+        Py_XSETREF(*slots[i], Py_NewRef(args[i]));
+    }
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef chancore_functions[] = {
     {"_setup", (PyCFunction)(void (*)(void))chancore_setup, METH_FASTCALL, NULL},
+    {"_setup_select", (PyCFunction)(void (*)(void))chancore_setup_select, METH_FASTCALL, NULL},
+    {"select", (PyCFunction)(void (*)(void))chancore_select, METH_FASTCALL | METH_KEYWORDS,
+     "select(*cases, timeout=None)\n--\n\n"
+     "Block until one case can proceed, perform it, and say which.\n\n"
+     "``select(jobs, quit, (results, r), None, timeout=1.0)``: receive from\n"
+     "``jobs`` or ``quit``, or send ``r`` to ``results``; ``None`` is never\n"
+     "ready.  Among ready cases one is chosen uniformly at random."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -40,3 +40,11 @@ def _setup(
     lock_type: type[Lock],
     deque_type: type[Any],
 ) -> None: ...
+def _setup_select(
+    channel_class: type[Any],
+    selected: type[tuple[Any, ...]],
+    permutations: list[list[tuple[int, ...]]],
+    random: Callable[[], float],
+    select_py: Callable[..., Any],
+) -> None: ...
+def select(*cases: Any, timeout: float | None = None) -> Any: ...

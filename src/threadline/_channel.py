@@ -575,6 +575,9 @@ if _chancore is not None:
         __doc__ = _DOC
         __slots__ = ("__weakref__",)
 
+        def __init__(self, capacity: int | float = 0) -> None:  # (for its signature)
+            _chancore.ChannelCore.__init__(self, capacity)
+
     _CompiledChannel.__name__ = _CompiledChannel.__qualname__ = "Channel"
     CChannel = _CompiledChannel
 

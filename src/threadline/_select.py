@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import itertools
 import random
-from typing import Any, Generic, NamedTuple, TypeAlias, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeAlias, TypeVar, overload
 
 from ._channel import _CLOSED, _EMPTY, PURE, Channel, _Entry
 from ._core._aio import running_loop
@@ -365,6 +365,16 @@ def select(*cases: object, timeout: float | None = None) -> Selected[Any]:
         raise
     _unpark(ops, entries, waiter)
     return _result(ops, waiter)
+
+
+if not TYPE_CHECKING and not PURE:
+    # The compiled fast path of select (see _chancore.c), which hands every
+    # other call to the Python select above.
+    from . import _chancore
+
+    _chancore._setup_select(Channel, Selected, _PERMUTATIONS, _random, select)
+    select = _chancore.select
+    select.__module__ = __name__
 
 
 @overload
