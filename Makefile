@@ -22,8 +22,15 @@ lint: $(VENV)/.installed
 typecheck: $(VENV)/.installed
 	$(BIN)/mypy src
 
+# The channel suites run twice: on the compiled core (the default, where it
+# was built) and on the pure-Python reference (THREADLINE_PURE=1).
+CHANNEL_TESTS := tests/test_channel.py tests/test_channel_model.py tests/test_channel_core.py \
+	tests/test_select.py tests/test_async.py tests/test_keyboard_interrupt.py \
+	tests/conformance tests/core tests/stress
+
 pytest: $(VENV)/.installed
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	THREADLINE_PURE=1 $(BIN)/python -m pytest $(PYTEST_ARGS) $(CHANNEL_TESTS)
 
 test: lint typecheck pytest
 

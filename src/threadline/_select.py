@@ -367,12 +367,14 @@ def select(*cases: object, timeout: float | None = None) -> Selected[Any]:
     return _result(ops, waiter)
 
 
+_select_py = select  # the reference
+
 if not TYPE_CHECKING and not PURE:
     # The compiled fast path of select (see _chancore.c), which hands every
     # other call to the Python select above.
     from . import _chancore
 
-    _chancore._setup_select(Channel, Selected, _PERMUTATIONS, _random, select)
+    _chancore._setup_select(Channel, Selected, _PERMUTATIONS, _random, _select_py)
     select = _chancore.select
     select.__module__ = __name__
 
