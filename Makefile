@@ -25,7 +25,7 @@ typecheck: $(VENV)/.installed
 # The channel suites run twice: on the compiled core (the default, where it
 # was built) and on the pure-Python reference (THREADLINE_PURE=1).
 CHANNEL_TESTS := tests/test_channel.py tests/test_channel_model.py tests/test_channel_core.py \
-	tests/test_select.py tests/test_async.py tests/test_keyboard_interrupt.py \
+	tests/test_select.py tests/test_async.py tests/test_keyboard_interrupt.py tests/test_deadlock.py \
 	tests/conformance tests/core tests/stress
 
 pytest: $(VENV)/.installed

@@ -539,7 +539,20 @@ class PyChannel(_ChannelBase[T]):
         return self._next_wait()
 
 
+def _own_methods(cls: type[Any], *sources: type[Any]) -> None:
+    """Copy the methods and properties *cls* inherits from *sources* into its
+    own namespace: tools patch a channel's methods on its class (the race
+    detector replaces ``Channel.__dict__[name]``, and restores it)."""
+    for source in sources:
+        for name, attr in vars(source).items():
+            if name in vars(cls) or name in ("__init__", "__new__", "__doc__", "__module__"):
+                continue
+            if callable(attr) or isinstance(attr, property):
+                setattr(cls, name, attr)
+
+
 PyChannel.__name__ = PyChannel.__qualname__ = "Channel"
+_own_methods(PyChannel, _ChannelBase)
 
 # -- the compiled core --------------------------------------------------------
 
@@ -579,6 +592,7 @@ if _chancore is not None:
             _chancore.ChannelCore.__init__(self, capacity)
 
     _CompiledChannel.__name__ = _CompiledChannel.__qualname__ = "Channel"
+    _own_methods(_CompiledChannel, _chancore.ChannelCore, _ChannelBase)
     CChannel = _CompiledChannel
 
 PURE: Final = CChannel is None or os.environ.get("THREADLINE_PURE", "") not in ("", "0")
