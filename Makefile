@@ -11,7 +11,7 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
-$(VENV)/.installed: pyproject.toml setup.py $(wildcard src/threadline/race/_accel*.[ch]) | $(BIN)/python
+$(VENV)/.installed: pyproject.toml setup.py $(wildcard src/threadline/race/_accel*.[ch]) src/threadline/_chancore.c | $(BIN)/python
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $@
 
@@ -22,8 +22,15 @@ lint: $(VENV)/.installed
 typecheck: $(VENV)/.installed
 	$(BIN)/mypy src
 
+# The channel suites run twice: on the compiled core (the default, where it
+# was built) and on the pure-Python reference (THREADLINE_PURE=1).
+CHANNEL_TESTS := tests/test_channel.py tests/test_channel_model.py tests/test_channel_core.py \
+	tests/test_select.py tests/test_async.py tests/test_keyboard_interrupt.py tests/test_deadlock.py \
+	tests/conformance tests/core tests/stress
+
 pytest: $(VENV)/.installed
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	THREADLINE_PURE=1 $(BIN)/python -m pytest $(PYTEST_ARGS) $(CHANNEL_TESTS)
 
 test: lint typecheck pytest
 

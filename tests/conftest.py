@@ -9,8 +9,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from threadline import _select
+from threadline import _channel, _select
 from threadline._core._workers import IDLE_NAME
+
+
+def pytest_report_header() -> str:
+    path = "pure Python (THREADLINE_PURE=1 or not built)" if _channel.PURE else "compiled core"
+    return f"threadline channels: {path}"
 
 
 @pytest.fixture

@@ -26,14 +26,25 @@ asend/arecv) take it with a bare ``acquire``/``release`` inside a ``try``
 whose handler gives it back, so an interrupt (Ctrl-C in the main thread)
 landing anywhere cannot strand it; a receive's handler also puts back the
 value it had taken (``_interrupted``), so none is lost.  (It is never held across an ``await``.)
+
+Two implementations share this file's slow paths (``_ChannelBase``:
+parking, timeouts, cancellation, asend/arecv, iteration's end):
+``PyChannel``, pure Python, the reference; and, where the optional C
+extension ``_chancore`` was built, a class of the same name whose state
+(buffer, closed flag) and fast paths (send, recv, the ``try_`` forms,
+``__next__``, close, ``_send_locked``, ``_recv_locked``, ``_unrecv``) are
+compiled, with the same lock rules (see ``_chancore.c``).  ``Channel`` is
+the compiled one unless ``THREADLINE_PURE=1`` or it is not built (no
+compiler at install time, a free-threaded build).
 """
 
 from __future__ import annotations
 
 import math
 import operator
+import os
 from collections import deque
-from typing import Any, Final, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Generic, Self, TypeVar
 
 from ._core._aio import running_loop
 from ._core._locks import SafeLock
@@ -80,23 +91,31 @@ def _check_capacity(capacity: object) -> int | float:
     return size
 
 
-class Channel(NoCopy, Generic[T]):
-    """A channel of values of type ``T``.
+_DOC = """A channel of values of type ``T``.
 
     ``Channel(0)`` (the default) is unbuffered: ``send`` waits until a
     receiver has taken the value.  ``Channel(n)`` buffers up to *n* values;
     ``Channel(math.inf)`` never blocks senders.
     """
 
-    __slots__ = ("__weakref__", "_buf", "_capacity", "_closed", "_lock", "_recvq", "_sendq")
 
-    def __init__(self, capacity: int | float = 0) -> None:
-        self._capacity = _check_capacity(capacity)
-        self._lock = SafeLock()
-        self._buf: deque[T] = deque()
-        self._sendq: deque[_Entry] = deque()
-        self._recvq: deque[_Entry] = deque()
-        self._closed = False
+class _ChannelBase(NoCopy, Generic[T]):
+    """What both implementations share: the slow paths and the protocols."""
+
+    __slots__ = ()
+
+    if TYPE_CHECKING:  # provided by PyChannel, or by the C core
+        _lock: SafeLock
+        _buf: deque[T]
+        _sendq: deque[_Entry]
+        _recvq: deque[_Entry]
+        _closed: bool
+        _capacity: int | float
+
+        def _send_locked(self, value: T) -> bool: ...
+        def _recv_locked(self) -> Any: ...
+        def _unrecv(self, value: T) -> None: ...
+        def close(self) -> None: ...
 
     # -- properties ---------------------------------------------------------
 
@@ -110,11 +129,6 @@ class Channel(NoCopy, Generic[T]):
         """True once ``close()`` was called (values may still be buffered)."""
         return self._closed
 
-    def __len__(self) -> int:
-        """The number of buffered values (a snapshot)."""
-        with self._lock:
-            return len(self._buf)
-
     def __bool__(self) -> bool:
         """Always True: a channel is an object, not a container; an empty
         buffer must not make ``if ch:`` or ``any(channels)`` false."""
@@ -125,42 +139,6 @@ class Channel(NoCopy, Generic[T]):
         state = "closed" if self._closed else "open"
         return f"<Channel capacity={cap} len={len(self._buf)} {state}>"
 
-    # -- the operations under the lock ----------------------------------------
-
-    def _send_locked(self, value: T) -> bool:
-        """Deliver *value* now if possible.  Lock held."""
-        if self._closed:
-            raise ChannelClosed("send on a closed channel")
-        recvq = self._recvq
-        while recvq:
-            entry = recvq.popleft()
-            if entry.waiter.fire(entry.case, value, True):
-                return True
-        if len(self._buf) < self._capacity:
-            self._buf.append(value)
-            return True
-        return False
-
-    def _recv_locked(self) -> Any:
-        """Take a value now if possible, else _EMPTY or _CLOSED.  Lock held."""
-        buf = self._buf
-        sendq = self._sendq
-        if buf:
-            value = buf.popleft()
-            # Room made: move the first live sender in.  (The buffer can hold
-            # more than its capacity after _unrecv; then there is no room.)
-            while sendq and len(buf) < self._capacity:
-                entry = sendq.popleft()
-                if entry.waiter.fire(entry.case, None, True):
-                    buf.append(entry.value)
-                    break
-            return value
-        while sendq:  # unbuffered: take straight from a parked sender
-            entry = sendq.popleft()
-            if entry.waiter.fire(entry.case, None, True):
-                return entry.value
-        return _CLOSED if self._closed else _EMPTY
-
     def _forget(self, queue: deque[_Entry], entry: _Entry) -> None:
         """Drop a parked entry whose waiter fired elsewhere (if still queued)."""
         with self._lock:
@@ -168,20 +146,6 @@ class Channel(NoCopy, Generic[T]):
                 queue.remove(entry)
             except ValueError:
                 pass
-
-    def _unrecv(self, value: T) -> None:
-        """Put back a value received by a wait that was then interrupted, so
-        that it is not lost: to a parked receiver, else at the buffer's head
-        (even past capacity, or into an unbuffered channel: it is owed to
-        the next receiver).  A value from the same sender that another
-        receiver took meanwhile stays ahead of it."""
-        with self._lock:
-            recvq = self._recvq
-            while recvq:
-                entry = recvq.popleft()
-                if entry.waiter.fire(entry.case, value, True):
-                    return
-            self._buf.appendleft(value)
 
     def _check_invariants(self) -> None:
         """Assert the invariants at the top of this module (for tests)."""
@@ -197,51 +161,10 @@ class Channel(NoCopy, Generic[T]):
 
     # -- send -----------------------------------------------------------------
 
-    def try_send(self, value: T) -> bool:
-        """Send without blocking; False if the send would block."""
-        lock = self._lock  # a bare acquire, guarded as in _core._locks (as in send)
-        try:
-            lock.acquire()
-            sent = self._send_locked(value)
-            lock.release()
-        except BaseException:
-            try:
-                lock.release()
-            except RuntimeError:  # not held: already released, or never taken
-                pass
-            raise
-        return sent
-
     # A blocking operation queues an entry and parks on its waiter.  The
     # ``try`` begins before the lock is taken, so that an interrupt landing
     # anywhere after the entry was queued (even inside the ``with``) still
     # unqueues it: ``entry`` is None until then.
-
-    def send(self, value: T, *, timeout: float | None = None) -> None:
-        """Send *value*, blocking until it is buffered or handed over."""
-        seconds = None if timeout is None else check_timeout(timeout)
-        if _current.get() is not None:
-            checkpoint()
-        # The common case of _send_locked, inline, with a bare acquire and
-        # release (far cheaper than ``with``), guarded as _core._locks shows.
-        lock = self._lock
-        try:
-            lock.acquire()
-            if not self._recvq and len(self._buf) < self._capacity and not self._closed:
-                self._buf.append(value)
-                lock.release()
-                return
-            if self._recvq and self._send_locked(value):  # a parked receiver
-                lock.release()
-                return
-            lock.release()
-        except BaseException:
-            try:
-                lock.release()
-            except RuntimeError:  # not held: already released, or never taken
-                pass
-            raise
-        self._send_wait(value, seconds)
 
     def _send_wait(self, value: T, seconds: float | None) -> None:
         entry: _Entry | None = None
@@ -308,49 +231,6 @@ class Channel(NoCopy, Generic[T]):
             self._forget(self._sendq, entry)
 
     # -- recv -----------------------------------------------------------------
-
-    def try_recv(self) -> tuple[T | None, bool]:
-        """``(value, True)`` if a value is ready, else ``(None, False)``.
-        Raises ``ChannelClosed`` if the channel is closed and drained."""
-        lock = self._lock  # a bare acquire, guarded as in _core._locks (as in send)
-        value: Any = _EMPTY
-        try:
-            lock.acquire()
-            value = self._recv_locked()
-            lock.release()
-        except BaseException:
-            self._interrupted(value)
-            raise
-        if value is _EMPTY:
-            return None, False
-        if value is _CLOSED:
-            raise ChannelClosed(_RECV_CLOSED)
-        return value, True
-
-    def recv(self, *, timeout: float | None = None) -> T:
-        """Receive a value, blocking until one arrives."""
-        seconds = None if timeout is None else check_timeout(timeout)
-        if _current.get() is not None:
-            checkpoint()
-        lock = self._lock  # the common case of _recv_locked, inline (as in send)
-        value: Any = _EMPTY
-        try:
-            lock.acquire()
-            buf = self._buf
-            if buf and not self._sendq:
-                value = buf.popleft()
-                lock.release()
-                return value  # type: ignore[no-any-return]
-            if self._sendq:  # a parked sender
-                value = self._recv_locked()
-                if value is not _EMPTY and value is not _CLOSED:
-                    lock.release()
-                    return value  # type: ignore[no-any-return]
-            lock.release()
-        except BaseException:
-            self._interrupted(value)
-            raise
-        return self._recv_wait(seconds, "Channel.recv()", "await ch.arecv()")
 
     def _recv_wait(self, seconds: float | None, what: str, instead: str) -> T:
         entry: _Entry | None = None
@@ -425,6 +305,195 @@ class Channel(NoCopy, Generic[T]):
         elif waiter.ok:
             self._unrecv(waiter.value)
 
+    # -- protocols ------------------------------------------------------------
+
+    def __iter__(self) -> Self:
+        return self
+
+    def _next_wait(self) -> T:
+        try:
+            return self._recv_wait(None, "iterating over a Channel", "async for")
+        except ChannelClosed:
+            raise StopIteration from None
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> T:
+        try:
+            return await self.arecv()
+        except ChannelClosed:
+            raise StopAsyncIteration from None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class PyChannel(_ChannelBase[T]):
+    __doc__ = _DOC
+    __slots__ = ("__weakref__", "_buf", "_capacity", "_closed", "_lock", "_recvq", "_sendq")
+
+    def __init__(self, capacity: int | float = 0) -> None:
+        self._capacity = _check_capacity(capacity)
+        self._lock = SafeLock()
+        self._buf: deque[T] = deque()
+        self._sendq: deque[_Entry] = deque()
+        self._recvq: deque[_Entry] = deque()
+        self._closed = False
+
+    def __len__(self) -> int:
+        """The number of buffered values (a snapshot)."""
+        with self._lock:
+            return len(self._buf)
+
+    # -- the operations under the lock ----------------------------------------
+
+    def _send_locked(self, value: T) -> bool:
+        """Deliver *value* now if possible.  Lock held."""
+        if self._closed:
+            raise ChannelClosed("send on a closed channel")
+        recvq = self._recvq
+        while recvq:
+            entry = recvq.popleft()
+            if entry.waiter.fire(entry.case, value, True):
+                return True
+        if len(self._buf) < self._capacity:
+            self._buf.append(value)
+            return True
+        return False
+
+    def _recv_locked(self) -> Any:
+        """Take a value now if possible, else _EMPTY or _CLOSED.  Lock held."""
+        buf = self._buf
+        sendq = self._sendq
+        if buf:
+            value: Any = _EMPTY
+            try:
+                value = buf.popleft()
+                # Room made: move the first live sender in.  (The buffer can
+                # hold more than its capacity after _unrecv; then there is no
+                # room.)
+                while sendq and len(buf) < self._capacity:
+                    entry = sendq.popleft()
+                    if entry.waiter.fire(entry.case, None, True):
+                        buf.append(entry.value)
+                        break
+            except BaseException:  # an interrupt in fire: the value goes back
+                if value is not _EMPTY:
+                    buf.appendleft(value)
+                raise
+            return value
+        while sendq:  # unbuffered: take straight from a parked sender
+            entry = sendq.popleft()
+            if entry.waiter.fire(entry.case, None, True):
+                return entry.value
+        return _CLOSED if self._closed else _EMPTY
+
+    def _unrecv(self, value: T) -> None:
+        """Put back a value received by a wait that was then interrupted, so
+        that it is not lost: to a parked receiver, else at the buffer's head
+        (even past capacity, or into an unbuffered channel: it is owed to
+        the next receiver).  A value from the same sender that another
+        receiver took meanwhile stays ahead of it."""
+        with self._lock:
+            recvq = self._recvq
+            while recvq:
+                entry = recvq.popleft()
+                if entry.waiter.fire(entry.case, value, True):
+                    return
+            self._buf.appendleft(value)
+
+    # -- send -----------------------------------------------------------------
+
+    def try_send(self, value: T) -> bool:
+        """Send without blocking; False if the send would block."""
+        lock = self._lock  # a bare acquire, guarded as in _core._locks (as in send)
+        try:
+            lock.acquire()
+            sent = self._send_locked(value)
+            lock.release()
+        except BaseException:
+            try:
+                lock.release()
+            except RuntimeError:  # not held: already released, or never taken
+                pass
+            raise
+        return sent
+
+    def send(self, value: T, *, timeout: float | None = None) -> None:
+        """Send *value*, blocking until it is buffered or handed over."""
+        seconds = None if timeout is None else check_timeout(timeout)
+        if _current.get() is not None:
+            checkpoint()
+        # The common case of _send_locked, inline, with a bare acquire and
+        # release (far cheaper than ``with``), guarded as _core._locks shows.
+        lock = self._lock
+        try:
+            lock.acquire()
+            if not self._recvq and len(self._buf) < self._capacity and not self._closed:
+                self._buf.append(value)
+                lock.release()
+                return
+            if self._recvq and self._send_locked(value):  # a parked receiver
+                lock.release()
+                return
+            lock.release()
+        except BaseException:
+            try:
+                lock.release()
+            except RuntimeError:  # not held: already released, or never taken
+                pass
+            raise
+        self._send_wait(value, seconds)
+
+    # -- recv -----------------------------------------------------------------
+
+    def try_recv(self) -> tuple[T | None, bool]:
+        """``(value, True)`` if a value is ready, else ``(None, False)``.
+        Raises ``ChannelClosed`` if the channel is closed and drained."""
+        lock = self._lock  # a bare acquire, guarded as in _core._locks (as in send)
+        value: Any = _EMPTY
+        try:
+            lock.acquire()
+            value = self._recv_locked()
+            lock.release()
+        except BaseException:
+            self._interrupted(value)
+            raise
+        if value is _EMPTY:
+            return None, False
+        if value is _CLOSED:
+            raise ChannelClosed(_RECV_CLOSED)
+        return value, True
+
+    def recv(self, *, timeout: float | None = None) -> T:
+        """Receive a value, blocking until one arrives."""
+        seconds = None if timeout is None else check_timeout(timeout)
+        if _current.get() is not None:
+            checkpoint()
+        lock = self._lock  # the common case of _recv_locked, inline (as in send)
+        value: Any = _EMPTY
+        try:
+            lock.acquire()
+            buf = self._buf
+            if buf and not self._sendq:
+                value = buf.popleft()
+                lock.release()
+                return value  # type: ignore[no-any-return]
+            if self._sendq:  # a parked sender
+                value = self._recv_locked()
+                if value is not _EMPTY and value is not _CLOSED:
+                    lock.release()
+                    return value  # type: ignore[no-any-return]
+            lock.release()
+        except BaseException:
+            self._interrupted(value)
+            raise
+        return self._recv_wait(seconds, "Channel.recv()", "await ch.arecv()")
+
     # -- close ----------------------------------------------------------------
 
     def close(self) -> None:
@@ -444,10 +513,7 @@ class Channel(NoCopy, Generic[T]):
         for entry in parked:
             entry.waiter.fire(entry.case, None, False)
 
-    # -- protocols ------------------------------------------------------------
-
-    def __iter__(self) -> Channel[T]:
-        return self
+    # -- iteration ------------------------------------------------------------
 
     def __next__(self) -> T:
         if _current.get() is not None:
@@ -470,22 +536,68 @@ class Channel(NoCopy, Generic[T]):
         except BaseException:
             self._interrupted(value)
             raise
-        try:
-            return self._recv_wait(None, "iterating over a Channel", "async for")
-        except ChannelClosed:
-            raise StopIteration from None
+        return self._next_wait()
 
-    def __aiter__(self) -> Channel[T]:
-        return self
 
-    async def __anext__(self) -> T:
-        try:
-            return await self.arecv()
-        except ChannelClosed:
-            raise StopAsyncIteration from None
+def _own_methods(cls: type[Any], *sources: type[Any]) -> None:
+    """Copy the methods and properties *cls* inherits from *sources* into its
+    own namespace: tools patch a channel's methods on its class (the race
+    detector replaces ``Channel.__dict__[name]``, and restores it)."""
+    for source in sources:
+        for name, attr in vars(source).items():
+            if name in vars(cls) or name in ("__init__", "__new__", "__doc__", "__module__"):
+                continue
+            if callable(attr) or isinstance(attr, property):
+                setattr(cls, name, attr)
 
-    def __enter__(self) -> Channel[T]:
-        return self
 
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
+PyChannel.__name__ = PyChannel.__qualname__ = "Channel"
+_own_methods(PyChannel, _ChannelBase)
+
+# -- the compiled core --------------------------------------------------------
+
+CChannel: type[Any] | None = None
+"""The compiled channel class, where built (tests drive it beside PyChannel)."""
+
+try:
+    from . import _chancore
+except ImportError:  # not built (no compiler at install time), or a free-threaded build
+    _chancore = None  # type: ignore[assignment]
+
+if _chancore is not None:
+
+    class _CLock(_chancore.Lock):
+        """The C channel lock, with ``SafeLock``'s interrupt-proof ``with``."""
+
+        __slots__ = ()
+        __enter__ = SafeLock.__enter__
+
+    _chancore._setup(
+        _current,
+        checkpoint,
+        check_timeout,
+        _check_capacity,
+        ChannelClosed,
+        _EMPTY,
+        _CLOSED,
+        _CLock,
+        deque,
+    )
+
+    class _CompiledChannel(_chancore.ChannelCore, _ChannelBase[T]):
+        __doc__ = _DOC
+        __slots__ = ("__weakref__",)
+
+        def __init__(self, capacity: int | float = 0) -> None:  # (for its signature)
+            _chancore.ChannelCore.__init__(self, capacity)
+
+    _CompiledChannel.__name__ = _CompiledChannel.__qualname__ = "Channel"
+    _own_methods(_CompiledChannel, _chancore.ChannelCore, _ChannelBase)
+    CChannel = _CompiledChannel
+
+PURE: Final = CChannel is None or os.environ.get("THREADLINE_PURE", "") not in ("", "0")
+"""True when ``Channel`` is the pure-Python implementation."""
+
+Channel = PyChannel
+if not TYPE_CHECKING and not PURE:
+    Channel = CChannel

@@ -25,9 +25,9 @@ from __future__ import annotations
 
 import itertools
 import random
-from typing import Any, Generic, NamedTuple, TypeAlias, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeAlias, TypeVar, overload
 
-from ._channel import _CLOSED, _EMPTY, Channel, _Entry
+from ._channel import _CLOSED, _EMPTY, PURE, Channel, _Entry
 from ._core._aio import running_loop
 from ._core._scope import _current, apark, checkpoint, outcome_error, park
 from ._core._validate import check_timeout
@@ -223,6 +223,17 @@ def _fast_poll(cases: tuple[object, ...], count: int) -> Selected[Any] | None:
         if case.__class__ is not Channel and case is not None:
             return None
     perms = _PERMUTATIONS[count]
+    if not PURE:  # the compiled core: one call takes the lock, polls, lets go
+        for i in perms[int(_random() * len(perms))]:
+            polled: Any = cases[i]
+            if polled is None:
+                continue
+            received = polled._recv_now()
+            if received is not _EMPTY:
+                if received is _CLOSED:
+                    return Selected(i, None, False)
+                return _new_selected(Selected, (i, received, True))
+        return None
     for i in perms[int(_random() * len(perms))]:
         channel: Any = cases[i]
         if channel is None:
@@ -354,6 +365,18 @@ def select(*cases: object, timeout: float | None = None) -> Selected[Any]:
         raise
     _unpark(ops, entries, waiter)
     return _result(ops, waiter)
+
+
+_select_py = select  # the reference
+
+if not TYPE_CHECKING and not PURE:
+    # The compiled fast path of select (see _chancore.c), which hands every
+    # other call to the Python select above.
+    from . import _chancore
+
+    _chancore._setup_select(Channel, Selected, _PERMUTATIONS, _random, _select_py)
+    select = _chancore.select
+    select.__module__ = __name__
 
 
 @overload

@@ -257,7 +257,20 @@ def _in_stdlib(filename: str) -> bool:
     return filename.startswith(_STDLIB) and "-packages" not in filename
 
 
+# A channel's slow paths, as the operation the program called: with the
+# compiled core (see _channel.py) the fast part of recv/send/iteration has
+# no Python frame, and the outermost threadline frame is the slow path.
+_CHANNEL_NAMES = {
+    "_ChannelBase._recv_wait": "Channel.recv",
+    "_ChannelBase._send_wait": "Channel.send",
+    "_ChannelBase._next_wait": "Channel iteration",
+}
+
+
 def _pretty(qualname: str) -> str:
+    qualname = _CHANNEL_NAMES.get(qualname, qualname)
+    if qualname.startswith(("PyChannel.", "_ChannelBase.")):
+        qualname = "Channel." + qualname.partition(".")[2]
     if qualname.endswith(".__next__"):
         return qualname.replace(".__next__", " iteration")
     return qualname

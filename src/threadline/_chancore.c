@@ -1,0 +1,1443 @@
+/* threadline._chancore: a channel's hot state and the operations that
+ * complete without parking, in C (optional; _channel.py's PyChannel is the
+ * reference and the fallback, and THREADLINE_PURE=1 selects it).
+ *
+ * What is here: the buffer (a ring of object pointers), the closed flag,
+ * the capacity, and send / recv / try_send / try_recv / __next__ / close /
+ * len, plus _send_locked / _recv_locked / _unrecv, which the Python slow
+ * paths (parking, timeouts, cancellation, asend/arecv) and select call
+ * under the channel's lock exactly as they call PyChannel's.  The wait
+ * queues stay Python deques of _channel._Entry, and a hand-over to a
+ * parked partner calls its waiter's Python ``fire``: parking is rare on the
+ * paths this module speeds up, and keeping one waiter machinery keeps one
+ * set of cancellation rules.
+ *
+ * Locking (the same rules as _channel.py's header):
+ *   * A channel's ``_lock`` guards its ring, ``closed``, and both queues.
+ *     It is normally this module's ``Lock``: re-entrant, its owner and
+ *     count kept under the GIL, so the fast paths take a free one inline
+ *     with no system call; a thread that finds it taken waits with the
+ *     GIL released (see LockObject).  Any other
+ *     object assigned to ``_lock`` (tests inject interrupting locks) is
+ *     taken through its Python ``acquire``/``release``, guarded as
+ *     _core._locks describes: an error after the acquire gives the lock
+ *     back (a release by a non-owner raises RuntimeError, ignored).
+ *   * A waiter's lock (inside ``fire``) is taken under a channel lock,
+ *     never the other way round; select takes several channel locks in
+ *     id() order, from Python.
+ *   * Ctrl-C: signal handlers run only when Python code runs.  With the
+ *     inline lock, the only Python code run while it is held is a waiter's
+ *     ``fire``; if that raises, the operation puts back any value it had
+ *     taken and releases the lock before the error propagates.
+ *   * ``len`` and the ``_buf`` getter and setter (a deque snapshot; the
+ *     race detector replaces the contents under ``_lock``) take the lock
+ *     too (it is re-entrant).
+ *
+ * Free-threading: the channel state is only touched under the channel
+ * lock, but the lock itself is built on the GIL (its state is plain
+ * fields that only a thread holding the GIL reads or writes), and none of it was run on a free-threaded
+ * build.  So this module refuses to load there (the Python path takes
+ * over) and declares nothing about running without the GIL.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+/* Set once by _setup() from _channel.py. */
+static PyObject *g_current;        /* _scope._current (ContextVar) */
+static PyObject *g_checkpoint;     /* _scope.checkpoint */
+static PyObject *g_check_timeout;  /* _validate.check_timeout */
+static PyObject *g_check_capacity; /* _channel._check_capacity */
+static PyObject *g_closed_exc;     /* ChannelClosed */
+static PyObject *g_empty;          /* _channel._EMPTY */
+static PyObject *g_closed;         /* _channel._CLOSED */
+static PyObject *g_lock_type;      /* the Lock subclass channels get */
+static PyObject *g_deque;          /* collections.deque */
+
+static PyObject *s_acquire, *s_release, *s_popleft, *s_waiter, *s_case, *s_value, *s_fire,
+    *s_send_wait, *s_recv_wait, *s_next_wait, *s_unrecv, *s_timeout, *s_recv_what,
+    *s_recv_instead, *s_clear;
+
+/* ------------------------------------------------------------------------ */
+/* Lock                                                                     */
+
+/* The lock's state (count, owner, waiters, token) is read and written only
+ * with the GIL held, so taking a free lock costs no system call.  A thread
+ * that finds it taken waits on ``wake`` (a PyThread lock used as a
+ * semaphore, starting acquired) with the GIL released; a release that
+ * leaves the lock free posts one token there when somebody waits and none
+ * is posted yet.  A woken waiter takes the GIL back and looks again (the
+ * running thread may have taken the lock meanwhile: no hand-off, no
+ * convoy). */
+typedef struct {
+    PyObject_HEAD
+    PyThread_type_lock wake;
+    unsigned long owner; /* valid while count > 0 */
+    unsigned long count;
+    Py_ssize_t waiters; /* threads waiting on wake */
+    int token;          /* wake was released and its waiter has not yet looked */
+} LockObject;
+
+static PyTypeObject LockType;
+
+static PyObject *
+Lock_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    if ((args != NULL && PyTuple_GET_SIZE(args) != 0) || (kwds != NULL && PyDict_GET_SIZE(kwds) != 0)) {
+        PyErr_SetString(PyExc_TypeError, "Lock() takes no arguments");
+        return NULL;
+    }
+    LockObject *self = (LockObject *)type->tp_alloc(type, 0);
+    if (self == NULL) {
+        return NULL;
+    }
+    self->wake = PyThread_allocate_lock();
+    if (self->wake == NULL) {
+        Py_DECREF(self);
+        PyErr_SetString(PyExc_MemoryError, "cannot allocate a lock");
+        return NULL;
+    }
+    PyThread_acquire_lock(self->wake, WAIT_LOCK); /* no token */
+    return (PyObject *)self;
+}
+
+static void
+Lock_dealloc(LockObject *self)
+{
+    if (self->wake != NULL) {
+        if (!self->token) {
+            PyThread_release_lock(self->wake);
+        }
+        PyThread_free_lock(self->wake);
+    }
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* Wait (GIL released) for a token on wake, for up to us microseconds (-1:
+ * no limit).  PY_LOCK_ACQUIRED: woken (look again); PY_LOCK_FAILURE: timed
+ * out; PY_LOCK_INTR: a signal (only when intr). */
+static PyLockStatus
+lock_wait(LockObject *self, PY_TIMEOUT_T us, int intr)
+{
+    PyLockStatus r;
+    self->waiters++;
+    Py_BEGIN_ALLOW_THREADS
+    r = PyThread_acquire_lock_timed(self->wake, us, intr);
+    Py_END_ALLOW_THREADS
+    self->waiters--;
+    if (r == PY_LOCK_ACQUIRED) {
+        self->token = 0;
+    }
+    return r;
+}
+
+/* Take the lock; a wait releases the GIL and is not interrupted.  For the
+ * channel operations, which hold it for a few steps at a time. */
+static void
+lock_take(LockObject *self)
+{
+    unsigned long me = PyThread_get_thread_ident();
+    if (self->count > 0) {
+        if (self->owner == me) {
+            self->count++;
+            return;
+        }
+        do {
+            (void)lock_wait(self, -1, 0);
+        } while (self->count > 0);
+    }
+    self->owner = me;
+    self->count = 1;
+}
+
+/* 0 released, -1 not held by this thread (RuntimeError set). */
+static int
+lock_give(LockObject *self)
+{
+    if (self->count == 0 || self->owner != PyThread_get_thread_ident()) {
+        PyErr_SetString(PyExc_RuntimeError, "cannot release un-acquired lock");
+        return -1;
+    }
+    if (--self->count == 0) {
+        self->owner = 0;
+        if (self->waiters > 0 && !self->token) {
+            self->token = 1;
+            PyThread_release_lock(self->wake);
+        }
+    }
+    return 0;
+}
+
+static PyObject *
+Lock_acquire(LockObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"blocking", "timeout", NULL};
+    int blocking = 1;
+    double timeout = -1;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|pd:acquire", kwlist, &blocking, &timeout)) {
+        return NULL;
+    }
+    if (!blocking && timeout != -1) {
+        PyErr_SetString(PyExc_ValueError, "can't specify a timeout for a non-blocking call");
+        return NULL;
+    }
+    if (timeout < 0 && timeout != -1) {
+        PyErr_SetString(PyExc_ValueError, "timeout value must be a non-negative number");
+        return NULL;
+    }
+    if (timeout >= 0 && timeout * 1e6 > (double)PY_TIMEOUT_MAX) {
+        PyErr_SetString(PyExc_OverflowError, "timeout value is too large");
+        return NULL;
+    }
+    unsigned long me = PyThread_get_thread_ident();
+    if (self->count > 0 && self->owner == me) {
+        self->count++;
+        Py_RETURN_TRUE;
+    }
+    PY_TIMEOUT_T us = !blocking ? 0 : timeout < 0 ? -1 : (PY_TIMEOUT_T)(timeout * 1e6);
+    while (self->count > 0) {
+        if (us == 0) {
+            Py_RETURN_FALSE;
+        }
+        /* (A finite timeout starts over after each wake-up or signal: a
+         * channel lock is held for a few steps at a time.) */
+        PyLockStatus r = lock_wait(self, us, 1);
+        if (r == PY_LOCK_FAILURE) {
+            Py_RETURN_FALSE;
+        }
+        if (r == PY_LOCK_INTR && Py_MakePendingCalls() < 0) {
+            return NULL; /* Ctrl-C while waiting: the lock was not taken */
+        }
+    }
+    self->owner = me;
+    self->count = 1;
+    Py_RETURN_TRUE;
+}
+
+static PyObject *
+Lock_release(LockObject *self, PyObject *Py_UNUSED(ignored))
+{
+    if (lock_give(self) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+Lock_exit(LockObject *self, PyObject *const *Py_UNUSED(args), Py_ssize_t Py_UNUSED(nargs))
+{
+    if (lock_give(self) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+Lock_locked(LockObject *self, PyObject *Py_UNUSED(ignored))
+{
+    return PyBool_FromLong(self->count > 0);
+}
+
+static PyObject *
+Lock_is_owned(LockObject *self, PyObject *Py_UNUSED(ignored))
+{
+    return PyBool_FromLong(self->count > 0 && self->owner == PyThread_get_thread_ident());
+}
+
+static PyObject *
+Lock_repr(LockObject *self)
+{
+    return PyUnicode_FromFormat("<%s %s count=%lu>", Py_TYPE(self)->tp_name,
+                                self->count > 0 ? "locked" : "unlocked", self->count);
+}
+
+static PyMethodDef Lock_methods[] = {
+    {"acquire", (PyCFunction)(void (*)(void))Lock_acquire, METH_VARARGS | METH_KEYWORDS,
+     "acquire($self, /, blocking=True, timeout=-1)\n--\n\nTake the lock (re-entrant)."},
+    {"release", (PyCFunction)Lock_release, METH_NOARGS,
+     "release($self, /)\n--\n\nGive the lock back; RuntimeError if this thread does not hold it."},
+    {"__enter__", (PyCFunction)(void (*)(void))Lock_acquire, METH_VARARGS | METH_KEYWORDS, NULL},
+    {"__exit__", (PyCFunction)(void (*)(void))Lock_exit, METH_FASTCALL, NULL},
+    {"locked", (PyCFunction)Lock_locked, METH_NOARGS,
+     "locked($self, /)\n--\n\nTrue if some thread holds the lock (a snapshot)."},
+    {"_is_owned", (PyCFunction)Lock_is_owned, METH_NOARGS, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject LockType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "threadline._chancore.Lock",
+    .tp_basicsize = sizeof(LockObject),
+    .tp_dealloc = (destructor)Lock_dealloc,
+    .tp_repr = (reprfunc)Lock_repr,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+    .tp_doc = "A channel's lock: re-entrant, released only by its owner.",
+    .tp_methods = Lock_methods,
+    .tp_new = Lock_new,
+};
+
+/* ------------------------------------------------------------------------ */
+/* Taking a channel's lock: inline for our Lock, through Python otherwise.  */
+
+static int
+lock_is_inline(PyObject *lock)
+{
+    PyTypeObject *t = Py_TYPE(lock);
+    return t == &LockType || t == (PyTypeObject *)g_lock_type;
+}
+
+/* Give *lock* back after an error, if this thread holds it; the pending
+ * error stays, unless the release raised something other than
+ * RuntimeError (then that one propagates, as in Python). */
+static void
+lock_give_after_error(PyObject *lock)
+{
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    if (lock_is_inline(lock)) {
+        LockObject *l = (LockObject *)lock;
+        if (l->count > 0 && l->owner == PyThread_get_thread_ident()) {
+            (void)lock_give(l);
+        }
+        PyErr_Restore(type, value, tb);
+        return;
+    }
+    PyObject *r = PyObject_CallMethodNoArgs(lock, s_release);
+    if (r != NULL) {
+        Py_DECREF(r);
+        PyErr_Restore(type, value, tb);
+    }
+    else if (PyErr_ExceptionMatches(PyExc_RuntimeError)) {
+        PyErr_Clear(); /* not held: already released, or never taken */
+        PyErr_Restore(type, value, tb);
+    }
+    else {
+        Py_XDECREF(type);
+        Py_XDECREF(value);
+        Py_XDECREF(tb);
+    }
+}
+
+/* 0 taken; -1 error (the lock is not held then). */
+static int
+chan_lock(PyObject *lock)
+{
+    if (lock_is_inline(lock)) {
+        lock_take((LockObject *)lock);
+        return 0;
+    }
+    PyObject *r = PyObject_CallMethodNoArgs(lock, s_acquire);
+    if (r == NULL) {
+        lock_give_after_error(lock);
+        return -1;
+    }
+    Py_DECREF(r);
+    return 0;
+}
+
+/* 0 released; -1 error (the lock is not held then). */
+static int
+chan_unlock(PyObject *lock)
+{
+    if (lock_is_inline(lock)) {
+        return lock_give((LockObject *)lock);
+    }
+    PyObject *r = PyObject_CallMethodNoArgs(lock, s_release);
+    if (r == NULL) {
+        lock_give_after_error(lock);
+        return -1;
+    }
+    Py_DECREF(r);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Channel core                                                             */
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *lock;
+    PyObject *sendq;
+    PyObject *recvq;
+    PyObject *capacity; /* as given: an int or math.inf */
+    Py_ssize_t cap;     /* PY_SSIZE_T_MAX when unbounded */
+    PyObject **ring;
+    Py_ssize_t alloc; /* a power of two, or 0 */
+    Py_ssize_t head;
+    Py_ssize_t len;
+    char closed;
+} ChanObject;
+
+static PyTypeObject ChanType;
+
+#define RING_AT(self, i) ((self)->ring[((self)->head + (i)) & ((self)->alloc - 1)])
+
+static int
+ring_resize(ChanObject *self, Py_ssize_t alloc)
+{
+    if (alloc > PY_SSIZE_T_MAX / (Py_ssize_t)sizeof(PyObject *)) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    PyObject **ring = PyMem_Malloc((size_t)alloc * sizeof(PyObject *));
+    if (ring == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < self->len; i++) {
+        ring[i] = RING_AT(self, i);
+    }
+    PyMem_Free(self->ring);
+    self->ring = ring;
+    self->alloc = alloc;
+    self->head = 0;
+    return 0;
+}
+
+static inline int
+ring_room(ChanObject *self)
+{
+    if (self->len < self->alloc) {
+        return 0;
+    }
+    return ring_resize(self, self->alloc ? self->alloc * 2 : 8);
+}
+
+/* Append *v* (a new reference is taken). */
+static int
+ring_push(ChanObject *self, PyObject *v)
+{
+    if (ring_room(self) < 0) {
+        return -1;
+    }
+    RING_AT(self, self->len) = Py_NewRef(v);
+    self->len++;
+    return 0;
+}
+
+/* Put *v* at the head (a new reference is taken). */
+static int
+ring_push_left(ChanObject *self, PyObject *v)
+{
+    if (ring_room(self) < 0) {
+        return -1;
+    }
+    self->head = (self->head - 1) & (self->alloc - 1);
+    self->ring[self->head] = Py_NewRef(v);
+    self->len++;
+    return 0;
+}
+
+/* Take the head (the reference passes to the caller).  len > 0. */
+static PyObject *
+ring_pop(ChanObject *self)
+{
+    PyObject *v = self->ring[self->head];
+    self->ring[self->head] = NULL;
+    self->head = (self->head + 1) & (self->alloc - 1);
+    self->len--;
+    /* An unbounded channel that drained after a burst gives memory back. */
+    if (self->len == 0) {
+        self->head = 0;
+        if (self->alloc > 1024) {
+            PyMem_Free(self->ring);
+            self->ring = NULL;
+            self->alloc = 0;
+        }
+    }
+    return v;
+}
+
+static inline Py_ssize_t
+qlen(PyObject *q)
+{
+    return PyObject_Length(q);
+}
+
+/* entry.waiter.fire(entry.case, value, ok): 1 won, 0 lost, -1 error. */
+static int
+fire_entry(PyObject *entry, PyObject *value, int ok)
+{
+    PyObject *waiter = PyObject_GetAttr(entry, s_waiter);
+    if (waiter == NULL) {
+        return -1;
+    }
+    PyObject *c = PyObject_GetAttr(entry, s_case);
+    if (c == NULL) {
+        Py_DECREF(waiter);
+        return -1;
+    }
+    PyObject *r = PyObject_CallMethodObjArgs(waiter, s_fire, c, value, ok ? Py_True : Py_False, NULL);
+    Py_DECREF(c);
+    Py_DECREF(waiter);
+    if (r == NULL) {
+        return -1;
+    }
+    int won = PyObject_IsTrue(r);
+    Py_DECREF(r);
+    return won;
+}
+
+/* Deliver *value* now if possible: 1 delivered, 0 would block, -1 error.
+ * Lock held. */
+static int
+send_locked(ChanObject *self, PyObject *value)
+{
+    if (self->closed) {
+        PyErr_SetString(g_closed_exc, "send on a closed channel");
+        return -1;
+    }
+    while (qlen(self->recvq) > 0) {
+        PyObject *entry = PyObject_CallMethodNoArgs(self->recvq, s_popleft);
+        if (entry == NULL) {
+            return -1;
+        }
+        int won = fire_entry(entry, value, 1);
+        Py_DECREF(entry);
+        if (won != 0) {
+            return won;
+        }
+    }
+    if (self->len < self->cap) {
+        return ring_push(self, value) < 0 ? -1 : 1;
+    }
+    return 0;
+}
+
+/* Take a value now if possible (a new reference), else g_empty or
+ * g_closed (new references); NULL on error, with nothing taken.  Lock
+ * held. */
+static PyObject *
+recv_locked(ChanObject *self)
+{
+    if (self->len > 0) {
+        PyObject *value = ring_pop(self);
+        /* Room made: move the first live sender in.  (The ring can hold
+         * more than the capacity after _unrecv; then there is no room.) */
+        while (self->len < self->cap && qlen(self->sendq) > 0) {
+            PyObject *entry = PyObject_CallMethodNoArgs(self->sendq, s_popleft);
+            int won = entry == NULL ? -1 : fire_entry(entry, Py_None, 1);
+            if (won > 0) {
+                PyObject *moved = PyObject_GetAttr(entry, s_value);
+                won = moved == NULL ? -1 : ring_push(self, moved);
+                Py_XDECREF(moved);
+                if (won == 0) {
+                    Py_DECREF(entry);
+                    break;
+                }
+            }
+            Py_XDECREF(entry);
+            if (won < 0) { /* an interrupt in fire: the value goes back */
+                PyObject *type, *exc, *tb;
+                PyErr_Fetch(&type, &exc, &tb);
+                if (ring_push_left(self, value) < 0) {
+                    PyErr_Clear();
+                }
+                Py_DECREF(value);
+                PyErr_Restore(type, exc, tb);
+                return NULL;
+            }
+        }
+        return value;
+    }
+    while (qlen(self->sendq) > 0) { /* unbuffered: take straight from a parked sender */
+        PyObject *entry = PyObject_CallMethodNoArgs(self->sendq, s_popleft);
+        if (entry == NULL) {
+            return NULL;
+        }
+        int won = fire_entry(entry, Py_None, 1);
+        if (won != 0) {
+            PyObject *value = won < 0 ? NULL : PyObject_GetAttr(entry, s_value);
+            Py_DECREF(entry);
+            return value;
+        }
+        Py_DECREF(entry);
+    }
+    return Py_NewRef(self->closed ? g_closed : g_empty);
+}
+
+/* checkpoint() if a cancel scope is current: 0 ok, -1 error. */
+static int
+checkpoint_if_scoped(void)
+{
+    PyObject *scope;
+    if (PyContextVar_Get(g_current, NULL, &scope) < 0) {
+        return -1;
+    }
+    int scoped = scope != NULL && scope != Py_None;
+    Py_XDECREF(scope);
+    if (!scoped) {
+        return 0;
+    }
+    PyObject *r = PyObject_CallNoArgs(g_checkpoint);
+    if (r == NULL) {
+        return -1;
+    }
+    Py_DECREF(r);
+    return 0;
+}
+
+/* The value taken by a receive that an error then cut short goes back to
+ * the channel (self._unrecv), so that none is lost. */
+static void
+give_back_value(ChanObject *self, PyObject *value)
+{
+    PyObject *type, *exc, *tb;
+    PyErr_Fetch(&type, &exc, &tb);
+    PyObject *r = PyObject_CallMethodOneArg((PyObject *)self, s_unrecv, value);
+    if (r == NULL) {
+        PyErr_WriteUnraisable((PyObject *)self);
+    }
+    Py_XDECREF(r);
+    PyErr_Restore(type, exc, tb);
+}
+
+/* Lock, recv_locked, unlock: a value, g_empty or g_closed (new refs), or
+ * NULL on error with nothing taken. */
+static PyObject *
+recv_now(ChanObject *self)
+{
+    PyObject *lock = Py_NewRef(self->lock);
+    if (chan_lock(lock) < 0) {
+        Py_DECREF(lock);
+        return NULL;
+    }
+    PyObject *value = recv_locked(self);
+    if (value == NULL) {
+        lock_give_after_error(lock);
+        Py_DECREF(lock);
+        return NULL;
+    }
+    if (chan_unlock(lock) < 0) {
+        Py_DECREF(lock);
+        if (value != g_empty && value != g_closed) {
+            give_back_value(self, value);
+        }
+        Py_DECREF(value);
+        return NULL;
+    }
+    Py_DECREF(lock);
+    return value;
+}
+
+/* Lock, send_locked, unlock: 1, 0 or -1 as send_locked. */
+static int
+send_now(ChanObject *self, PyObject *value)
+{
+    PyObject *lock = Py_NewRef(self->lock);
+    if (chan_lock(lock) < 0) {
+        Py_DECREF(lock);
+        return -1;
+    }
+    int sent = send_locked(self, value);
+    if (sent < 0) {
+        lock_give_after_error(lock);
+        Py_DECREF(lock);
+        return -1;
+    }
+    int r = chan_unlock(lock);
+    Py_DECREF(lock);
+    return r < 0 ? -1 : sent;
+}
+
+static int
+parse_timeout(const char *name, Py_ssize_t positional, PyObject *const *args, Py_ssize_t nargsf,
+              PyObject *kwnames, PyObject **timeout)
+{
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    *timeout = Py_None;
+    if (nargs != positional) {
+        PyErr_Format(PyExc_TypeError, "%s() takes %zd positional argument%s but %zd were given", name,
+                     positional, positional == 1 ? "" : "s", nargs);
+        return -1;
+    }
+    if (kwnames != NULL) {
+        for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(kwnames); i++) {
+            PyObject *key = PyTuple_GET_ITEM(kwnames, i);
+            int eq = PyUnicode_Check(key) ? PyUnicode_Compare(key, s_timeout) == 0 : 0;
+            if (!eq) {
+                PyErr_Format(PyExc_TypeError, "%s() got an unexpected keyword argument %R", name, key);
+                return -1;
+            }
+            *timeout = args[nargs + i];
+        }
+    }
+    return 0;
+}
+
+/* The seconds a blocking call may wait: None, or check_timeout(timeout). */
+static PyObject *
+seconds_of(PyObject *timeout)
+{
+    if (timeout == Py_None) {
+        return Py_NewRef(Py_None);
+    }
+    return PyObject_CallOneArg(g_check_timeout, timeout);
+}
+
+static PyObject *
+Chan_send(ChanObject *self, PyObject *const *args, Py_ssize_t nargsf, PyObject *kwnames)
+{
+    PyObject *timeout;
+    if (parse_timeout("send", 1, args, nargsf, kwnames, &timeout) < 0) {
+        return NULL;
+    }
+    PyObject *value = args[0];
+    PyObject *seconds = seconds_of(timeout);
+    if (seconds == NULL) {
+        return NULL;
+    }
+    if (checkpoint_if_scoped() < 0) {
+        goto error;
+    }
+    PyObject *lock = Py_NewRef(self->lock);
+    if (chan_lock(lock) < 0) {
+        Py_DECREF(lock);
+        goto error;
+    }
+    int sent = 0;
+    if (!self->closed && (self->len < self->cap || qlen(self->recvq) > 0)) {
+        sent = send_locked(self, value);
+        if (sent < 0) {
+            lock_give_after_error(lock);
+            Py_DECREF(lock);
+            goto error;
+        }
+    }
+    int r = chan_unlock(lock);
+    Py_DECREF(lock);
+    if (r < 0) {
+        goto error;
+    }
+    if (sent) {
+        Py_DECREF(seconds);
+        Py_RETURN_NONE;
+    }
+    PyObject *res = PyObject_CallMethodObjArgs((PyObject *)self, s_send_wait, value, seconds, NULL);
+    Py_DECREF(seconds);
+    return res;
+error:
+    Py_DECREF(seconds);
+    return NULL;
+}
+
+static PyObject *
+Chan_try_send(ChanObject *self, PyObject *value)
+{
+    int sent = send_now(self, value);
+    if (sent < 0) {
+        return NULL;
+    }
+    return PyBool_FromLong(sent);
+}
+
+/* recv's and __next__'s fast path: a value, or NULL with no error when the
+ * slow path must decide (nothing ready, or closed), or NULL with an error. */
+static PyObject *
+recv_fast(ChanObject *self)
+{
+    PyObject *value = recv_now(self);
+    if (value == g_empty || value == g_closed) {
+        Py_DECREF(value);
+        return NULL;
+    }
+    return value;
+}
+
+static PyObject *
+Chan_recv(ChanObject *self, PyObject *const *args, Py_ssize_t nargsf, PyObject *kwnames)
+{
+    PyObject *timeout;
+    if (parse_timeout("recv", 0, args, nargsf, kwnames, &timeout) < 0) {
+        return NULL;
+    }
+    PyObject *seconds = seconds_of(timeout);
+    if (seconds == NULL) {
+        return NULL;
+    }
+    if (checkpoint_if_scoped() < 0) {
+        Py_DECREF(seconds);
+        return NULL;
+    }
+    PyObject *value = recv_fast(self);
+    if (value != NULL || PyErr_Occurred()) {
+        Py_DECREF(seconds);
+        return value;
+    }
+    value = PyObject_CallMethodObjArgs((PyObject *)self, s_recv_wait, seconds, s_recv_what,
+                                       s_recv_instead, NULL);
+    Py_DECREF(seconds);
+    return value;
+}
+
+static PyObject *
+Chan_iternext(ChanObject *self)
+{
+    if (checkpoint_if_scoped() < 0) {
+        return NULL;
+    }
+    PyObject *value = recv_fast(self);
+    if (value != NULL || PyErr_Occurred()) {
+        return value;
+    }
+    return PyObject_CallMethodNoArgs((PyObject *)self, s_next_wait);
+}
+
+static PyObject *
+Chan_try_recv(ChanObject *self, PyObject *Py_UNUSED(ignored))
+{
+    PyObject *value = recv_now(self);
+    if (value == NULL) {
+        return NULL;
+    }
+    if (value == g_empty) {
+        Py_DECREF(value);
+        return PyTuple_Pack(2, Py_None, Py_False);
+    }
+    if (value == g_closed) {
+        Py_DECREF(value);
+        PyErr_SetString(g_closed_exc, "receive from a closed channel");
+        return NULL;
+    }
+    PyObject *r = PyTuple_Pack(2, value, Py_True);
+    Py_DECREF(value);
+    return r;
+}
+
+static PyObject *
+Chan_recv_now(ChanObject *self, PyObject *Py_UNUSED(ignored))
+{
+    return recv_now(self);
+}
+
+static PyObject *
+Chan_send_locked(ChanObject *self, PyObject *value)
+{
+    int sent = send_locked(self, value);
+    if (sent < 0) {
+        return NULL;
+    }
+    return PyBool_FromLong(sent);
+}
+
+static PyObject *
+Chan_recv_locked(ChanObject *self, PyObject *Py_UNUSED(ignored))
+{
+    return recv_locked(self);
+}
+
+static PyObject *
+Chan_unrecv(ChanObject *self, PyObject *value)
+{
+    PyObject *lock = Py_NewRef(self->lock);
+    if (chan_lock(lock) < 0) {
+        Py_DECREF(lock);
+        return NULL;
+    }
+    while (qlen(self->recvq) > 0) {
+        PyObject *entry = PyObject_CallMethodNoArgs(self->recvq, s_popleft);
+        int won = entry == NULL ? -1 : fire_entry(entry, value, 1);
+        Py_XDECREF(entry);
+        if (won < 0) {
+            lock_give_after_error(lock);
+            Py_DECREF(lock);
+            return NULL;
+        }
+        if (won) {
+            goto done;
+        }
+    }
+    if (ring_push_left(self, value) < 0) {
+        lock_give_after_error(lock);
+        Py_DECREF(lock);
+        return NULL;
+    }
+done:;
+    int r = chan_unlock(lock);
+    Py_DECREF(lock);
+    if (r < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+Chan_close(ChanObject *self, PyObject *Py_UNUSED(ignored))
+{
+    PyObject *lock = Py_NewRef(self->lock);
+    if (chan_lock(lock) < 0) {
+        Py_DECREF(lock);
+        return NULL;
+    }
+    PyObject *parked = NULL;
+    if (!self->closed) {
+        self->closed = 1;
+        parked = PySequence_List(self->recvq);
+        PyObject *senders = parked == NULL ? NULL : PySequence_List(self->sendq);
+        if (senders != NULL) {
+            PyObject *both = PySequence_InPlaceConcat(parked, senders);
+            Py_DECREF(senders);
+            Py_XDECREF(both);
+            if (both == NULL) {
+                Py_CLEAR(parked);
+            }
+        }
+        else {
+            Py_CLEAR(parked);
+        }
+        PyObject *r1 = parked == NULL ? NULL : PyObject_CallMethodNoArgs(self->recvq, s_clear);
+        PyObject *r2 = r1 == NULL ? NULL : PyObject_CallMethodNoArgs(self->sendq, s_clear);
+        Py_XDECREF(r1);
+        Py_XDECREF(r2);
+        if (r2 == NULL) {
+            Py_XDECREF(parked);
+            lock_give_after_error(lock);
+            Py_DECREF(lock);
+            return NULL;
+        }
+    }
+    int r = chan_unlock(lock);
+    Py_DECREF(lock);
+    if (r < 0) {
+        Py_XDECREF(parked);
+        return NULL;
+    }
+    if (parked != NULL) {
+        for (Py_ssize_t i = 0; i < PyList_GET_SIZE(parked); i++) {
+            if (fire_entry(PyList_GET_ITEM(parked, i), Py_None, 0) < 0) {
+                Py_DECREF(parked);
+                return NULL;
+            }
+        }
+        Py_DECREF(parked);
+    }
+    Py_RETURN_NONE;
+}
+
+static Py_ssize_t
+Chan_len(ChanObject *self)
+{
+    PyObject *lock = Py_NewRef(self->lock);
+    if (chan_lock(lock) < 0) {
+        Py_DECREF(lock);
+        return -1;
+    }
+    Py_ssize_t n = self->len;
+    int r = chan_unlock(lock);
+    Py_DECREF(lock);
+    return r < 0 ? -1 : n;
+}
+
+/* -- construction ---------------------------------------------------------- */
+
+static PyObject *
+Chan_new(PyTypeObject *type, PyObject *Py_UNUSED(args), PyObject *Py_UNUSED(kwds))
+{
+    if (g_lock_type == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "threadline._chancore._setup() was not called");
+        return NULL;
+    }
+    ChanObject *self = (ChanObject *)type->tp_alloc(type, 0);
+    if (self == NULL) {
+        return NULL;
+    }
+    self->capacity = PyLong_FromLong(0);
+    self->lock = PyObject_CallNoArgs(g_lock_type);
+    self->sendq = PyObject_CallNoArgs(g_deque);
+    self->recvq = PyObject_CallNoArgs(g_deque);
+    if (self->capacity == NULL || self->lock == NULL || self->sendq == NULL || self->recvq == NULL) {
+        Py_DECREF(self);
+        return NULL;
+    }
+    return (PyObject *)self;
+}
+
+static int
+Chan_init(ChanObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"capacity", NULL};
+    PyObject *capacity = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|O:Channel", kwlist, &capacity)) {
+        return -1;
+    }
+    PyObject *checked = capacity == NULL ? PyLong_FromLong(0) : PyObject_CallOneArg(g_check_capacity, capacity);
+    if (checked == NULL) {
+        return -1;
+    }
+    Py_ssize_t cap;
+    if (PyLong_Check(checked)) {
+        cap = PyLong_AsSsize_t(checked);
+        if (cap == -1 && PyErr_Occurred()) { /* beyond any memory: unbounded */
+            PyErr_Clear();
+            cap = PY_SSIZE_T_MAX;
+        }
+    }
+    else {
+        cap = PY_SSIZE_T_MAX; /* math.inf */
+    }
+    Py_SETREF(self->capacity, checked);
+    self->cap = cap;
+    return 0;
+}
+
+static int
+Chan_traverse(ChanObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->lock);
+    Py_VISIT(self->sendq);
+    Py_VISIT(self->recvq);
+    Py_VISIT(self->capacity);
+    for (Py_ssize_t i = 0; i < self->len; i++) {
+        Py_VISIT(RING_AT(self, i));
+    }
+    return 0;
+}
+
+/* Breaks cycles through the buffer and the queues; the object stays
+ * usable (the queues are emptied, not dropped). */
+static int
+Chan_clear(ChanObject *self)
+{
+    PyObject *queues[] = {self->sendq, self->recvq};
+    for (int i = 0; i < 2; i++) {
+        if (queues[i] != NULL) {
+            PyObject *r = PyObject_CallMethodNoArgs(queues[i], s_clear);
+            if (r == NULL) {
+                PyErr_WriteUnraisable(queues[i]);
+            }
+            Py_XDECREF(r);
+        }
+    }
+    while (self->len > 0) {
+        PyObject *v = ring_pop(self);
+        Py_DECREF(v);
+    }
+    return 0;
+}
+
+static void
+Chan_dealloc(ChanObject *self)
+{
+    /* (A subclass's dealloc drops the reference to its heap type.) */
+    PyObject_GC_UnTrack(self);
+    while (self->len > 0) {
+        PyObject *v = ring_pop(self);
+        Py_DECREF(v);
+    }
+    Py_CLEAR(self->sendq);
+    Py_CLEAR(self->recvq);
+    Py_CLEAR(self->lock);
+    Py_CLEAR(self->capacity);
+    PyMem_Free(self->ring);
+    self->ring = NULL;
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* -- attributes ------------------------------------------------------------ */
+
+static PyObject *
+Chan_get_buf(ChanObject *self, void *Py_UNUSED(closure))
+{
+    PyObject *lock = Py_NewRef(self->lock);
+    if (chan_lock(lock) < 0) {
+        Py_DECREF(lock);
+        return NULL;
+    }
+    PyObject *items = PyList_New(self->len);
+    if (items != NULL) {
+        for (Py_ssize_t i = 0; i < self->len; i++) {
+            PyList_SET_ITEM(items, i, Py_NewRef(RING_AT(self, i)));
+        }
+    }
+    if (items == NULL) {
+        lock_give_after_error(lock);
+        Py_DECREF(lock);
+        return NULL;
+    }
+    int r = chan_unlock(lock);
+    Py_DECREF(lock);
+    if (r < 0) {
+        Py_DECREF(items);
+        return NULL;
+    }
+    PyObject *buf = PyObject_CallOneArg(g_deque, items);
+    Py_DECREF(items);
+    return buf;
+}
+
+static int
+Chan_set_buf(ChanObject *self, PyObject *value, void *Py_UNUSED(closure))
+{
+    if (value == NULL) {
+        PyErr_SetString(PyExc_AttributeError, "cannot delete _buf");
+        return -1;
+    }
+    PyObject *items = PySequence_List(value);
+    if (items == NULL) {
+        return -1;
+    }
+    Py_ssize_t n = PyList_GET_SIZE(items);
+    Py_ssize_t alloc = 8;
+    while (alloc < n) {
+        alloc *= 2;
+    }
+    PyObject **ring = PyMem_Malloc((size_t)alloc * sizeof(PyObject *));
+    if (ring == NULL) {
+        Py_DECREF(items);
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        ring[i] = Py_NewRef(PyList_GET_ITEM(items, i));
+    }
+    Py_DECREF(items);
+    /* Swap under the lock, then drop the old values (their destructors may
+     * run code). */
+    PyObject *lock = Py_NewRef(self->lock);
+    if (chan_lock(lock) < 0) {
+        Py_DECREF(lock);
+        for (Py_ssize_t i = 0; i < n; i++) {
+            Py_DECREF(ring[i]);
+        }
+        PyMem_Free(ring);
+        return -1;
+    }
+    PyObject **old = self->ring;
+    Py_ssize_t old_alloc = self->alloc, old_head = self->head, old_len = self->len;
+    self->ring = ring;
+    self->alloc = alloc;
+    self->head = 0;
+    self->len = n;
+    int r = chan_unlock(lock);
+    Py_DECREF(lock);
+    for (Py_ssize_t i = 0; i < old_len; i++) {
+        Py_DECREF(old[(old_head + i) & (old_alloc - 1)]);
+    }
+    PyMem_Free(old);
+    return r;
+}
+
+static PyObject *
+Chan_get_closed(ChanObject *self, void *Py_UNUSED(closure))
+{
+    return PyBool_FromLong(self->closed);
+}
+
+static PyObject *
+Chan_get_capacity(ChanObject *self, void *Py_UNUSED(closure))
+{
+    return Py_NewRef(self->capacity);
+}
+
+static PyObject *
+Chan_get_lock(ChanObject *self, void *Py_UNUSED(closure))
+{
+    return Py_NewRef(self->lock);
+}
+
+static int
+Chan_set_lock(ChanObject *self, PyObject *value, void *Py_UNUSED(closure))
+{
+    if (value == NULL) {
+        PyErr_SetString(PyExc_AttributeError, "cannot delete _lock");
+        return -1;
+    }
+    Py_SETREF(self->lock, Py_NewRef(value));
+    return 0;
+}
+
+/* _sendq, _recvq: replaceable (tests inject queues), never deleted. */
+static PyObject *
+Chan_get_queue(ChanObject *self, void *closure)
+{
+    return Py_NewRef(closure == NULL ? self->sendq : self->recvq);
+}
+
+static int
+Chan_set_queue(ChanObject *self, PyObject *value, void *closure)
+{
+    if (value == NULL) {
+        PyErr_SetString(PyExc_AttributeError, "cannot delete a channel's queue");
+        return -1;
+    }
+    Py_SETREF(*(closure == NULL ? &self->sendq : &self->recvq), Py_NewRef(value));
+    return 0;
+}
+
+static PyGetSetDef Chan_getset[] = {
+    {"_sendq", (getter)Chan_get_queue, (setter)Chan_set_queue, NULL, NULL},
+    {"_recvq", (getter)Chan_get_queue, (setter)Chan_set_queue, NULL, (void *)1},
+    {"_buf", (getter)Chan_get_buf, (setter)Chan_set_buf, "The buffered values (a deque snapshot).", NULL},
+    {"_closed", (getter)Chan_get_closed, NULL, NULL, NULL},
+    {"_capacity", (getter)Chan_get_capacity, NULL, NULL, NULL},
+    {"_lock", (getter)Chan_get_lock, (setter)Chan_set_lock, NULL, NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyMethodDef Chan_methods[] = {
+    {"send", (PyCFunction)(void (*)(void))Chan_send, METH_FASTCALL | METH_KEYWORDS,
+     "send($self, value, /, *, timeout=None)\n--\n\n"
+     "Send *value*, blocking until it is buffered or handed over."},
+    {"recv", (PyCFunction)(void (*)(void))Chan_recv, METH_FASTCALL | METH_KEYWORDS,
+     "recv($self, /, *, timeout=None)\n--\n\nReceive a value, blocking until one arrives."},
+    {"try_send", (PyCFunction)Chan_try_send, METH_O,
+     "try_send($self, value, /)\n--\n\nSend without blocking; False if the send would block."},
+    {"try_recv", (PyCFunction)Chan_try_recv, METH_NOARGS,
+     "try_recv($self, /)\n--\n\n``(value, True)`` if a value is ready, else ``(None, False)``.\n"
+     "Raises ``ChannelClosed`` if the channel is closed and drained."},
+    {"close", (PyCFunction)Chan_close, METH_NOARGS,
+     "close($self, /)\n--\n\nClose the channel.  Idempotent.\n\n"
+     "Later sends raise ``ChannelClosed``; receivers get the buffered values,\n"
+     "then ``ChannelClosed``.  Parked senders and receivers are woken with\n``ChannelClosed``."},
+    {"_send_locked", (PyCFunction)Chan_send_locked, METH_O, NULL},
+    {"_recv_locked", (PyCFunction)Chan_recv_locked, METH_NOARGS, NULL},
+    {"_recv_now", (PyCFunction)Chan_recv_now, METH_NOARGS, NULL},
+    {"_unrecv", (PyCFunction)Chan_unrecv, METH_O, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
+static PySequenceMethods Chan_as_sequence = {
+    .sq_length = (lenfunc)Chan_len,
+};
+
+static PyTypeObject ChanType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "threadline._chancore.ChannelCore",
+    .tp_basicsize = sizeof(ChanObject),
+    .tp_dealloc = (destructor)Chan_dealloc,
+    .tp_as_sequence = &Chan_as_sequence,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "A channel's state and fast paths (see _channel.py).",
+    .tp_traverse = (traverseproc)Chan_traverse,
+    .tp_clear = (inquiry)Chan_clear,
+    .tp_iternext = (iternextfunc)Chan_iternext,
+    .tp_methods = Chan_methods,
+    .tp_getset = Chan_getset,
+    .tp_init = (initproc)Chan_init,
+    .tp_new = Chan_new,
+};
+
+/* ------------------------------------------------------------------------ */
+
+static PyObject *
+chancore_setup(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 9) {
+        PyErr_SetString(PyExc_TypeError, "_setup() takes 9 arguments");
+        return NULL;
+    }
+    PyObject **slots[] = {&g_current, &g_checkpoint, &g_check_timeout, &g_check_capacity, &g_closed_exc,
+                          &g_empty, &g_closed, &g_lock_type, &g_deque};
+    if (!PyType_Check(args[7]) || !PyType_IsSubtype((PyTypeObject *)args[7], &LockType)) {
+        PyErr_SetString(PyExc_TypeError, "_setup(): the lock type must subclass Lock");
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < nargs; i++) {
+        Py_XSETREF(*slots[i], Py_NewRef(args[i]));
+    }
+    Py_RETURN_NONE;
+}
+
+/* -- select's fast path ------------------------------------------------------
+ * select(*cases) with a few receive cases (or None), no timeout and no
+ * cancel scope, where a case is ready: the same visiting order as
+ * _select._fast_poll (the same seedable random.Random, the same table of
+ * permutations), each channel polled under its own lock.  Anything else,
+ * or nothing ready, goes to _select's Python select, which polls again. */
+
+static PyObject *g_chan_class; /* the compiled Channel class */
+static PyObject *g_selected;   /* _select.Selected */
+static PyObject *g_perms;      /* _select._PERMUTATIONS */
+static PyObject *g_random;     /* _select._random */
+static PyObject *g_select_py;  /* _select's Python select */
+
+/* (Reusing the last Selected once its caller dropped it, as zip() reuses
+ * its tuple, saves a third of a select's time, but it would keep the last
+ * received value alive until the next select.) */
+static PyObject *
+new_selected(Py_ssize_t index, PyObject *value, int ok)
+{
+    PyObject *i = PyLong_FromSsize_t(index);
+    if (i == NULL) {
+        return NULL;
+    }
+    PyTypeObject *type = (PyTypeObject *)g_selected;
+    PyObject *sel = type->tp_alloc(type, 3);
+    if (sel == NULL) {
+        Py_DECREF(i);
+        return NULL;
+    }
+    PyTuple_SET_ITEM(sel, 0, i);
+    PyTuple_SET_ITEM(sel, 1, Py_NewRef(value));
+    PyTuple_SET_ITEM(sel, 2, Py_NewRef(ok ? Py_True : Py_False));
+    return sel;
+}
+
+static PyObject *
+chancore_select(PyObject *Py_UNUSED(module), PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    Py_ssize_t count = PyVectorcall_NARGS(nargsf);
+    if (g_select_py == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "threadline._chancore._setup_select() was not called");
+        return NULL;
+    }
+    if (kwnames != NULL && (PyTuple_GET_SIZE(kwnames) != 1 || args[count] != Py_None)) {
+        goto general; /* a timeout (or a wrong keyword: the general path says so) */
+    }
+    if (count == 0 || count >= PyList_GET_SIZE(g_perms)) {
+        goto general;
+    }
+    for (Py_ssize_t i = 0; i < count; i++) {
+        if (args[i] != Py_None && (PyObject *)Py_TYPE(args[i]) != g_chan_class) {
+            goto general;
+        }
+    }
+    if (kwnames != NULL) {
+        PyObject *key = PyTuple_GET_ITEM(kwnames, 0);
+        if (!PyUnicode_Check(key) || PyUnicode_Compare(key, s_timeout) != 0) {
+            goto general;
+        }
+    }
+    PyObject *scope;
+    if (PyContextVar_Get(g_current, NULL, &scope) < 0) {
+        return NULL;
+    }
+    int scoped = scope != NULL && scope != Py_None;
+    Py_XDECREF(scope);
+    if (scoped) {
+        goto general;
+    }
+    PyObject *perms = PyList_GET_ITEM(g_perms, count);
+    PyObject *r = PyObject_CallNoArgs(g_random);
+    if (r == NULL) {
+        return NULL;
+    }
+    double x = PyFloat_AsDouble(r);
+    Py_DECREF(r);
+    if (x == -1.0 && PyErr_Occurred()) {
+        return NULL;
+    }
+    Py_ssize_t n = PyList_GET_SIZE(perms);
+    Py_ssize_t pick = (Py_ssize_t)(x * (double)n);
+    if (pick < 0 || pick >= n) {
+        pick = 0;
+    }
+    PyObject *order = PyList_GET_ITEM(perms, pick);
+    for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(order); k++) {
+        Py_ssize_t i = PyLong_AsSsize_t(PyTuple_GET_ITEM(order, k));
+        if (i == -1 && PyErr_Occurred()) {
+            return NULL;
+        }
+        if (args[i] == Py_None) {
+            continue;
+        }
+        PyObject *value = recv_now((ChanObject *)args[i]);
+        if (value == NULL) {
+            return NULL;
+        }
+        if (value == g_empty) {
+            Py_DECREF(value);
+            continue;
+        }
+        PyObject *sel = value == g_closed ? new_selected(i, Py_None, 0) : new_selected(i, value, 1);
+        if (sel == NULL) { /* nothing was selected: the value goes back */
+            if (value != g_closed) {
+                give_back_value((ChanObject *)args[i], value);
+            }
+        }
+        Py_DECREF(value);
+        return sel;
+    }
+general:
+    return PyObject_Vectorcall(g_select_py, args, nargsf, kwnames);
+}
+
+static PyObject *
+chancore_setup_select(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 5) {
+        PyErr_SetString(PyExc_TypeError, "_setup_select() takes 5 arguments");
+        return NULL;
+    }
+    if (!PyType_Check(args[0]) || !PyType_IsSubtype((PyTypeObject *)args[0], &ChanType) ||
+        !PyType_Check(args[1]) || !PyType_IsSubtype((PyTypeObject *)args[1], &PyTuple_Type) ||
+        !PyList_Check(args[2])) {
+        PyErr_SetString(PyExc_TypeError, "_setup_select(): bad arguments");
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(args[2]); i++) {
+        PyObject *perms = PyList_GET_ITEM(args[2], i);
+        if (!PyList_Check(perms)) {
+            PyErr_SetString(PyExc_TypeError, "_setup_select(): permutations must be lists of tuples");
+            return NULL;
+        }
+        for (Py_ssize_t j = 0; j < PyList_GET_SIZE(perms); j++) {
+            if (!PyTuple_Check(PyList_GET_ITEM(perms, j))) {
+                PyErr_SetString(PyExc_TypeError, "_setup_select(): permutations must be lists of tuples");
+                return NULL;
+            }
+        }
+    }
+    PyObject **slots[] = {&g_chan_class, &g_selected, &g_perms, &g_random, &g_select_py};
+    for (Py_ssize_t i = 0; i < nargs; i++) {
+        Py_XSETREF(*slots[i], Py_NewRef(args[i]));
+    }
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef chancore_functions[] = {
+    {"_setup", (PyCFunction)(void (*)(void))chancore_setup, METH_FASTCALL, NULL},
+    {"_setup_select", (PyCFunction)(void (*)(void))chancore_setup_select, METH_FASTCALL, NULL},
+    {"select", (PyCFunction)(void (*)(void))chancore_select, METH_FASTCALL | METH_KEYWORDS,
+     "select(*cases, timeout=None)\n--\n\n"
+     "Block until one case can proceed, perform it, and say which.\n\n"
+     "``select(jobs, quit, (results, r), None, timeout=1.0)``: receive from\n"
+     "``jobs`` or ``quit``, or send ``r`` to ``results``; ``None`` is never\n"
+     "ready.  Among ready cases one is chosen uniformly at random."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef chancore_module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "threadline._chancore",
+    .m_doc = "A channel's hot state and fast paths in C (optional; see _channel.py).",
+    .m_size = -1,
+    .m_methods = chancore_functions,
+};
+
+PyMODINIT_FUNC
+PyInit__chancore(void)
+{
+#ifdef Py_GIL_DISABLED
+    PyErr_SetString(PyExc_ImportError,
+                    "threadline._chancore relies on the GIL; free-threaded builds use the Python path");
+    return NULL;
+#endif
+    struct {
+        PyObject **slot;
+        const char *text;
+    } names[] = {
+        {&s_acquire, "acquire"},     {&s_release, "release"},         {&s_popleft, "popleft"},
+        {&s_waiter, "waiter"},       {&s_case, "case"},               {&s_value, "value"},
+        {&s_fire, "fire"},           {&s_send_wait, "_send_wait"},    {&s_recv_wait, "_recv_wait"},
+        {&s_next_wait, "_next_wait"}, {&s_unrecv, "_unrecv"},         {&s_timeout, "timeout"},
+        {&s_recv_what, "Channel.recv()"}, {&s_recv_instead, "await ch.arecv()"}, {&s_clear, "clear"},
+    };
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        if (*names[i].slot == NULL && (*names[i].slot = PyUnicode_InternFromString(names[i].text)) == NULL) {
+            return NULL;
+        }
+    }
+    if (PyType_Ready(&LockType) < 0 || PyType_Ready(&ChanType) < 0) {
+        return NULL;
+    }
+    PyObject *m = PyModule_Create(&chancore_module);
+    if (m == NULL) {
+        return NULL;
+    }
+    if (PyModule_AddObjectRef(m, "Lock", (PyObject *)&LockType) < 0 ||
+        PyModule_AddObjectRef(m, "ChannelCore", (PyObject *)&ChanType) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}
