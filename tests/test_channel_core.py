@@ -179,6 +179,7 @@ def test_buf_can_be_replaced_under_the_lock(cls: Any) -> None:
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork")
+@pytest.mark.filterwarnings("ignore:.*fork.*:DeprecationWarning")  # other tests' idle workers
 @pytest.mark.parametrize("cls", IMPLEMENTATIONS)
 def test_a_forked_child_uses_the_channel(cls: Any) -> None:
     ch = cls(4)
