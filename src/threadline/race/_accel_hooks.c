@@ -147,6 +147,28 @@ attr_access(Hooks *h, PyObject *obj, PyObject *name, int write)
     return rec(h, obj, name, write, 0);
 }
 
+/* Is obj.name, whose value is callable, the object's own (not its class's:
+ * a method)?  Then reading it is an access like any other (a callback
+ * stored on an object, six's ``moves``).  Modules and classes: no (their
+ * functions and methods; a module's globals are recorded by ``ra``). */
+static int
+own_callable(PyObject *obj, PyObject *name)
+{
+    if (Py_IS_TYPE(obj, &PyModule_Type) || PyType_Check(obj)) {
+        return 0;
+    }
+    PyObject *found = PyObject_GetAttr((PyObject *)Py_TYPE(obj), name);
+    if (found != NULL) {
+        Py_DECREF(found);
+        return 0;
+    }
+    if (!PyErr_ExceptionMatches(PyExc_AttributeError)) {
+        return -1;
+    }
+    PyErr_Clear();
+    return 1;
+}
+
 static PyObject *
 read_attr(Hooks *h, PyObject *obj, PyObject *name)
 {
@@ -171,7 +193,7 @@ read_attr(Hooks *h, PyObject *obj, PyObject *name)
         PyObject *ns = PyModule_GetDict(obj);
         r = ns == NULL ? -1 : rec_pair(h, ns, h->global, name, 0);
     }
-    else if (!PyCallable_Check(value)) {
+    else if (!PyCallable_Check(value) || (r = own_callable(obj, name)) == 1) {
         r = PyObject_IsInstance(obj, h->local_type);
         if (r == 0) {
             r = rec(h, obj, name, 0, 0);
@@ -658,6 +680,11 @@ Hooks_m(Hooks *h, PyObject *const *args, Py_ssize_t nargs)
     PyObject *obj = args[0], *name = args[1];
     PyObject *method = PyObject_GetAttr(obj, name);
     if (method == NULL) {
+        return NULL;
+    }
+    int own = own_callable(obj, name); /* obj.f() with f the object's own */
+    if (own != 0 && (own < 0 || attr_access(h, obj, name, 0) < 0)) {
+        Py_DECREF(method);
         return NULL;
     }
     /* a reference of our own: table_for runs Python code, and another

@@ -134,7 +134,9 @@ class Hooks:
             raise
         if type(obj) is ModuleType:
             self.d.access(obj.__dict__, ("<global>", name), False, describe)
-        elif not callable(value) and not isinstance(obj, threading.local):
+        elif (not callable(value) or _own_callable(obj, name)) and not isinstance(
+            obj, threading.local
+        ):
             self.d.access(obj, name, False, describe)
             if self.d.handoff:  # reached through a handed object: handed over with it
                 self.d.fetched(value, obj, False)
@@ -354,6 +356,8 @@ class Hooks:
         """``obj.name(...)``: the method, wrapped when it synchronises or
         touches a builtin container."""
         method = getattr(obj, name)
+        if _own_callable(obj, name):  # obj.f() with f the object's own
+            self._attr(obj, name, False)
         cls = type(obj)
         table = TABLES.get(_weak(cls), UNSEEN)
         if table is UNSEEN:
@@ -384,6 +388,16 @@ class Hooks:
 
     def _pop(self) -> tuple[Any, Any]:
         return self._stack.items.pop()  # type: ignore[no-any-return]
+
+
+def _own_callable(obj: Any, name: str) -> bool:
+    """Is ``obj.name`` (a callable) the object's own, not its class's (a
+    method)?  Then reading it is an access like any other: a callback
+    stored on an object, six's ``moves``.  Modules and classes: no (their
+    functions and methods; ``ra`` records a module's globals)."""
+    if type(obj) is ModuleType or isinstance(obj, type):
+        return False
+    return not hasattr(type(obj), name)
 
 
 class _Held:
