@@ -397,7 +397,7 @@ def _own_callable(obj: Any, name: str) -> bool:
     functions and methods; ``ra`` records a module's globals)."""
     if type(obj) is ModuleType or isinstance(obj, type):
         return False
-    return not hasattr(type(obj), name)
+    return not any(name in klass.__dict__ for klass in type(obj).__mro__)
 
 
 class _Held:
