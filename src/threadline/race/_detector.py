@@ -551,6 +551,22 @@ class Detector:
         me.vc[me.slot] += 1
         return snapshot, capture_stack(2)
 
+    def forked(self) -> None:
+        """Called first thing in a child made by ``os.fork()``: everything
+        every thread did before the fork happens before what the child
+        does (the other threads do not exist in it).  The Python path's
+        locks are made anew: another thread may have held one at the fork."""
+        if self.core is None:
+            self._locks = [threading.RLock() for _ in range(STRIPES)]
+            self._meta = threading.RLock()
+        me = self._thread()
+        vc = me.vc
+        for info in list(self._threads.values()):
+            if info is not me:
+                for slot, time in info.vc.copy().items():
+                    if vc.get(slot, 0) < time:
+                        vc[slot] = time
+
     def begin_thread(self, parent_vc: dict[int, int], created_at: Stack) -> ThreadInfo:
         """Called first thing in a started thread."""
         with self._meta:

@@ -5,7 +5,9 @@ started while it runs its parent's clock (start) and hand its clock to
 whoever joins it.  ``Thread`` is patched at class level, so threads started
 by libraries (a ThreadPoolExecutor's workers) are covered too; and
 ``threading.excepthook``, so a thread's uncaught exception is printed
-without the detector's frames.
+without the detector's frames.  ``Thread.is_alive()`` returning False is a
+join; a child made by ``os.fork()`` is ordered after what every thread did
+before the fork (``Detector.forked``).
 
 The started sessions (``active()``: the innermost) are kept for the pytest
 plugin; sessions start and stop on the thread that runs the command or
@@ -58,7 +60,8 @@ class Session:
     def start(self) -> None:
         detector = self.detector
         start, join = threading.Thread.start, threading.Thread.join
-        self._saved = {"start": start, "join": join}
+        is_alive = threading.Thread.is_alive
+        self._saved = {"start": start, "join": join, "is_alive": is_alive}
 
         def patched_start(thread: threading.Thread) -> None:
             clock, created_at = detector.fork()
@@ -76,8 +79,16 @@ class Session:
 
         def patched_join(thread: threading.Thread, timeout: float | None = None) -> None:
             join(thread, timeout)
-            if not thread.is_alive():
+            if not is_alive(thread):
                 detector.acquire(thread)
+
+        def patched_is_alive(thread: threading.Thread) -> bool:
+            """False once the thread's run() returned (its end is published
+            before): as good as a join."""
+            alive = is_alive(thread)
+            if not alive:
+                detector.acquire(thread)
+            return alive
 
         excepthook = threading.excepthook
 
@@ -94,6 +105,8 @@ class Session:
         self._saved["excepthook"] = (excepthook, excepthook_plain)
         threading.Thread.start = patched_start  # type: ignore[method-assign,assignment]
         threading.Thread.join = patched_join  # type: ignore[method-assign,assignment]
+        threading.Thread.is_alive = patched_is_alive  # type: ignore[method-assign,assignment]
+        _watch_forks()
         threading.excepthook = excepthook_plain
         self.patches.install()
         self.imports.install()
@@ -109,6 +122,7 @@ class Session:
         if self._saved:
             threading.Thread.start = self._saved["start"]  # type: ignore[method-assign]
             threading.Thread.join = self._saved["join"]  # type: ignore[method-assign]
+            threading.Thread.is_alive = self._saved["is_alive"]  # type: ignore[method-assign]
             excepthook, ours = self._saved["excepthook"]
             if threading.excepthook is ours:  # else the program set its own
                 threading.excepthook = excepthook
@@ -116,6 +130,24 @@ class Session:
 
     def prepare(self, namespace: dict[str, Any]) -> None:
         _importer.prepare(namespace, self.hooks)
+
+
+_fork_watched = False
+
+
+def _watch_forks() -> None:
+    """Once per process: a child made by ``os.fork()`` is ordered after
+    everything every thread did before it (an at-fork handler cannot be
+    removed, so it serves whichever session is active)."""
+    global _fork_watched
+    if not _fork_watched and hasattr(os, "register_at_fork"):
+        os.register_at_fork(after_in_child=_forked)
+        _fork_watched = True
+
+
+def _forked() -> None:
+    for session in _started:
+        session.detector.forked()
 
 
 def strip_own_frames(exc: BaseException, seen: set[int] | None = None) -> None:
