@@ -211,3 +211,26 @@ def test_a_pmap_worker_is_named_after_the_users_call(tmp_path: Path) -> None:
     assert "Engine" not in done.stderr
     created = done.stderr.split("created at:", 1)[1]
     assert f"{tmp_path / 'pm.py'}:8" in created
+
+
+def test_an_annotated_assignment_is_reported_at_its_line(tmp_path: Path) -> None:
+    """Regression: ``v: int = 1`` had its write reported at a later line."""
+    (tmp_path / "ann.py").write_text(
+        "import threading\n"
+        "def main():\n"
+        "    v = 0\n"
+        "    def w():\n"
+        "        nonlocal v\n"
+        "        v += 1\n"
+        "    t = threading.Thread(target=w)\n"
+        "    t.start()\n"
+        "    v: int = 1\n"
+        "    print('after')\n"
+        "    t.join()\n"
+        "main()\n",
+        encoding="utf-8",
+    )
+    done = race("ann.py", cwd=tmp_path)
+    assert done.returncode == 66, done.stderr
+    assert f"{tmp_path / 'ann.py'}:9" in done.stderr
+    assert f"{tmp_path / 'ann.py'}:10" not in done.stderr

@@ -318,7 +318,7 @@ class Rewriter(ast.NodeTransformer):
         if isinstance(node.target, ast.Name):
             node.value = value
             extra = self._record_name(node.target.id, True)
-            return [node, extra] if extra else node
+            return [node, ast.copy_location(extra, node)] if extra else node
         return self._store(node.target, value, node)
 
     def _temp(self) -> str:
