@@ -162,6 +162,49 @@ own_callable(PyObject *obj, PyObject *name)
     return _PyType_Lookup(Py_TYPE(obj), name) == NULL;
 }
 
+/* obj.name, *method* (a reference stolen): wrapped when the method table
+ * of obj's type has *name* (see Hooks.m, Hooks._wrapped), else itself. */
+static PyObject *
+wrapped_method(Hooks *h, PyObject *obj, PyObject *name, PyObject *method)
+{
+    /* a reference of our own: table_for runs Python code, and another
+       thread could set obj.__class__ meanwhile */
+    PyObject *cls = Py_NewRef((PyObject *)Py_TYPE(obj)), *table = NULL;
+    /* the tables hold their types weakly: looked up by weakref.ref(cls),
+       equal to the key while cls lives (see _methods) */
+    PyObject *ref = PyWeakref_NewRef(cls, NULL);
+    int found = ref == NULL ? -1 : dict_get(h->tables, ref, &table);
+    Py_XDECREF(ref);
+    if (found == 0) {
+        table = PyObject_CallOneArg(h->table_for, cls); /* remembers it */
+    }
+    Py_DECREF(cls);
+    if (found < 0 || table == NULL) {
+        Py_DECREF(method);
+        return NULL;
+    }
+    PyObject *wrap = NULL;
+    if (table != Py_None) {
+        found = PyDict_Check(table) ? dict_get(table, name, &wrap) : -1;
+        if (found < 0 && !PyErr_Occurred()) {
+            PyErr_SetString(PyExc_TypeError, "a method table must be a dict");
+        }
+        if (found < 0) {
+            Py_DECREF(table);
+            Py_DECREF(method);
+            return NULL;
+        }
+    }
+    Py_DECREF(table);
+    if (wrap == NULL) {
+        return method;
+    }
+    PyObject *wrapped = PyObject_CallFunctionObjArgs(wrap, h->py, obj, method, NULL);
+    Py_DECREF(wrap);
+    Py_DECREF(method);
+    return wrapped;
+}
+
 static PyObject *
 read_attr(Hooks *h, PyObject *obj, PyObject *name)
 {
@@ -195,6 +238,10 @@ read_attr(Hooks *h, PyObject *obj, PyObject *name)
                 r = hand_fetched(h, value, obj, 0, NULL);
             }
         }
+    }
+    else if (PyMethod_Check(value) || PyCFunction_Check(value)) {
+        /* ``w = ev.wait``, called later: wrapped as Hooks_m wraps it */
+        return wrapped_method(h, obj, name, value);
     }
     if (r < 0) {
         Py_DECREF(value);
@@ -680,44 +727,8 @@ Hooks_m(Hooks *h, PyObject *const *args, Py_ssize_t nargs)
         Py_DECREF(method);
         return NULL;
     }
-    /* a reference of our own: table_for runs Python code, and another
-       thread could set obj.__class__ meanwhile */
-    PyObject *cls = Py_NewRef((PyObject *)Py_TYPE(obj)), *table = NULL;
-    /* the tables hold their types weakly: looked up by weakref.ref(cls),
-       equal to the key while cls lives (see _methods) */
-    PyObject *ref = PyWeakref_NewRef(cls, NULL);
-    int found = ref == NULL ? -1 : dict_get(h->tables, ref, &table);
-    Py_XDECREF(ref);
-    if (found == 0) {
-        table = PyObject_CallOneArg(h->table_for, cls); /* remembers it */
-    }
-    Py_DECREF(cls);
-    if (found < 0 || table == NULL) {
-        Py_DECREF(method);
-        return NULL;
-    }
-    PyObject *wrap = NULL;
-    if (table != Py_None) {
-        found = PyDict_Check(table) ? dict_get(table, name, &wrap) : -1;
-        if (found < 0 && !PyErr_Occurred()) {
-            PyErr_SetString(PyExc_TypeError, "a method table must be a dict");
-        }
-        if (found < 0) {
-            Py_DECREF(table);
-            Py_DECREF(method);
-            return NULL;
-        }
-    }
-    Py_DECREF(table);
-    if (wrap == NULL) {
-        return method;
-    }
-    PyObject *wrapped = PyObject_CallFunctionObjArgs(wrap, h->py, obj, method, NULL);
-    Py_DECREF(wrap);
-    Py_DECREF(method);
-    return wrapped;
+    return wrapped_method(h, obj, name, method);
 }
-
 /* -- builtins that read what instrumented code would have (see Hooks.call) -- */
 
 static PyObject *
