@@ -37,6 +37,7 @@ typedef struct {
     PyObject *plain_locks; /* Lock and RLock types: acquire politely */
     PyObject *tables;      /* _methods.TABLES: weakref to a type -> method table or None */
     PyObject *table_for;   /* _methods.table_for: computes and remembers a type's */
+    PyObject *method_names; /* _methods.METHOD_NAMES: every name in a table */
     PyObject *politely;    /* _core._convoy.acquire_politely */
     PyObject *py_ri, *py_wi; /* Hooks.ri, Hooks.wi: the Python functions */
     PyObject *stack;       /* threading.local: the aug-assign targets */
@@ -240,8 +241,12 @@ read_attr(Hooks *h, PyObject *obj, PyObject *name)
         }
     }
     else if (PyMethod_Check(value) || PyCFunction_Check(value)) {
-        /* ``w = ev.wait``, called later: wrapped as Hooks_m wraps it */
-        return wrapped_method(h, obj, name, value);
+        /* ``w = ev.wait``, called later: wrapped as Hooks_m wraps it (a
+           name in no table: no table lookup) */
+        r = PySet_Contains(h->method_names, name);
+        if (r > 0) {
+            return wrapped_method(h, obj, name, value);
+        }
     }
     if (r < 0) {
         Py_DECREF(value);
@@ -973,6 +978,7 @@ Hooks_traverse(Hooks *h, visitproc visit, void *arg)
     Py_VISIT(h->plain_locks);
     Py_VISIT(h->tables);
     Py_VISIT(h->table_for);
+    Py_VISIT(h->method_names);
     Py_VISIT(h->politely);
     Py_VISIT(h->py_ri);
     Py_VISIT(h->py_wi);
@@ -996,6 +1002,7 @@ Hooks_clear(Hooks *h)
     Py_CLEAR(h->plain_locks);
     Py_CLEAR(h->tables);
     Py_CLEAR(h->table_for);
+    Py_CLEAR(h->method_names);
     Py_CLEAR(h->politely);
     Py_CLEAR(h->py_ri);
     Py_CLEAR(h->py_wi);
@@ -1029,17 +1036,17 @@ Hooks_init(Hooks *h, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {"core", "py", "describe", "local_type", "deque_type",
                              "containers", "lock_types", "plain_locks", "tables", "table_for",
-                             "politely", "py_ri", "py_wi", "stack", "shape", "all", "moved",
+                             "method_names", "politely", "py_ri", "py_wi", "stack", "shape", "all", "moved",
                              "readers", "py_call", "rname", NULL};
     PyObject *core, *py, *describe, *local_type, *deque_type, *containers, *lock_types,
-        *plain_locks, *tables, *table_for, *politely, *py_ri, *py_wi, *stack, *shape, *all,
+        *plain_locks, *tables, *table_for, *method_names, *politely, *py_ri, *py_wi, *stack, *shape, *all,
         *moved, *readers, *py_call, *rname;
     if (!PyArg_ParseTupleAndKeywords(
-            args, kwds, "$O!OOOOO!O!O!O!OOOOOUUUO!OU:Hooks", kwlist, &CoreType, &core, &py,
+            args, kwds, "$O!OOOOO!O!O!O!OO!OOOOUUUO!OU:Hooks", kwlist, &CoreType, &core, &py,
             &describe, &local_type, &deque_type, &PyTuple_Type, &containers, &PyTuple_Type,
             &lock_types, &PyFrozenSet_Type, &plain_locks, &PyDict_Type, &tables, &table_for,
-            &politely, &py_ri, &py_wi, &stack, &shape, &all, &moved, &PyFrozenSet_Type,
-            &readers, &py_call, &rname)) {
+            &PyFrozenSet_Type, &method_names, &politely, &py_ri, &py_wi, &stack, &shape, &all,
+            &moved, &PyFrozenSet_Type, &readers, &py_call, &rname)) {
         return -1;
     }
     Hooks_clear(h);
@@ -1053,6 +1060,7 @@ Hooks_init(Hooks *h, PyObject *args, PyObject *kwds)
     h->plain_locks = Py_NewRef(plain_locks);
     h->tables = Py_NewRef(tables);
     h->table_for = Py_NewRef(table_for);
+    h->method_names = Py_NewRef(method_names);
     h->politely = Py_NewRef(politely);
     h->py_ri = Py_NewRef(py_ri);
     h->py_wi = Py_NewRef(py_wi);

@@ -54,7 +54,15 @@ from ._locations import (
     describe,
     keyable,
 )
-from ._methods import TABLES, UNSEEN, WHOLE_READERS, reading, sync_of, table_for
+from ._methods import (
+    METHOD_NAMES,
+    TABLES,
+    UNSEEN,
+    WHOLE_READERS,
+    reading,
+    sync_of,
+    table_for,
+)
 from ._rewrite import R
 
 _weak = weakref.ref
@@ -113,6 +121,7 @@ class Hooks:
             plain_locks=_PLAIN_LOCKS,
             tables=TABLES,
             table_for=table_for,
+            method_names=METHOD_NAMES,
             politely=acquire_politely,
             py_ri=Hooks.ri,
             py_wi=Hooks.wi,
@@ -142,7 +151,8 @@ class Hooks:
                 self.d.access(obj, name, False, describe)
                 if self.d.handoff:  # reached through a handed object: handed over with it
                     self.d.fetched(value, obj, False)
-        elif isinstance(value, _BOUND):  # ``w = ev.wait``, called later: as ``m`` wraps it
+        elif name in METHOD_NAMES and isinstance(value, _BOUND):
+            # ``w = ev.wait``, called later: wrapped as ``m`` wraps it
             return self._wrapped(obj, name, value)
         return value
 
