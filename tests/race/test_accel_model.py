@@ -212,6 +212,7 @@ HOOK_OPS = [
     "ra", "wa", "sa", "da", "aug_attr", "ri", "wi", "si", "di", "aug_item", "it", "isin",
     "len", "list", "get", "setdefault", "dict_pop", "append", "pop", "popleft", "with",
     "acquire_release", "rg", "wg", "rgv", "wgv", "ri_slice", "wi_slice", "whole", "getattr",
+    "bound_acquire_release", "bound_append", "bound_pop", "bound_get",
 ]  # fmt: skip
 hook_steps = st.lists(
     st.tuples(
@@ -317,6 +318,20 @@ def hook_step(h: Hooks, w: World, op: str, a: int, b: int) -> Any:
             return hook_step(h, w, ("wi", "ri", "it")[b], a, b)
         finally:
             h.m(lock, "release")()
+    # methods read as attributes and called later (``w = ev.wait; w()``)
+    if op == "bound_acquire_release":
+        acquire, release = h.ra(lock, "acquire"), h.ra(lock, "release")
+        acquire()
+        try:
+            return hook_step(h, w, ("wi", "ri", "it")[b], a, b)
+        finally:
+            release()
+    if op == "bound_append":
+        return h.ra(w.containers[0 if a < 2 else 2], "append")(value)
+    if op == "bound_pop":
+        return h.ra(w.containers[0 if a < 2 else 2], "pop")()
+    if op == "bound_get":
+        return h.call(getattr)(w.containers[1], "get")(key if isinstance(key, str) else "a")
     if op == "ri_slice":  # the C hooks hand slices to the Python ones
         return h.ri(c, slice(b - 1, None))
     if op == "wi_slice":

@@ -71,6 +71,7 @@ class Hooks:
         plain_locks: frozenset[Any],
         tables: dict[Any, Any],
         table_for: Callable[[type], Any],
+        method_names: frozenset[str],
         politely: Callable[[Any], Any],
         py_ri: Callable[..., Any],
         py_wi: Callable[..., Any],

@@ -37,6 +37,7 @@ typedef struct {
     PyObject *plain_locks; /* Lock and RLock types: acquire politely */
     PyObject *tables;      /* _methods.TABLES: weakref to a type -> method table or None */
     PyObject *table_for;   /* _methods.table_for: computes and remembers a type's */
+    PyObject *method_names; /* _methods.METHOD_NAMES: every name in a table */
     PyObject *politely;    /* _core._convoy.acquire_politely */
     PyObject *py_ri, *py_wi; /* Hooks.ri, Hooks.wi: the Python functions */
     PyObject *stack;       /* threading.local: the aug-assign targets */
@@ -162,6 +163,49 @@ own_callable(PyObject *obj, PyObject *name)
     return _PyType_Lookup(Py_TYPE(obj), name) == NULL;
 }
 
+/* obj.name, *method* (a reference stolen): wrapped when the method table
+ * of obj's type has *name* (see Hooks.m, Hooks._wrapped), else itself. */
+static PyObject *
+wrapped_method(Hooks *h, PyObject *obj, PyObject *name, PyObject *method)
+{
+    /* a reference of our own: table_for runs Python code, and another
+       thread could set obj.__class__ meanwhile */
+    PyObject *cls = Py_NewRef((PyObject *)Py_TYPE(obj)), *table = NULL;
+    /* the tables hold their types weakly: looked up by weakref.ref(cls),
+       equal to the key while cls lives (see _methods) */
+    PyObject *ref = PyWeakref_NewRef(cls, NULL);
+    int found = ref == NULL ? -1 : dict_get(h->tables, ref, &table);
+    Py_XDECREF(ref);
+    if (found == 0) {
+        table = PyObject_CallOneArg(h->table_for, cls); /* remembers it */
+    }
+    Py_DECREF(cls);
+    if (found < 0 || table == NULL) {
+        Py_DECREF(method);
+        return NULL;
+    }
+    PyObject *wrap = NULL;
+    if (table != Py_None) {
+        found = PyDict_Check(table) ? dict_get(table, name, &wrap) : -1;
+        if (found < 0 && !PyErr_Occurred()) {
+            PyErr_SetString(PyExc_TypeError, "a method table must be a dict");
+        }
+        if (found < 0) {
+            Py_DECREF(table);
+            Py_DECREF(method);
+            return NULL;
+        }
+    }
+    Py_DECREF(table);
+    if (wrap == NULL) {
+        return method;
+    }
+    PyObject *wrapped = PyObject_CallFunctionObjArgs(wrap, h->py, obj, method, NULL);
+    Py_DECREF(wrap);
+    Py_DECREF(method);
+    return wrapped;
+}
+
 static PyObject *
 read_attr(Hooks *h, PyObject *obj, PyObject *name)
 {
@@ -194,6 +238,14 @@ read_attr(Hooks *h, PyObject *obj, PyObject *name)
             if (r == 0) {
                 r = hand_fetched(h, value, obj, 0, NULL);
             }
+        }
+    }
+    else if (PyMethod_Check(value) || PyCFunction_Check(value)) {
+        /* ``w = ev.wait``, called later: wrapped as Hooks_m wraps it (a
+           name in no table: no table lookup) */
+        r = PySet_Contains(h->method_names, name);
+        if (r > 0) {
+            return wrapped_method(h, obj, name, value);
         }
     }
     if (r < 0) {
@@ -680,44 +732,8 @@ Hooks_m(Hooks *h, PyObject *const *args, Py_ssize_t nargs)
         Py_DECREF(method);
         return NULL;
     }
-    /* a reference of our own: table_for runs Python code, and another
-       thread could set obj.__class__ meanwhile */
-    PyObject *cls = Py_NewRef((PyObject *)Py_TYPE(obj)), *table = NULL;
-    /* the tables hold their types weakly: looked up by weakref.ref(cls),
-       equal to the key while cls lives (see _methods) */
-    PyObject *ref = PyWeakref_NewRef(cls, NULL);
-    int found = ref == NULL ? -1 : dict_get(h->tables, ref, &table);
-    Py_XDECREF(ref);
-    if (found == 0) {
-        table = PyObject_CallOneArg(h->table_for, cls); /* remembers it */
-    }
-    Py_DECREF(cls);
-    if (found < 0 || table == NULL) {
-        Py_DECREF(method);
-        return NULL;
-    }
-    PyObject *wrap = NULL;
-    if (table != Py_None) {
-        found = PyDict_Check(table) ? dict_get(table, name, &wrap) : -1;
-        if (found < 0 && !PyErr_Occurred()) {
-            PyErr_SetString(PyExc_TypeError, "a method table must be a dict");
-        }
-        if (found < 0) {
-            Py_DECREF(table);
-            Py_DECREF(method);
-            return NULL;
-        }
-    }
-    Py_DECREF(table);
-    if (wrap == NULL) {
-        return method;
-    }
-    PyObject *wrapped = PyObject_CallFunctionObjArgs(wrap, h->py, obj, method, NULL);
-    Py_DECREF(wrap);
-    Py_DECREF(method);
-    return wrapped;
+    return wrapped_method(h, obj, name, method);
 }
-
 /* -- builtins that read what instrumented code would have (see Hooks.call) -- */
 
 static PyObject *
@@ -962,6 +978,7 @@ Hooks_traverse(Hooks *h, visitproc visit, void *arg)
     Py_VISIT(h->plain_locks);
     Py_VISIT(h->tables);
     Py_VISIT(h->table_for);
+    Py_VISIT(h->method_names);
     Py_VISIT(h->politely);
     Py_VISIT(h->py_ri);
     Py_VISIT(h->py_wi);
@@ -985,6 +1002,7 @@ Hooks_clear(Hooks *h)
     Py_CLEAR(h->plain_locks);
     Py_CLEAR(h->tables);
     Py_CLEAR(h->table_for);
+    Py_CLEAR(h->method_names);
     Py_CLEAR(h->politely);
     Py_CLEAR(h->py_ri);
     Py_CLEAR(h->py_wi);
@@ -1018,17 +1036,17 @@ Hooks_init(Hooks *h, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {"core", "py", "describe", "local_type", "deque_type",
                              "containers", "lock_types", "plain_locks", "tables", "table_for",
-                             "politely", "py_ri", "py_wi", "stack", "shape", "all", "moved",
+                             "method_names", "politely", "py_ri", "py_wi", "stack", "shape", "all", "moved",
                              "readers", "py_call", "rname", NULL};
     PyObject *core, *py, *describe, *local_type, *deque_type, *containers, *lock_types,
-        *plain_locks, *tables, *table_for, *politely, *py_ri, *py_wi, *stack, *shape, *all,
+        *plain_locks, *tables, *table_for, *method_names, *politely, *py_ri, *py_wi, *stack, *shape, *all,
         *moved, *readers, *py_call, *rname;
     if (!PyArg_ParseTupleAndKeywords(
-            args, kwds, "$O!OOOOO!O!O!O!OOOOOUUUO!OU:Hooks", kwlist, &CoreType, &core, &py,
+            args, kwds, "$O!OOOOO!O!O!O!OO!OOOOUUUO!OU:Hooks", kwlist, &CoreType, &core, &py,
             &describe, &local_type, &deque_type, &PyTuple_Type, &containers, &PyTuple_Type,
             &lock_types, &PyFrozenSet_Type, &plain_locks, &PyDict_Type, &tables, &table_for,
-            &politely, &py_ri, &py_wi, &stack, &shape, &all, &moved, &PyFrozenSet_Type,
-            &readers, &py_call, &rname)) {
+            &PyFrozenSet_Type, &method_names, &politely, &py_ri, &py_wi, &stack, &shape, &all,
+            &moved, &PyFrozenSet_Type, &readers, &py_call, &rname)) {
         return -1;
     }
     Hooks_clear(h);
@@ -1042,6 +1060,7 @@ Hooks_init(Hooks *h, PyObject *args, PyObject *kwds)
     h->plain_locks = Py_NewRef(plain_locks);
     h->tables = Py_NewRef(tables);
     h->table_for = Py_NewRef(table_for);
+    h->method_names = Py_NewRef(method_names);
     h->politely = Py_NewRef(politely);
     h->py_ri = Py_NewRef(py_ri);
     h->py_wi = Py_NewRef(py_wi);

@@ -22,7 +22,9 @@ accesses (under its own locks): its call sites record none.
 
 What the hooks know lives beside them: the locations and how reports name
 them in ``_locations``, what each method of a sync object or container
-records in ``_methods``.  With the C core, the hottest hooks run their C
+records in ``_methods``.  A method of theirs read as an attribute
+(``w = ev.wait``, as pytest's assertion rewriting does, called later) is
+wrapped by ``ra`` as ``m`` wraps it.  With the C core, the hottest hooks run their C
 twins (``_accel.Hooks``, in ``_accel_hooks.c``; ``Hooks._IN_C``).
 """
 
@@ -32,6 +34,7 @@ import builtins
 import collections
 import operator
 import threading
+import types
 import weakref
 from collections.abc import Callable
 from types import ModuleType
@@ -51,7 +54,15 @@ from ._locations import (
     describe,
     keyable,
 )
-from ._methods import TABLES, UNSEEN, WHOLE_READERS, reading, sync_of, table_for
+from ._methods import (
+    METHOD_NAMES,
+    TABLES,
+    UNSEEN,
+    WHOLE_READERS,
+    reading,
+    sync_of,
+    table_for,
+)
 from ._rewrite import R
 
 _weak = weakref.ref
@@ -110,6 +121,7 @@ class Hooks:
             plain_locks=_PLAIN_LOCKS,
             tables=TABLES,
             table_for=table_for,
+            method_names=METHOD_NAMES,
             politely=acquire_politely,
             py_ri=Hooks.ri,
             py_wi=Hooks.wi,
@@ -134,12 +146,14 @@ class Hooks:
             raise
         if type(obj) is ModuleType:
             self.d.access(obj.__dict__, ("<global>", name), False, describe)
-        elif (not callable(value) or _own_callable(obj, name)) and not isinstance(
-            obj, threading.local
-        ):
-            self.d.access(obj, name, False, describe)
-            if self.d.handoff:  # reached through a handed object: handed over with it
-                self.d.fetched(value, obj, False)
+        elif not callable(value) or _own_callable(obj, name):
+            if not isinstance(obj, threading.local):
+                self.d.access(obj, name, False, describe)
+                if self.d.handoff:  # reached through a handed object: handed over with it
+                    self.d.fetched(value, obj, False)
+        elif name in METHOD_NAMES and isinstance(value, _BOUND):
+            # ``w = ev.wait``, called later: wrapped as ``m`` wraps it
+            return self._wrapped(obj, name, value)
         return value
 
     def _attr(self, obj: Any, name: str, write: bool) -> None:
@@ -358,6 +372,10 @@ class Hooks:
         method = getattr(obj, name)
         if _own_callable(obj, name):  # obj.f() with f the object's own
             self._attr(obj, name, False)
+        return self._wrapped(obj, name, method)
+
+    def _wrapped(self, obj: Any, name: str, method: Any) -> Any:
+        """*method* (``obj.name``), wrapped when its type's table has it."""
         cls = type(obj)
         table = TABLES.get(_weak(cls), UNSEEN)
         if table is UNSEEN:
@@ -388,6 +406,11 @@ class Hooks:
 
     def _pop(self) -> tuple[Any, Any]:
         return self._stack.items.pop()  # type: ignore[no-any-return]
+
+
+# What a sync object's or container's method read as an attribute is (a
+# function's or a builtin's, bound): only these are looked up in the tables.
+_BOUND = (types.MethodType, types.BuiltinMethodType)
 
 
 def _own_callable(obj: Any, name: str) -> bool:

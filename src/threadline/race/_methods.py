@@ -407,3 +407,8 @@ def _join(h: Hooks, obj: Any, method: Any) -> Any:
 
 
 METHODS[str] = {"join": _join}
+
+# Every name in a table: ``Hooks.ra`` looks a method read as an attribute
+# up in its type's table only when its name is one of these (a set lookup,
+# cheaper than the table's).
+METHOD_NAMES: frozenset[str] = frozenset(name for table in METHODS.values() for name in table)

@@ -8,6 +8,7 @@ complete.
     submit(fn) → fn starts          fn finished → result(), wait(), as_completed()
     every task of a pool → its shutdown(wait=True) returning (``with`` exit)
     queues, barriers: see _queues
+    loop.call_soon_threadsafe(cb) → cb runs: see _loops
 
 Channels follow Go's memory model, per message: a sent value travels
 inside a ``_Msg`` with its sender's clock, so a receive is ordered after
@@ -19,7 +20,8 @@ send completed; closing has a clock of its own, acquired by the receives
 that end because of it.  Values still in a channel when the session
 stops are unwrapped.
 
-``_lock`` guards the session's tables (tasks, closes, wrapped channels).
+``_lock`` guards the session's tables (tasks, closes, wrapped channels),
+and ``_saved`` where a patch is made after ``install`` (``_loops``).
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from threadline import _channel, _select, _sync, _tasks
 from threadline._errors import ChannelClosed
 from threadline._parallel import _engine
 
-from . import _queues
+from . import _loops, _queues
 from ._detector import Detector, capture_stack
 
 
@@ -58,6 +60,7 @@ class Patches:
         self._group_done: dict[int, tuple[Any, list[_Token]]] = {}
         self._closes: dict[int, tuple[Any, dict[int, int]]] = {}  # id(channel) -> clock
         self._carrying: dict[int, Any] = {}  # id -> channel that got a _Msg
+        self.watchers: list[Any] = []  # _loops: import watchers in sys.meta_path
 
     def _patch(self, owner: Any, name: str, make: Callable[[Any], Any]) -> None:
         original = owner.__dict__[name]
@@ -88,6 +91,7 @@ class Patches:
         return patched
 
     def restore(self) -> None:
+        _loops.uninstall(self)
         for owner, name, original in reversed(self._saved):
             setattr(owner, name, original)
         self._saved.clear()
@@ -109,6 +113,7 @@ class Patches:
     def install(self) -> None:
         self._futures()
         _queues.install(self)
+        _loops.install(self)
         self._channels()
         self._tasks()
         self._sync()
