@@ -26,7 +26,8 @@ Scenarios (ratios of rates measured alternately in one run):
                reporting the resident set size as it goes: it must stay
                flat (no input or result accumulates).
   --scaling    throughput of the CPU work for 1, 2, 4 ... workers, threads
-               vs processes (the curve in docs/parallel.md).
+               vs processes (and interpreters on 3.14+; the curve in
+               docs/parallel.md).
 
     python bench/parallel.py [--quick] [--json FILE] [--memory [N]] [--scaling]
 """
@@ -239,20 +240,24 @@ def memory(n: int) -> int:
 def scaling(quick: bool) -> None:
     items = 40 if quick else 200
     counts = [1, 2, 4] if quick else sorted({1, 2, 4, 8, os.cpu_count() or 1})
+    # interpreters: Python 3.14+ (concurrent.futures.InterpreterPoolExecutor)
+    backends = ["threads", "processes"]
+    if sys.version_info >= (3, 14):
+        backends.append("interpreters")
     print(f"\nscaling: {items} items of ~2 ms pure-Python work, items/s (speedup vs 1 worker)")
-    print(f"  {'workers':>7}  {'threads':>16}  {'processes':>16}")
+    print("  " + "  ".join([f"{'workers':>7}", *(f"{b:>16}" for b in backends)]))
     base: dict[str, float] = {}
     list(tl.pmap(burn, [1] * 100, workers=max(counts), backend="processes"))  # start them
     for count in counts:
         cells = []
-        for backend in ("threads", "processes"):
+        for backend in backends:
             t0 = time.perf_counter()
             for _ in tl.pmap(burn, [CPU_UNIT] * items, workers=count, backend=backend):
                 pass
             rate = items / (time.perf_counter() - t0)
             base.setdefault(backend, rate)
             cells.append(f"{rate:7.0f} ({rate / base[backend]:.2f}x)")
-        print(f"  {count:>7}  {cells[0]:>16}  {cells[1]:>16}", flush=True)
+        print("  " + "  ".join([f"{count:>7}", *(f"{c:>16}" for c in cells)]), flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
