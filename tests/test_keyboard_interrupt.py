@@ -503,6 +503,25 @@ def test_ctrl_c_storm_never_leaks_a_lock(workload: str) -> None:
         assert not env[name]._lock.locked()
 
 
+def _raised_by(operation: Callable[[], object], thread: str) -> list[type[BaseException]]:
+    """Run *operation* in the main thread or a worker; what it raised."""
+    raised: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            operation()
+        except BaseException as exc:
+            raised.append(exc)
+
+    if thread == "main":
+        run()
+    else:
+        t = threading.Thread(target=run)
+        t.start()
+        t.join(HANG)
+    return [type(e) for e in raised]
+
+
 class _InterruptedAcquire(SafeLock):
     """A channel lock whose next ``acquire()`` is followed by a Ctrl-C, as if
     one landed just as it returned (where a bare acquire has its gap)."""
@@ -552,21 +571,7 @@ def test_ctrl_c_just_after_a_bare_acquire_gives_the_lock_back(op: str, thread: s
     lock = _InterruptedAcquire()
     ch._lock = lock
     lock.armed = True
-    raised: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            FAST_PATH_OPS[op](ch)
-        except BaseException as exc:
-            raised.append(exc)
-
-    if thread == "main":
-        run()
-    else:
-        t = threading.Thread(target=run)
-        t.start()
-        t.join(HANG)
-    assert [type(e) for e in raised] == [KeyboardInterrupt]
+    assert _raised_by(lambda: FAST_PATH_OPS[op](ch), thread) == [KeyboardInterrupt]
     assert not lock.locked(), "the interrupted operation left the channel's lock held"
     assert (list(ch._buf), len(ch._recvq), len(ch._sendq)) == before  # and had no effect
 
@@ -613,20 +618,6 @@ def test_ctrl_c_just_after_a_fast_receive_loses_no_value(op: str, thread: str) -
     lock = _InterruptedRelease()
     ch._lock = lock
     lock.armed = True
-    raised: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            RECEIVING_OPS[op](ch)
-        except BaseException as exc:
-            raised.append(exc)
-
-    if thread == "main":
-        run()
-    else:
-        t = threading.Thread(target=run)
-        t.start()
-        t.join(HANG)
-    assert [type(e) for e in raised] == [KeyboardInterrupt]
+    assert _raised_by(lambda: RECEIVING_OPS[op](ch), thread) == [KeyboardInterrupt]
     assert not lock.locked()
     assert list(ch._buf) == [7, 8], "the value taken is back at the head, in order"

@@ -10,7 +10,7 @@ import asyncio.base_events
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
@@ -29,18 +29,6 @@ class Obj:
 
 def describe(kind: str, label: object, key: object) -> str:
     return f"{kind}.{key}"
-
-
-@pytest.fixture
-def detector() -> Iterator[tuple[Detector, list[Race]]]:
-    races: list[Race] = []
-    d = Detector(races.append)
-    patches = Patches(d)
-    patches.install()
-    try:
-        yield d, races
-    finally:
-        patches.restore()
 
 
 def unordered(d: Detector, fn: Callable[[], None]) -> None:

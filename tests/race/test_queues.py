@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -23,18 +23,6 @@ class Obj:
 
 def describe(kind: str, label: object, key: object) -> str:
     return f"{kind}.{key}"
-
-
-@pytest.fixture
-def detector() -> Iterator[tuple[Detector, list[Race]]]:
-    races: list[Race] = []
-    d = Detector(races.append)
-    patches = Patches(d)
-    patches.install()
-    try:
-        yield d, races
-    finally:
-        patches.restore()
 
 
 def unordered(d: Detector, fn: Callable[[], None], name: str | None = None) -> threading.Thread:
