@@ -194,14 +194,14 @@ def test_a_pmap_worker_is_named_after_the_users_call(tmp_path: Path) -> None:
     Engine._drive``) created at ``Thread.run()``; they name the pmap and
     the line that called it."""
     (tmp_path / "pm.py").write_text(
-        "import threadline as tl\n"
+        "import threadline as tl, time\n"
         "class T:\n"
         "    n = 0\n"
         "t = T()\n"
         "def fn(x):\n"
-        "    t.n += x\n"
+        "    t.n += x; time.sleep(0.001)  # the workers overlap\n"
         "def main():\n"
-        "    list(tl.pmap(fn, range(3000), workers=4))\n"
+        "    list(tl.pmap(fn, range(200), workers=4))\n"
         "main()\n",
         encoding="utf-8",
     )

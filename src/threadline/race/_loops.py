@@ -26,6 +26,7 @@ stops the session only.
 from __future__ import annotations
 
 import functools
+import inspect
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -90,7 +91,8 @@ def _is_coroutine(callback: Any) -> bool:
     coroutines = sys.modules.get("asyncio.coroutines")
     if coroutines is None:
         return False
-    return bool(coroutines.iscoroutine(callback) or coroutines.iscoroutinefunction(callback))
+    # (asyncio.iscoroutinefunction is deprecated from 3.14: inspect's is the same test)
+    return bool(coroutines.iscoroutine(callback) or inspect.iscoroutinefunction(callback))
 
 
 class _Watcher:
