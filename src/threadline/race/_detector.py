@@ -142,7 +142,8 @@ def _entitled(entry: tuple[dict[int, int], dict[int, int]], vc: dict[int, int]) 
     return any(time <= vc.get(slot, 0) for slot, time in entry[1].copy().items())
 
 
-def _join(into: dict[int, int], clock: dict[int, int]) -> None:
+def join_clocks(into: dict[int, int], clock: dict[int, int]) -> None:
+    """*into* ⊔= *clock* (walking a copy: a finalizer may add to it)."""
     for slot, time in clock.copy().items():
         if into.get(slot, 0) < time:
             into[slot] = time
@@ -560,12 +561,9 @@ class Detector:
             self._locks = [threading.RLock() for _ in range(STRIPES)]
             self._meta = threading.RLock()
         me = self._thread()
-        vc = me.vc
         for info in list(self._threads.values()):
             if info is not me:
-                for slot, time in info.vc.copy().items():
-                    if vc.get(slot, 0) < time:
-                        vc[slot] = time
+                join_clocks(me.vc, info.vc)
 
     def begin_thread(self, parent_vc: dict[int, int], created_at: Stack) -> ThreadInfo:
         """Called first thing in a started thread."""
@@ -584,9 +582,7 @@ class Detector:
         clock = self._clock_of(start)
         previous = self._thread()
         vc = previous.vc.copy()
-        for slot, time in clock.items():
-            if vc.get(slot, 0) < time:
-                vc[slot] = time
+        join_clocks(vc, clock)
         vc[previous.slot] += 1
         if name is None:
             name, created_at = previous.name, previous.created_at
@@ -613,9 +609,7 @@ class Detector:
         if previous is not None and task is not None and task is not previous:
             vc = previous.vc
             if merge:
-                for slot, time in task.vc.copy().items():
-                    if vc.get(slot, 0) < time:
-                        vc[slot] = time
+                join_clocks(vc, task.vc)
             else:
                 vc[previous.slot] = task.vc[previous.slot]
 
@@ -630,10 +624,7 @@ class Detector:
 
     def join(self, clock: dict[int, int]) -> None:
         """Acquire a clock value made by ``snapshot``."""
-        vc = self._thread().vc
-        for slot, time in clock.items():
-            if vc.get(slot, 0) < time:
-                vc[slot] = time
+        join_clocks(self._thread().vc, clock)
 
     def end_thread(self, holder: Any) -> None:
         """The thread is finishing: publish its clock on *holder* for joins."""
@@ -707,7 +698,7 @@ class Detector:
                 entry = handoff.get(oid)
                 if entry is None:
                     entry = handoff[oid] = ({}, {})
-                _join(entry[0], vc)
+                join_clocks(entry[0], vc)
         return True
 
     def _tick(self) -> None:
@@ -749,12 +740,12 @@ class Detector:
                         continue
                     entry = handoff[oid] = ({}, {})
                 if inherited is not None:
-                    _join(entry[0], inherited)
+                    join_clocks(entry[0], inherited)
                 entry[1].setdefault(slot, now)
                 if taken:
                     if seen is None:
                         seen = {}
-                    _join(seen, entry[0])
+                    join_clocks(seen, entry[0])
         return seen
 
     # -- accesses ---------------------------------------------------------
@@ -811,10 +802,10 @@ class Detector:
                 entry = handoff.get(oid)
                 if entry is not None and _entitled(entry, vc):
                     vc = dict(vc)
-                    _join(vc, entry[0])
+                    join_clocks(vc, entry[0])
             if seen is not None:
                 vc = dict(vc)
-                _join(vc, seen)
+                join_clocks(vc, seen)
             last = loc.write
             replaced = loc.reads
             if (

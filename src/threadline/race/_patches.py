@@ -38,7 +38,7 @@ from threadline._errors import ChannelClosed
 from threadline._parallel import _engine
 
 from . import _loops, _queues
-from ._detector import Detector, capture_stack
+from ._detector import Detector, capture_stack, join_clocks
 
 
 def _name(fn: Any) -> str:
@@ -110,6 +110,28 @@ class Patches:
         if entry is not None and entry[0] is obj:
             self.d.join(entry[1])
 
+    def _as_task(
+        self, fn: Any, name: str, created_at: Any, done: _Token, every: _Token | None = None
+    ) -> Callable[..., Any]:
+        """*fn* run as a task (an executor's or a group's): ordered after
+        what the caller did until now, its end released into *done* (and
+        *every*, the executor's shutdown token, first)."""
+        d = self.d
+        start = _Token()
+        d.release(start)
+
+        @functools.wraps(fn)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            previous = d.begin_task(start, name, created_at)
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                if every is not None:
+                    d.release(every)
+                d.end_task(done, previous)
+
+        return call
+
     def install(self) -> None:
         self._futures()
         _queues.install(self)
@@ -125,23 +147,12 @@ class Patches:
 
         def submit(original: Any) -> Any:
             def patched(executor: Any, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
-                start, done = _Token(), _Token()
+                done = _Token()
                 every = executor.__dict__.get("_tl_race_every")
                 if every is None:  # (setdefault: another thread may submit too)
                     every = executor.__dict__.setdefault("_tl_race_every", _Token())
-                created_at = capture_stack(1)
-                d.release(start)
-                name = f"task {_name(fn)}"
-
-                def call() -> Any:
-                    previous = d.begin_task(start, name, created_at)
-                    try:
-                        return fn(*args, **kwargs)
-                    finally:
-                        d.release(every)
-                        d.end_task(done, previous)
-
-                future = original(executor, call)
+                call = self._as_task(fn, f"task {_name(fn)}", capture_stack(1), done, every)
+                future = original(executor, call, *args, **kwargs)
                 future._tl_race_done = done
                 return future
 
@@ -205,10 +216,14 @@ class Patches:
         patches = self
         cls = _channel.Channel
 
-        def wrap(ch: Any, value: Any) -> _Msg:
+        def carrying(ch: Any) -> None:
+            """*ch* gets wrapped values: unwrap what is left at the end."""
             if id(ch) not in patches._carrying:
                 with patches._lock:
                     patches._carrying[id(ch)] = ch
+
+        def wrap(ch: Any, value: Any) -> _Msg:
+            carrying(ch)
             return _Msg(value, d.snapshot())
 
         def got(ch: Any, value: Any) -> Any:
@@ -295,7 +310,7 @@ class Patches:
                     if entry is None or entry[0] is not ch:
                         patches._closes[id(ch)] = (ch, clock)
                     else:
-                        merge(entry[1], clock)
+                        join_clocks(entry[1], clock)
                 original(ch)
 
             return patched
@@ -317,11 +332,8 @@ class Patches:
                 if isinstance(case, tuple) and len(case) == 2 and isinstance(case[0], cls):
                     if clock is None:
                         clock = d.snapshot()
-                    ch = case[0]
-                    if id(ch) not in patches._carrying:
-                        with patches._lock:
-                            patches._carrying[id(ch)] = ch
-                    out.append((ch, _Msg(case[1], clock)))
+                    carrying(case[0])
+                    out.append((case[0], _Msg(case[1], clock)))
                 else:
                     out.append(case)
             return tuple(out)
@@ -367,23 +379,13 @@ class Patches:
 
         def go(original: Any) -> Any:
             def patched(group: Any, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
-                start, done = _Token(), _Token()
+                done = _Token()
                 origin = getattr(getattr(fn, "__self__", None), "_tl_race_origin", None)
                 if origin is None:
                     name, created_at = f"task {_name(fn)}", capture_stack(1)
                 else:  # a pmap's worker: named after the user's call
                     name, created_at = origin
-                d.release(start)
-
-                @functools.wraps(fn)
-                def call(*a: Any, **k: Any) -> Any:
-                    previous = d.begin_task(start, name, created_at)
-                    try:
-                        return fn(*a, **k)
-                    finally:
-                        d.end_task(done, previous)
-
-                task = original(group, call, *args, **kwargs)
+                task = original(group, self._as_task(fn, name, created_at, done), *args, **kwargs)
                 with patches._lock:
                     patches._task_done[id(task)] = (task, done)
                     entry = patches._group_done.setdefault(id(group), (group, []))
@@ -559,12 +561,6 @@ class _Msg:
 
 def _unwrap(value: Any) -> Any:
     return value.value if value.__class__ is _Msg else value
-
-
-def merge(into: dict[int, int], clock: dict[int, int]) -> None:
-    for slot, time in clock.items():
-        if into.get(slot, 0) < time:
-            into[slot] = time
 
 
 #: Every public method of threadline's primitives: the edge it makes, or
