@@ -523,28 +523,13 @@ class Patches:
 
             return patched
 
-        def enter(original: Any) -> Any:
-            def patched(guarded: Any) -> Any:
-                value = original(guarded)
-                d.acquire(guarded)
-                return value
-
-            return patched
-
-        def exit_(original: Any) -> Any:
-            def patched(guarded: Any, *exc: Any) -> Any:
-                d.release(guarded)
-                return original(guarded, *exc)
-
-            return patched
-
         self._patch(_sync.WaitGroup, "add", add)
         self._patch(_sync.WaitGroup, "done", self._releasing)
         self._patch(_sync.WaitGroup, "wait", after)
         self._patch(_sync.Once, "do", once_do)
         self._patch(_sync.Once, "done", once_done)
-        self._patch(_sync.Guarded, "__enter__", enter)
-        self._patch(_sync.Guarded, "__exit__", exit_)
+        self._patch(_sync.Guarded, "__enter__", after)
+        self._patch(_sync.Guarded, "__exit__", self._releasing)
         self._patch(_sync.Guarded, "update", critical)
         self._patch(_sync.Guarded, "get", critical)
 
