@@ -786,3 +786,111 @@ def test_a_partner_that_completed_the_operation_first_wins_over_the_refusal() ->
 
     run(main())
     assert (waiter.case, waiter.value) == (0, "value")
+
+
+# -- arecv / __anext__ receive when awaited, not when called ---------------------
+
+
+def test_an_arecv_cancelled_before_it_ran_takes_no_value() -> None:
+    async def main() -> None:
+        ch: tl.Channel[int] = tl.Channel(1)
+        ch.try_send(7)
+        task = asyncio.create_task(ch.arecv())  # asyncio takes it as a coroutine
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert ch.try_recv() == (7, True)
+
+        ch.try_send(8)
+        step = ch.arecv()
+        step.close()  # never awaited
+        anext_step = ch.__anext__()
+        with pytest.raises(KeyError):
+            anext_step.throw(KeyError("thrown in before the first step"))
+        assert ch.try_recv() == (8, True)
+
+    run(main())
+
+
+@pytest.mark.parametrize(
+    "value", [None, (1, 2), (), ValueError("a value"), StopIteration(3), [4], "text"], ids=repr
+)
+def test_arecv_and_async_for_return_any_value_unchanged(value: object) -> None:
+    # (A value is returned through StopIteration: a tuple or an exception
+    # must not be taken for its arguments.)
+    async def main() -> None:
+        ch: tl.Channel[object] = tl.Channel(3)
+        for _ in range(3):
+            ch.try_send(value)
+        ch.close()
+        assert await ch.arecv() is value
+        assert await asyncio.wait_for(ch.arecv(), HANG) is value
+        assert [v async for v in ch] == [value]
+        assert all(v is value for v in [value])
+
+    run(main())
+
+
+def test_arecv_checks_its_timeout_when_called() -> None:
+    ch: tl.Channel[int] = tl.Channel()
+    with pytest.raises(ValueError, match="timeout"):
+        ch.arecv(timeout=-1)
+    with pytest.raises(TypeError, match="timeout"):
+        ch.arecv(timeout="1")  # type: ignore[arg-type]
+
+
+def test_an_arecv_awaited_twice_raises() -> None:
+    async def main() -> None:
+        ch: tl.Channel[int] = tl.Channel(2)
+        ch.try_send(1)
+        ch.try_send(2)
+        step = ch.arecv()
+        assert await step == 1
+        with pytest.raises(RuntimeError, match="await"):
+            await step
+        assert ch.try_recv() == (2, True)
+
+    run(main())
+
+
+def test_arecv_outside_an_event_loop_raises_and_takes_nothing() -> None:
+    ch: tl.Channel[int] = tl.Channel(1)
+    ch.try_send(5)
+    step = ch.arecv().__await__()
+    with pytest.raises(RuntimeError, match="no running event loop"):
+        step.send(None)
+    assert ch.try_recv() == (5, True)
+
+
+def test_arecv_in_a_cancelled_scope_raises_cancelled_and_takes_nothing() -> None:
+    async def main() -> None:
+        ch: tl.Channel[int] = tl.Channel(1)
+        ch.try_send(5)
+        with tl.CancelScope() as scope:
+            scope.cancel()
+            with pytest.raises(tl.Cancelled):
+                await ch.arecv()
+            with pytest.raises(tl.Cancelled):
+                await ch.__anext__()
+        assert ch.try_recv() == (5, True)
+
+    run(main())
+
+
+def test_anext_ends_the_iteration_on_close_both_ready_and_parked() -> None:
+    async def main() -> None:
+        ch: tl.Channel[int] = tl.Channel()
+        ch.close()
+        with pytest.raises(StopAsyncIteration):
+            await ch.__anext__()
+        with pytest.raises(tl.ChannelClosed):
+            await ch.arecv()
+
+        parked_ch: tl.Channel[int] = tl.Channel()
+        task = asyncio.create_task(parked_ch.__anext__())
+        await parked(task)
+        parked_ch.close()
+        with pytest.raises(StopAsyncIteration):
+            await task
+
+    run(main())

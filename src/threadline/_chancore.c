@@ -55,7 +55,7 @@ static PyObject *g_deque;          /* collections.deque */
 
 static PyObject *s_acquire, *s_release, *s_popleft, *s_waiter, *s_case, *s_value, *s_fire,
     *s_send_wait, *s_recv_wait, *s_next_wait, *s_unrecv, *s_timeout, *s_recv_what,
-    *s_recv_instead, *s_clear;
+    *s_recv_instead, *s_clear, *s_arecv, *s_throw, *s_close;
 
 /* ------------------------------------------------------------------------ */
 /* Lock                                                                     */
@@ -447,10 +447,12 @@ ring_pop(ChanObject *self)
     return v;
 }
 
+/* len() of a wait queue: a deque's size is its ob_size; tests may inject
+ * other queue types. */
 static inline Py_ssize_t
 qlen(PyObject *q)
 {
-    return PyObject_Length(q);
+    return (PyObject *)Py_TYPE(q) == g_deque ? Py_SIZE(q) : PyObject_Length(q);
 }
 
 /* entry.waiter.fire(entry.case, value, ok): 1 won, 0 lost, -1 error. */
@@ -927,6 +929,314 @@ Chan_len(ChanObject *self)
     return r < 0 ? -1 : n;
 }
 
+/* -- arecv / __anext__ ---------------------------------------------------------
+ * ch.arecv() and ch.__anext__() return an Await: an awaitable that receives
+ * when first stepped, not when made (a task cancelled before it ran takes
+ * no value).  A first step in a thread that runs an asyncio loop and finds
+ * a value (or the close) finishes at once, in C; any other first step
+ * starts _ChannelBase._arecv (the Python path: parking, timeouts,
+ * cancellation, the errors outside a loop) and forwards every later step,
+ * throw and close to it.  Only the awaiting task steps it: no lock. */
+
+static PyObject *g_get_running_loop; /* asyncio._get_running_loop, once loaded */
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *chan;
+    PyObject *seconds; /* None or the checked timeout */
+    PyObject *inner;   /* the _arecv coroutine, while it runs */
+    char state;        /* AWAIT_NEW, AWAIT_RUNNING, AWAIT_DONE */
+    char anext;        /* for __anext__: the close ends the iteration */
+} AwaitObject;
+
+enum { AWAIT_NEW, AWAIT_RUNNING, AWAIT_DONE };
+
+static PyTypeObject AwaitType;
+
+static PyObject *
+await_new(PyObject *chan, PyObject *seconds, int anext)
+{
+    AwaitObject *self = PyObject_GC_New(AwaitObject, &AwaitType);
+    if (self == NULL) {
+        return NULL;
+    }
+    self->chan = Py_NewRef(chan);
+    self->seconds = Py_NewRef(seconds);
+    self->inner = NULL;
+    self->state = AWAIT_NEW;
+    self->anext = (char)anext;
+    PyObject_GC_Track(self);
+    return (PyObject *)self;
+}
+
+static int
+Await_traverse(AwaitObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->chan);
+    Py_VISIT(self->seconds);
+    Py_VISIT(self->inner);
+    return 0;
+}
+
+static int
+Await_clear(AwaitObject *self)
+{
+    Py_CLEAR(self->inner);
+    Py_CLEAR(self->seconds);
+    Py_CLEAR(self->chan);
+    return 0;
+}
+
+static void
+Await_dealloc(AwaitObject *self)
+{
+    /* (A running inner coroutine is closed by its own finalizer.) */
+    PyObject_GC_UnTrack(self);
+    (void)Await_clear(self);
+    PyObject_GC_Del(self);
+}
+
+/* True if this thread runs an asyncio loop (errors count as no). */
+static int
+loop_running_here(void)
+{
+    if (g_get_running_loop == NULL) {
+        PyObject *name = PyUnicode_FromString("asyncio");
+        PyObject *asyncio = name == NULL ? NULL : PyImport_GetModule(name);
+        Py_XDECREF(name);
+        if (asyncio != NULL) {
+            g_get_running_loop = PyObject_GetAttrString(asyncio, "_get_running_loop");
+            Py_DECREF(asyncio);
+        }
+        if (g_get_running_loop == NULL) {
+            PyErr_Clear();
+            return 0;
+        }
+    }
+    PyObject *loop = PyObject_CallNoArgs(g_get_running_loop);
+    if (loop == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    int running = loop != Py_None;
+    Py_DECREF(loop);
+    return running;
+}
+
+/* The end of a step that finished (returned or raised). */
+static PySendResult
+await_finish(AwaitObject *self, PySendResult r)
+{
+    self->state = AWAIT_DONE;
+    Py_CLEAR(self->inner);
+    if (r == PYGEN_ERROR && self->anext && PyErr_ExceptionMatches(g_closed_exc)) {
+        PyErr_Clear();
+        PyErr_SetNone(PyExc_StopAsyncIteration);
+    }
+    return r;
+}
+
+static PySendResult
+await_forward(AwaitObject *self, PyObject *arg, PyObject **result)
+{
+    PySendResult r = PyIter_Send(self->inner, arg, result);
+    return r == PYGEN_NEXT ? r : await_finish(self, r);
+}
+
+static PySendResult
+await_step(AwaitObject *self, PyObject *arg, PyObject **result)
+{
+    *result = NULL;
+    if (self->state == AWAIT_RUNNING) {
+        return await_forward(self, arg, result);
+    }
+    if (self->state == AWAIT_DONE) {
+        PyErr_SetString(PyExc_RuntimeError, "cannot reuse already awaited arecv()");
+        return PYGEN_ERROR;
+    }
+    if (arg != Py_None) {
+        PyErr_SetString(PyExc_TypeError, "can't send non-None value to a just-started coroutine");
+        return PYGEN_ERROR;
+    }
+    if (checkpoint_if_scoped() < 0) {
+        return await_finish(self, PYGEN_ERROR);
+    }
+    if (loop_running_here()) {
+        PyObject *value = recv_now((ChanObject *)self->chan);
+        if (value == NULL) {
+            return await_finish(self, PYGEN_ERROR);
+        }
+        if (value == g_closed) {
+            Py_DECREF(value);
+            PyErr_SetString(g_closed_exc, "receive from a closed channel");
+            return await_finish(self, PYGEN_ERROR);
+        }
+        if (value != g_empty) {
+            *result = value;
+            return await_finish(self, PYGEN_RETURN);
+        }
+        Py_DECREF(value);
+    }
+    self->inner = PyObject_CallMethodOneArg(self->chan, s_arecv, self->seconds);
+    if (self->inner == NULL) {
+        return await_finish(self, PYGEN_ERROR);
+    }
+    self->state = AWAIT_RUNNING;
+    return await_forward(self, Py_None, result);
+}
+
+/* A step's outcome as a Python call's: the yielded object, or NULL with
+ * StopIteration(value) (or the error) set. */
+static PyObject *
+await_step_call(AwaitObject *self, PyObject *arg)
+{
+    PyObject *result;
+    PySendResult r = await_step(self, arg, &result);
+    if (r != PYGEN_RETURN) {
+        return result;
+    }
+    if (result == Py_None) {
+        PyErr_SetNone(PyExc_StopIteration);
+    }
+    else if (PyTuple_Check(result) || PyExceptionInstance_Check(result)) {
+        PyObject *stop = PyObject_CallOneArg(PyExc_StopIteration, result);
+        if (stop != NULL) {
+            PyErr_SetObject(PyExc_StopIteration, stop);
+            Py_DECREF(stop);
+        }
+    }
+    else {
+        PyErr_SetObject(PyExc_StopIteration, result);
+    }
+    Py_DECREF(result);
+    return NULL;
+}
+
+static PyObject *
+Await_iternext(AwaitObject *self)
+{
+    return await_step_call(self, Py_None);
+}
+
+static PyObject *
+Await_send(AwaitObject *self, PyObject *arg)
+{
+    return await_step_call(self, arg);
+}
+
+static PySendResult
+Await_am_send(AwaitObject *self, PyObject *arg, PyObject **result)
+{
+    return await_step(self, arg, result);
+}
+
+static PyObject *
+Await_throw(AwaitObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (self->state == AWAIT_RUNNING) {
+        PyObject *throw = PyObject_GetAttr(self->inner, s_throw);
+        PyObject *r = throw == NULL ? NULL : PyObject_Vectorcall(throw, args, (size_t)nargs, NULL);
+        Py_XDECREF(throw);
+        if (r == NULL) {
+            (void)await_finish(self, PYGEN_ERROR);
+        }
+        return r;
+    }
+    /* Not started or done: as a coroutine, raise it here, having received
+     * nothing (an unstarted _arecv coroutine throws it back for us, with a
+     * coroutine's argument checks). */
+    self->state = AWAIT_DONE;
+    PyObject *coro = PyObject_CallMethodOneArg(self->chan, s_arecv, self->seconds);
+    if (coro == NULL) {
+        return NULL;
+    }
+    PyObject *throw = PyObject_GetAttr(coro, s_throw);
+    PyObject *r = throw == NULL ? NULL : PyObject_Vectorcall(throw, args, (size_t)nargs, NULL);
+    Py_XDECREF(throw);
+    Py_XDECREF(r);
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    PyObject *closed = PyObject_CallMethodNoArgs(coro, s_close);
+    Py_XDECREF(closed);
+    PyErr_Clear();
+    PyErr_Restore(type, value, tb);
+    Py_DECREF(coro);
+    if (self->anext && PyErr_ExceptionMatches(g_closed_exc)) {
+        PyErr_Clear();
+        PyErr_SetNone(PyExc_StopAsyncIteration);
+    }
+    return NULL;
+}
+
+static PyObject *
+Await_close(AwaitObject *self, PyObject *Py_UNUSED(ignored))
+{
+    PyObject *inner = self->inner;
+    self->inner = NULL;
+    self->state = AWAIT_DONE;
+    if (inner == NULL) {
+        Py_RETURN_NONE;
+    }
+    PyObject *r = PyObject_CallMethodNoArgs(inner, s_close);
+    Py_DECREF(inner);
+    return r;
+}
+
+static PyObject *
+Await_await(AwaitObject *self)
+{
+    return Py_NewRef(self);
+}
+
+static PyMethodDef Await_methods[] = {
+    {"send", (PyCFunction)Await_send, METH_O, NULL},
+    {"throw", (PyCFunction)(void (*)(void))Await_throw, METH_FASTCALL, NULL},
+    {"close", (PyCFunction)Await_close, METH_NOARGS, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyAsyncMethods Await_as_async = {
+    .am_await = (unaryfunc)Await_await,
+    .am_send = (sendfunc)Await_am_send,
+};
+
+static PyTypeObject AwaitType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "threadline._chancore.Await",
+    .tp_basicsize = sizeof(AwaitObject),
+    .tp_dealloc = (destructor)Await_dealloc,
+    .tp_as_async = &Await_as_async,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "An await of ch.arecv() or ch.__anext__() (see _chancore.c).",
+    .tp_traverse = (traverseproc)Await_traverse,
+    .tp_clear = (inquiry)Await_clear,
+    .tp_iter = PyObject_SelfIter,
+    .tp_iternext = (iternextfunc)Await_iternext,
+    .tp_methods = Await_methods,
+};
+
+static PyObject *
+Chan_arecv(ChanObject *self, PyObject *const *args, Py_ssize_t nargsf, PyObject *kwnames)
+{
+    PyObject *timeout;
+    if (parse_timeout("arecv", 0, args, nargsf, kwnames, &timeout) < 0) {
+        return NULL;
+    }
+    PyObject *seconds = seconds_of(timeout);
+    if (seconds == NULL) {
+        return NULL;
+    }
+    PyObject *r = await_new((PyObject *)self, seconds, 0);
+    Py_DECREF(seconds);
+    return r;
+}
+
+static PyObject *
+Chan_anext(ChanObject *self)
+{
+    return await_new((PyObject *)self, Py_None, 1);
+}
+
 /* -- construction ---------------------------------------------------------- */
 
 static PyObject *
@@ -1188,11 +1498,20 @@ static PyMethodDef Chan_methods[] = {
      "close($self, /)\n--\n\nClose the channel.  Idempotent.\n\n"
      "Later sends raise ``ChannelClosed``; receivers get the buffered values,\n"
      "then ``ChannelClosed``.  Parked senders and receivers are woken with\n``ChannelClosed``."},
+    {"arecv", (PyCFunction)(void (*)(void))Chan_arecv, METH_FASTCALL | METH_KEYWORDS,
+     "arecv($self, /, *, timeout=None)\n--\n\n"
+     "``recv`` for coroutines: ``await ch.arecv()`` suspends the task\n"
+     "instead of the thread.  The receive happens when awaited (a bad\n"
+     "*timeout* raises at once)."},
     {"_send_locked", (PyCFunction)Chan_send_locked, METH_O, NULL},
     {"_recv_locked", (PyCFunction)Chan_recv_locked, METH_NOARGS, NULL},
     {"_recv_now", (PyCFunction)Chan_recv_now, METH_NOARGS, NULL},
     {"_unrecv", (PyCFunction)Chan_unrecv, METH_O, NULL},
     {NULL, NULL, 0, NULL},
+};
+
+static PyAsyncMethods Chan_as_async = {
+    .am_anext = (unaryfunc)Chan_anext,
 };
 
 static PySequenceMethods Chan_as_sequence = {
@@ -1205,6 +1524,7 @@ static PyTypeObject ChanType = {
     .tp_basicsize = sizeof(ChanObject),
     .tp_dealloc = (destructor)Chan_dealloc,
     .tp_as_sequence = &Chan_as_sequence,
+    .tp_as_async = &Chan_as_async,
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
     .tp_doc = "A channel's state and fast paths (see _channel.py).",
     .tp_traverse = (traverseproc)Chan_traverse,
@@ -1240,14 +1560,51 @@ chancore_setup(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t na
 /* -- select's fast path ------------------------------------------------------
  * select(*cases) with a few receive cases (or None), no timeout and no
  * cancel scope, where a case is ready: the same visiting order as
- * _select._fast_poll (the same seedable random.Random, the same table of
- * permutations), each channel polled under its own lock.  Anything else,
+ * _select._fast_poll (the same table of permutations; the pick comes from
+ * rng_next below), each channel polled under its own lock.  Anything else,
  * or nothing ready, goes to _select's Python select, which polls again. */
 
 static PyObject *g_chan_class; /* the compiled Channel class */
 static PyObject *g_selected;   /* _select.Selected */
 static PyObject *g_perms;      /* _select._PERMUTATIONS */
-static PyObject *g_random;     /* _select._random */
+
+/* select's random source, splitmix64: seeded by _select._rng.seed() (through
+ * _seed), so that a seeded run replays its choices on both paths. */
+static uint64_t g_rng_state = 0x2545F4914F6CDD1DULL;
+
+static inline uint64_t
+rng_next(void)
+{
+    uint64_t z = (g_rng_state += 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+static PyObject *
+chancore_pick(PyObject *Py_UNUSED(module), PyObject *arg)
+{
+    Py_ssize_t n = PyLong_AsSsize_t(arg);
+    if (n == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (n <= 0) {
+        PyErr_Format(PyExc_ValueError, "_pick(n) needs n > 0, got %zd", n);
+        return NULL;
+    }
+    return PyLong_FromSsize_t((Py_ssize_t)(rng_next() % (uint64_t)n));
+}
+
+static PyObject *
+chancore_seed(PyObject *Py_UNUSED(module), PyObject *seed)
+{
+    unsigned long long v = PyLong_AsUnsignedLongLongMask(seed);
+    if (v == (unsigned long long)-1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    g_rng_state = (uint64_t)v;
+    Py_RETURN_NONE;
+}
 static PyObject *g_select_py;  /* _select's Python select */
 
 /* (Reusing the last Selected once its caller dropped it, as zip() reuses
@@ -1307,20 +1664,7 @@ chancore_select(PyObject *Py_UNUSED(module), PyObject *const *args, size_t nargs
         goto general;
     }
     PyObject *perms = PyList_GET_ITEM(g_perms, count);
-    PyObject *r = PyObject_CallNoArgs(g_random);
-    if (r == NULL) {
-        return NULL;
-    }
-    double x = PyFloat_AsDouble(r);
-    Py_DECREF(r);
-    if (x == -1.0 && PyErr_Occurred()) {
-        return NULL;
-    }
-    Py_ssize_t n = PyList_GET_SIZE(perms);
-    Py_ssize_t pick = (Py_ssize_t)(x * (double)n);
-    if (pick < 0 || pick >= n) {
-        pick = 0;
-    }
+    Py_ssize_t pick = (Py_ssize_t)(rng_next() % (uint64_t)PyList_GET_SIZE(perms));
     PyObject *order = PyList_GET_ITEM(perms, pick);
     for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(order); k++) {
         Py_ssize_t i = PyLong_AsSsize_t(PyTuple_GET_ITEM(order, k));
@@ -1354,8 +1698,8 @@ general:
 static PyObject *
 chancore_setup_select(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 5) {
-        PyErr_SetString(PyExc_TypeError, "_setup_select() takes 5 arguments");
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "_setup_select() takes 4 arguments");
         return NULL;
     }
     if (!PyType_Check(args[0]) || !PyType_IsSubtype((PyTypeObject *)args[0], &ChanType) ||
@@ -1377,7 +1721,7 @@ chancore_setup_select(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssi
             }
         }
     }
-    PyObject **slots[] = {&g_chan_class, &g_selected, &g_perms, &g_random, &g_select_py};
+    PyObject **slots[] = {&g_chan_class, &g_selected, &g_perms, &g_select_py};
     for (Py_ssize_t i = 0; i < nargs; i++) {
         Py_XSETREF(*slots[i], Py_NewRef(args[i]));
     }
@@ -1387,6 +1731,8 @@ chancore_setup_select(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssi
 static PyMethodDef chancore_functions[] = {
     {"_setup", (PyCFunction)(void (*)(void))chancore_setup, METH_FASTCALL, NULL},
     {"_setup_select", (PyCFunction)(void (*)(void))chancore_setup_select, METH_FASTCALL, NULL},
+    {"_seed", (PyCFunction)chancore_seed, METH_O, NULL},
+    {"_pick", (PyCFunction)chancore_pick, METH_O, NULL},
     {"select", (PyCFunction)(void (*)(void))chancore_select, METH_FASTCALL | METH_KEYWORDS,
      "select(*cases, timeout=None)\n--\n\n"
      "Block until one case can proceed, perform it, and say which.\n\n"
@@ -1421,13 +1767,14 @@ PyInit__chancore(void)
         {&s_fire, "fire"},           {&s_send_wait, "_send_wait"},    {&s_recv_wait, "_recv_wait"},
         {&s_next_wait, "_next_wait"}, {&s_unrecv, "_unrecv"},         {&s_timeout, "timeout"},
         {&s_recv_what, "Channel.recv()"}, {&s_recv_instead, "await ch.arecv()"}, {&s_clear, "clear"},
+        {&s_arecv, "_arecv"}, {&s_throw, "throw"}, {&s_close, "close"},
     };
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         if (*names[i].slot == NULL && (*names[i].slot = PyUnicode_InternFromString(names[i].text)) == NULL) {
             return NULL;
         }
     }
-    if (PyType_Ready(&LockType) < 0 || PyType_Ready(&ChanType) < 0) {
+    if (PyType_Ready(&LockType) < 0 || PyType_Ready(&ChanType) < 0 || PyType_Ready(&AwaitType) < 0) {
         return NULL;
     }
     PyObject *m = PyModule_Create(&chancore_module);

@@ -44,6 +44,7 @@ import math
 import operator
 import os
 from collections import deque
+from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any, Final, Generic, Self, TypeVar
 
 from ._core._aio import running_loop
@@ -252,9 +253,13 @@ class _ChannelBase(NoCopy, Generic[T]):
             raise
         return self._settle(self._recvq, entry.waiter, entry, _RECV_CLOSED)  # type: ignore[no-any-return]
 
-    async def arecv(self, *, timeout: float | None = None) -> T:
-        """``recv`` for coroutines: suspends the task instead of the thread."""
-        seconds = check_timeout(timeout)
+    def arecv(self, *, timeout: float | None = None) -> Coroutine[Any, Any, T]:
+        """``recv`` for coroutines: ``await ch.arecv()`` suspends the task
+        instead of the thread.  The receive happens when awaited (a bad
+        *timeout* raises at once)."""
+        return self._arecv(check_timeout(timeout))
+
+    async def _arecv(self, seconds: float | None) -> T:
         checkpoint()
         loop = running_loop()
         entry: _Entry | None = None
@@ -321,7 +326,7 @@ class _ChannelBase(NoCopy, Generic[T]):
 
     async def __anext__(self) -> T:
         try:
-            return await self.arecv()
+            return await self._arecv(None)
         except ChannelClosed:
             raise StopAsyncIteration from None
 

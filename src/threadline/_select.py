@@ -18,7 +18,7 @@ The algorithm follows Go's ``selectgo``:
 Because all entries share one waiter, and a waiter fires once, exactly one
 case takes effect.  The random order makes the choice among ready cases
 uniform; ``_rng`` can be seeded (``threadline._select._rng.seed(n)``) to
-replay a schedule in tests.
+replay a schedule in tests (it seeds the compiled fast path's generator too).
 """
 
 from __future__ import annotations
@@ -34,8 +34,31 @@ from ._core._validate import check_timeout
 from ._core._waiter import INTERRUPTED, Waiter
 from ._errors import ChannelClosed
 
-_rng = random.Random()
-_random = _rng.random
+if not PURE:
+    from . import _chancore
+
+
+class _Random(random.Random):
+    """select's random source.  Seeding it also seeds the compiled core's
+    generator (see _chancore.c), which picks the visiting orders where the
+    core is in use, on its fast path and here alike."""
+
+    def seed(self, a: Any = None, version: int = 2) -> None:
+        super().seed(a, version)
+        if not PURE:
+            _chancore._seed(self.getrandbits(64))
+
+
+_rng = _Random()
+
+if PURE:
+
+    def _pick(n: int) -> int:
+        """A random index below *n*."""
+        return int(_rng.random() * n)
+
+else:  # the compiled fast path's generator, so that both paths choose alike
+    _pick = _chancore._pick
 
 # Precomputed visiting orders for small selects: picking one is cheaper than
 # shuffling a fresh list.
@@ -105,7 +128,7 @@ def _parse(cases: tuple[object, ...]) -> list[_Op]:
 def _order(count: int) -> tuple[int, ...] | list[int]:
     if count < len(_PERMUTATIONS):
         perms = _PERMUTATIONS[count]
-        return perms[int(_random() * len(perms))]
+        return perms[_pick(len(perms))]
     order = list(range(count))
     _rng.shuffle(order)
     return order
@@ -224,7 +247,7 @@ def _fast_poll(cases: tuple[object, ...], count: int) -> Selected[Any] | None:
             return None
     perms = _PERMUTATIONS[count]
     if not PURE:  # the compiled core: one call takes the lock, polls, lets go
-        for i in perms[int(_random() * len(perms))]:
+        for i in perms[_pick(len(perms))]:
             polled: Any = cases[i]
             if polled is None:
                 continue
@@ -234,7 +257,7 @@ def _fast_poll(cases: tuple[object, ...], count: int) -> Selected[Any] | None:
                     return Selected(i, None, False)
                 return _new_selected(Selected, (i, received, True))
         return None
-    for i in perms[int(_random() * len(perms))]:
+    for i in perms[_pick(len(perms))]:
         channel: Any = cases[i]
         if channel is None:
             continue
@@ -372,9 +395,7 @@ _select_py = select  # the reference
 if not TYPE_CHECKING and not PURE:
     # The compiled fast path of select (see _chancore.c), which hands every
     # other call to the Python select above.
-    from . import _chancore
-
-    _chancore._setup_select(Channel, Selected, _PERMUTATIONS, _random, _select_py)
+    _chancore._setup_select(Channel, Selected, _PERMUTATIONS, _select_py)
     select = _chancore.select
     select.__module__ = __name__
 

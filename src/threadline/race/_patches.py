@@ -321,6 +321,7 @@ class Patches:
         self._patch(cls, "recv", receiving(ChannelClosed))
         self._patch(cls, "__next__", receiving(StopIteration))
         self._patch(cls, "arecv", areceiving(ChannelClosed))
+        self._patch(cls, "__anext__", areceiving(StopAsyncIteration))
         self._patch(cls, "try_recv", try_recv)
         self._patch(cls, "close", close)
 
@@ -560,7 +561,7 @@ EDGES: dict[str, dict[str, str]] = {
         "try_recv": "as recv",
         "arecv": "as recv",
         "__next__": "as recv (StopIteration: the close)",
-        "__anext__": "calls arecv",
+        "__anext__": "as recv (StopAsyncIteration: the close)",
         "close": "before the receives that end because of it",
         "__exit__": "calls close",
         "__iter__": "none: returns the channel",
