@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import threadline as tl
+from threadline import _channel
 
 # A run function does the work for one sample and returns (operations, seconds).
 RunFn = Callable[[int], tuple[int, float]]
@@ -122,6 +123,7 @@ def environment() -> dict[str, Any]:
         "cpus": os.cpu_count(),
         "switch_interval_s": sys.getswitchinterval(),
         "threadline": tl.__version__,
+        "channels": "pure Python" if _channel.PURE else "compiled core",
         "loadavg_1min_at_start": _loadavg(),
     }
 
@@ -198,7 +200,7 @@ def run_cli(description: str, all_scenarios: list[Scenario], argv: list[str] | N
     print(
         f"threadline {env['threadline']} on {env['implementation']} {env['python']}, "
         f"GIL {'enabled' if env['gil_enabled'] else 'disabled'}, {env['cpus']} CPUs, "
-        f"{env['platform']}"
+        f"{env['platform']}; channels: {env['channels']}"
     )
     pooled = f" from each of {args.processes} processes" if args.processes > 1 else ""
     print(
