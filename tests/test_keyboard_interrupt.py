@@ -621,3 +621,63 @@ def test_ctrl_c_just_after_a_fast_receive_loses_no_value(op: str, thread: str) -
     assert _raised_by(lambda: RECEIVING_OPS[op](ch), thread) == [KeyboardInterrupt]
     assert not lock.locked()
     assert list(ch._buf) == [7, 8], "the value taken is back at the head, in order"
+
+
+@pytest.mark.parametrize("op", ["send", "recv", "recv-buffered", "close"])
+def test_ctrl_c_in_a_partners_fire_keeps_the_partner_reachable(
+    op: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression (found on a free-threaded build, where it came up in the
+    Ctrl-C storm): an interrupt in a parked partner's ``fire`` before it took
+    effect left that partner unqueued and unfired; nothing could wake it any
+    more, not even ``close``."""
+    from threadline._core._waiter import Waiter  # noqa: PLC0415
+
+    ch: tl.Channel[str] = tl.Channel(1 if op == "recv-buffered" else 0)
+    outcome: list[str] = []
+
+    def receive() -> None:
+        try:
+            outcome.append(ch.recv(timeout=HANG))
+        except tl.ChannelClosed:
+            outcome.append("closed")
+
+    def send() -> None:
+        ch.send("S", timeout=HANG)
+        outcome.append("sent")
+
+    if op == "recv-buffered":
+        ch.send("first")
+    parked_in = ch._recvq if op in ("send", "close") else ch._sendq
+    partner = threading.Thread(target=receive if op in ("send", "close") else send)
+    partner.start()
+    wait_until(lambda: len(parked_in) == 1, "the partner parks")
+
+    original = Waiter.fire
+
+    def interrupted_once(self: Waiter, *args: Any) -> bool:
+        monkeypatch.setattr(Waiter, "fire", original)
+        raise KeyboardInterrupt  # before the fire took effect
+
+    monkeypatch.setattr(Waiter, "fire", interrupted_once)
+    with pytest.raises(KeyboardInterrupt):
+        if op == "send":
+            ch.send("V")
+        elif op == "close":
+            ch.close()  # wakes every parked partner all the same
+        else:
+            ch.recv()
+    if op == "send":
+        ch.send("W", timeout=HANG)
+        expected = ["W"]
+    elif op == "close":
+        assert ch.closed
+        expected = ["closed"]
+    else:
+        if op == "recv-buffered":
+            assert ch.recv(timeout=HANG) == "first"  # it went back, first in line
+        assert ch.recv(timeout=HANG) == "S"
+        expected = ["sent"]
+    partner.join(HANG)
+    assert not partner.is_alive(), "the partner could not be woken"
+    assert outcome == expected

@@ -4,24 +4,31 @@
  *
  * What is here: the buffer (a ring of object pointers), the closed flag,
  * the capacity, and send / recv / try_send / try_recv / __next__ / close /
- * len, plus _send_locked / _recv_locked / _unrecv, which the Python slow
- * paths (parking, timeouts, cancellation, asend/arecv) and select call
- * under the channel's lock exactly as they call PyChannel's.  The wait
+ * len, arecv / __anext__ up to parking, select's fast path, plus
+ * _send_locked / _recv_locked / _unrecv, which the Python slow paths
+ * (parking, timeouts, cancellation, asend, select) call under the
+ * channel's lock exactly as they call PyChannel's.  The wait
  * queues stay Python deques of _channel._Entry, and a hand-over to a
  * parked partner calls its waiter's Python ``fire``: parking is rare on the
  * paths this module speeds up, and keeping one waiter machinery keeps one
  * set of cancellation rules.
  *
  * Locking (the same rules as _channel.py's header):
- *   * A channel's ``_lock`` guards its ring, ``closed``, and both queues.
- *     It is normally this module's ``Lock``: re-entrant, its owner and
- *     count kept under the GIL, so the fast paths take a free one inline
- *     with no system call; a thread that finds it taken waits with the
- *     GIL released (see LockObject).  Any other
- *     object assigned to ``_lock`` (tests inject interrupting locks) is
- *     taken through its Python ``acquire``/``release``, guarded as
- *     _core._locks describes: an error after the acquire gives the lock
- *     back (a release by a non-owner raises RuntimeError, ignored).
+ *   * A channel's ``_lock`` guards its ring, ``closed`` (which the
+ *     ``_closed`` getter reads unlocked: an atomic on a free-threaded
+ *     build), and both queues (replaced only by tests: see Chan_set_queue).  It is normally
+ *     this module's ``Lock``, re-entrant, taken inline by the fast paths:
+ *     with the GIL, its owner and count are plain fields kept under the
+ *     GIL, so a free lock costs no system call and a waiter sleeps with the
+ *     GIL released (see LockObject); on a free-threaded build it is a
+ *     PyThread lock (PyMutex: one atomic operation when free) with an
+ *     atomic owner field.  Any other object assigned to ``_lock`` (tests
+ *     inject interrupting locks) is taken through its Python
+ *     ``acquire``/``release``, guarded as _core._locks describes: an error
+ *     after the acquire gives the lock back (a release by a non-owner
+ *     raises RuntimeError, ignored).
+ *   * The ``_lock`` pointer itself is read and replaced in a critical
+ *     section on the channel (chan_lock_ref): a no-op with the GIL.
  *   * A waiter's lock (inside ``fire``) is taken under a channel lock,
  *     never the other way round; select takes several channel locks in
  *     id() order, from Python.
@@ -32,15 +39,47 @@
  *   * ``len`` and the ``_buf`` getter and setter (a deque snapshot; the
  *     race detector replaces the contents under ``_lock``) take the lock
  *     too (it is re-entrant).
+ *   * Module state: the globals set by _setup()/_setup_select() are
+ *     written once at import; select's generator is one atomic counter
+ *     (splitmix64); the asyncio probe is set once, first writer wins.
  *
- * Free-threading: the channel state is only touched under the channel
- * lock, but the lock itself is built on the GIL (its state is plain
- * fields that only a thread holding the GIL reads or writes), and none of it was run on a free-threaded
- * build.  So this module refuses to load there (the Python path takes
- * over) and declares nothing about running without the GIL.
+ * Free-threading: no state relies on the GIL (above), and the module
+ * declares that it runs without it (Py_MOD_GIL_NOT_USED, 3.13t+).  See
+ * docs/design.md for what was run on a free-threaded build.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+
+#ifndef Py_BEGIN_CRITICAL_SECTION /* before 3.13: the GIL is the critical section */
+#define Py_BEGIN_CRITICAL_SECTION(op) {
+#define Py_END_CRITICAL_SECTION() }
+#endif
+
+/* A pointer that is set once (first writer wins) and read by any thread. */
+static inline PyObject *
+load_ptr(PyObject **slot)
+{
+#ifdef Py_GIL_DISABLED
+    return (PyObject *)_Py_atomic_load_ptr(slot);
+#else
+    return *slot;
+#endif
+}
+
+static inline int
+set_ptr_once(PyObject **slot, PyObject *value)
+{
+#ifdef Py_GIL_DISABLED
+    void *expected = NULL;
+    return _Py_atomic_compare_exchange_ptr(slot, &expected, value);
+#else
+    if (*slot != NULL) {
+        return 0;
+    }
+    *slot = value;
+    return 1;
+#endif
+}
 
 /* Set once by _setup() from _channel.py. */
 static PyObject *g_current;        /* _scope._current (ContextVar) */
@@ -52,13 +91,16 @@ static PyObject *g_empty;          /* _channel._EMPTY */
 static PyObject *g_closed;         /* _channel._CLOSED */
 static PyObject *g_lock_type;      /* the Lock subclass channels get */
 static PyObject *g_deque;          /* collections.deque */
+static PyObject *g_wake_closed;    /* _channel.wake_closed */
 
 static PyObject *s_acquire, *s_release, *s_popleft, *s_waiter, *s_case, *s_value, *s_fire,
     *s_send_wait, *s_recv_wait, *s_next_wait, *s_unrecv, *s_timeout, *s_recv_what,
-    *s_recv_instead, *s_clear, *s_arecv, *s_throw, *s_close;
+    *s_recv_instead, *s_clear, *s_arecv, *s_throw, *s_close, *s_fired, *s_appendleft;
 
 /* ------------------------------------------------------------------------ */
 /* Lock                                                                     */
+
+#ifndef Py_GIL_DISABLED
 
 /* The lock's state (count, owner, waiters, token) is read and written only
  * with the GIL held, so taking a free lock costs no system call.  A thread
@@ -167,6 +209,175 @@ lock_give(LockObject *self)
     return 0;
 }
 
+static inline int
+lock_held_by_me(LockObject *self)
+{
+    return self->count > 0 && self->owner == PyThread_get_thread_ident();
+}
+
+static inline int
+lock_held(LockObject *self)
+{
+    return self->count > 0;
+}
+
+/* Wait for the lock (not held by this thread) for up to us microseconds
+ * (-1: no limit; 0: no wait), the GIL released; a signal runs the handlers
+ * and goes on waiting.  1 taken, 0 timed out, -1 error (a handler raised). */
+static int
+lock_take_timed(LockObject *self, PY_TIMEOUT_T us)
+{
+    while (self->count > 0) {
+        if (us == 0) {
+            return 0;
+        }
+        /* (A finite timeout starts over after each wake-up or signal: a
+         * channel lock is held for a few steps at a time.) */
+        PyLockStatus r = lock_wait(self, us, 1);
+        if (r == PY_LOCK_FAILURE) {
+            return 0;
+        }
+        if (r == PY_LOCK_INTR && Py_MakePendingCalls() < 0) {
+            return -1; /* Ctrl-C while waiting: the lock was not taken */
+        }
+    }
+    self->owner = PyThread_get_thread_ident();
+    self->count = 1;
+    return 1;
+}
+
+#else /* Py_GIL_DISABLED */
+
+/* Free-threaded build: ``mutex`` (a PyThread lock, built on PyMutex: a
+ * free one is taken with one atomic operation) is held while count > 0;
+ * ``owner`` is the holder's ident (0 when free), written by the holder and
+ * read, relaxed, by any thread: a thread only ever finds its own ident there
+ * while it holds the lock.  ``count`` is the holder's alone.  A thread that
+ * must wait detaches from the interpreter (Py_BEGIN_ALLOW_THREADS), so a
+ * stop-the-world pause never waits for it. */
+typedef struct {
+    PyObject_HEAD
+    PyThread_type_lock mutex;
+    uintptr_t owner;
+    unsigned long count;
+} LockObject;
+
+static PyTypeObject LockType;
+
+static inline unsigned long
+lock_owner(LockObject *self)
+{
+    return (unsigned long)_Py_atomic_load_uintptr_relaxed(&self->owner);
+}
+
+static inline void
+lock_set_owner(LockObject *self, unsigned long ident)
+{
+    _Py_atomic_store_uintptr_relaxed(&self->owner, (uintptr_t)ident);
+}
+
+static PyObject *
+Lock_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    if ((args != NULL && PyTuple_GET_SIZE(args) != 0) || (kwds != NULL && PyDict_GET_SIZE(kwds) != 0)) {
+        PyErr_SetString(PyExc_TypeError, "Lock() takes no arguments");
+        return NULL;
+    }
+    LockObject *self = (LockObject *)type->tp_alloc(type, 0);
+    if (self == NULL) {
+        return NULL;
+    }
+    self->mutex = PyThread_allocate_lock();
+    if (self->mutex == NULL) {
+        Py_DECREF(self);
+        PyErr_SetString(PyExc_MemoryError, "cannot allocate a lock");
+        return NULL;
+    }
+    return (PyObject *)self;
+}
+
+static void
+Lock_dealloc(LockObject *self)
+{
+    if (self->mutex != NULL) {
+        PyThread_free_lock(self->mutex);
+    }
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* Take the lock; a wait detaches and is not interrupted. */
+static void
+lock_take(LockObject *self)
+{
+    unsigned long me = PyThread_get_thread_ident();
+    if (lock_owner(self) == me) {
+        self->count++;
+        return;
+    }
+    if (PyThread_acquire_lock_timed(self->mutex, 0, 0) != PY_LOCK_ACQUIRED) {
+        Py_BEGIN_ALLOW_THREADS
+        PyThread_acquire_lock(self->mutex, WAIT_LOCK);
+        Py_END_ALLOW_THREADS
+    }
+    lock_set_owner(self, me);
+    self->count = 1;
+}
+
+/* 0 released, -1 not held by this thread (RuntimeError set). */
+static int
+lock_give(LockObject *self)
+{
+    if (lock_owner(self) != PyThread_get_thread_ident() || self->count == 0) {
+        PyErr_SetString(PyExc_RuntimeError, "cannot release un-acquired lock");
+        return -1;
+    }
+    if (--self->count == 0) {
+        lock_set_owner(self, 0);
+        PyThread_release_lock(self->mutex);
+    }
+    return 0;
+}
+
+static inline int
+lock_held_by_me(LockObject *self)
+{
+    return lock_owner(self) == PyThread_get_thread_ident();
+}
+
+static inline int
+lock_held(LockObject *self)
+{
+    return lock_owner(self) != 0;
+}
+
+/* Wait for the lock (not held by this thread) for up to us microseconds
+ * (-1: no limit; 0: no wait), detached; a signal runs the handlers and goes
+ * on waiting.  1 taken, 0 timed out, -1 error (a handler raised). */
+static int
+lock_take_timed(LockObject *self, PY_TIMEOUT_T us)
+{
+    PyLockStatus r = PyThread_acquire_lock_timed(self->mutex, 0, 0);
+    while (r != PY_LOCK_ACQUIRED) {
+        if (us == 0) {
+            return 0;
+        }
+        Py_BEGIN_ALLOW_THREADS
+        r = PyThread_acquire_lock_timed(self->mutex, us, 1);
+        Py_END_ALLOW_THREADS
+        if (r == PY_LOCK_FAILURE) {
+            return 0;
+        }
+        if (r == PY_LOCK_INTR && Py_MakePendingCalls() < 0) {
+            return -1; /* Ctrl-C while waiting: the lock was not taken */
+        }
+    }
+    lock_set_owner(self, PyThread_get_thread_ident());
+    self->count = 1;
+    return 1;
+}
+
+#endif /* Py_GIL_DISABLED */
+
 static PyObject *
 Lock_acquire(LockObject *self, PyObject *args, PyObject *kwds)
 {
@@ -188,29 +399,16 @@ Lock_acquire(LockObject *self, PyObject *args, PyObject *kwds)
         PyErr_SetString(PyExc_OverflowError, "timeout value is too large");
         return NULL;
     }
-    unsigned long me = PyThread_get_thread_ident();
-    if (self->count > 0 && self->owner == me) {
+    if (lock_held_by_me(self)) {
         self->count++;
         Py_RETURN_TRUE;
     }
     PY_TIMEOUT_T us = !blocking ? 0 : timeout < 0 ? -1 : (PY_TIMEOUT_T)(timeout * 1e6);
-    while (self->count > 0) {
-        if (us == 0) {
-            Py_RETURN_FALSE;
-        }
-        /* (A finite timeout starts over after each wake-up or signal: a
-         * channel lock is held for a few steps at a time.) */
-        PyLockStatus r = lock_wait(self, us, 1);
-        if (r == PY_LOCK_FAILURE) {
-            Py_RETURN_FALSE;
-        }
-        if (r == PY_LOCK_INTR && Py_MakePendingCalls() < 0) {
-            return NULL; /* Ctrl-C while waiting: the lock was not taken */
-        }
+    int r = lock_take_timed(self, us);
+    if (r < 0) {
+        return NULL;
     }
-    self->owner = me;
-    self->count = 1;
-    Py_RETURN_TRUE;
+    return PyBool_FromLong(r);
 }
 
 static PyObject *
@@ -234,20 +432,19 @@ Lock_exit(LockObject *self, PyObject *const *Py_UNUSED(args), Py_ssize_t Py_UNUS
 static PyObject *
 Lock_locked(LockObject *self, PyObject *Py_UNUSED(ignored))
 {
-    return PyBool_FromLong(self->count > 0);
+    return PyBool_FromLong(lock_held(self));
 }
 
 static PyObject *
 Lock_is_owned(LockObject *self, PyObject *Py_UNUSED(ignored))
 {
-    return PyBool_FromLong(self->count > 0 && self->owner == PyThread_get_thread_ident());
+    return PyBool_FromLong(lock_held_by_me(self));
 }
 
 static PyObject *
 Lock_repr(LockObject *self)
 {
-    return PyUnicode_FromFormat("<%s %s count=%lu>", Py_TYPE(self)->tp_name,
-                                self->count > 0 ? "locked" : "unlocked", self->count);
+    return PyUnicode_FromFormat("<%s %s>", Py_TYPE(self)->tp_name, lock_held(self) ? "locked" : "unlocked");
 }
 
 static PyMethodDef Lock_methods[] = {
@@ -295,7 +492,7 @@ lock_give_after_error(PyObject *lock)
     PyErr_Fetch(&type, &value, &tb);
     if (lock_is_inline(lock)) {
         LockObject *l = (LockObject *)lock;
-        if (l->count > 0 && l->owner == PyThread_get_thread_ident()) {
+        if (lock_held_by_me(l)) {
             (void)lock_give(l);
         }
         PyErr_Restore(type, value, tb);
@@ -364,10 +561,23 @@ typedef struct {
     Py_ssize_t alloc; /* a power of two, or 0 */
     Py_ssize_t head;
     Py_ssize_t len;
-    char closed;
+    int closed; /* written under the lock; read unlocked only by the _closed getter */
 } ChanObject;
 
 static PyTypeObject ChanType;
+
+/* A new reference to the channel's lock.  (``_lock`` can be replaced: on a
+ * free-threaded build the pointer is read and written in a critical
+ * section on the channel, so a reader never increfs a freed lock.) */
+static inline PyObject *
+chan_lock_ref(ChanObject *self)
+{
+    PyObject *lock;
+    Py_BEGIN_CRITICAL_SECTION(self);
+    lock = Py_NewRef(self->lock);
+    Py_END_CRITICAL_SECTION();
+    return lock;
+}
 
 #define RING_AT(self, i) ((self)->ring[((self)->head + (i)) & ((self)->alloc - 1)])
 
@@ -479,6 +689,53 @@ fire_entry(PyObject *entry, PyObject *value, int ok)
     return won;
 }
 
+/* The pending error came from an entry's fire: put the entry back at the
+ * head of *queue*, unless its waiter fired after all, so that its owner
+ * stays reachable (by a partner, or close). */
+static void
+requeue_unfired(PyObject *queue, PyObject *entry)
+{
+    PyObject *type, *exc, *tb;
+    PyErr_Fetch(&type, &exc, &tb);
+    PyObject *waiter = PyObject_GetAttr(entry, s_waiter);
+    PyObject *fired = waiter == NULL ? NULL : PyObject_GetAttr(waiter, s_fired);
+    int done = fired == NULL ? -1 : PyObject_IsTrue(fired);
+    if (done == 0) {
+        PyObject *r = PyObject_CallMethodOneArg(queue, s_appendleft, entry);
+        Py_XDECREF(r);
+    }
+    Py_XDECREF(fired);
+    Py_XDECREF(waiter);
+    PyErr_Clear(); /* the first error is the one to report */
+    PyErr_Restore(type, exc, tb);
+}
+
+/* Pop entries off *queue* until one's waiter takes *value* (its case
+ * completes): that entry (a new reference); NULL with no error if none was
+ * live; NULL with the error, the entry put back (requeue_unfired), if a
+ * fire was cut short.  Lock held. */
+static PyObject *
+pop_fired(PyObject *queue, PyObject *value)
+{
+    while (qlen(queue) > 0) {
+        PyObject *entry = PyObject_CallMethodNoArgs(queue, s_popleft);
+        if (entry == NULL) {
+            return NULL;
+        }
+        int won = fire_entry(entry, value, 1);
+        if (won > 0) {
+            return entry;
+        }
+        if (won < 0) {
+            requeue_unfired(queue, entry);
+            Py_DECREF(entry);
+            return NULL;
+        }
+        Py_DECREF(entry);
+    }
+    return NULL;
+}
+
 /* Deliver *value* now if possible: 1 delivered, 0 would block, -1 error.
  * Lock held. */
 static int
@@ -488,15 +745,14 @@ send_locked(ChanObject *self, PyObject *value)
         PyErr_SetString(g_closed_exc, "send on a closed channel");
         return -1;
     }
-    while (qlen(self->recvq) > 0) {
-        PyObject *entry = PyObject_CallMethodNoArgs(self->recvq, s_popleft);
-        if (entry == NULL) {
-            return -1;
+    if (qlen(self->recvq) > 0) {
+        PyObject *entry = pop_fired(self->recvq, value);
+        if (entry != NULL) {
+            Py_DECREF(entry);
+            return 1;
         }
-        int won = fire_entry(entry, value, 1);
-        Py_DECREF(entry);
-        if (won != 0) {
-            return won;
+        if (PyErr_Occurred()) {
+            return -1;
         }
     }
     if (self->len < self->cap) {
@@ -515,20 +771,16 @@ recv_locked(ChanObject *self)
         PyObject *value = ring_pop(self);
         /* Room made: move the first live sender in.  (The ring can hold
          * more than the capacity after _unrecv; then there is no room.) */
-        while (self->len < self->cap && qlen(self->sendq) > 0) {
-            PyObject *entry = PyObject_CallMethodNoArgs(self->sendq, s_popleft);
-            int won = entry == NULL ? -1 : fire_entry(entry, Py_None, 1);
-            if (won > 0) {
+        if (self->len < self->cap && qlen(self->sendq) > 0) {
+            PyObject *entry = pop_fired(self->sendq, Py_None);
+            int failed = entry == NULL && PyErr_Occurred();
+            if (entry != NULL) {
                 PyObject *moved = PyObject_GetAttr(entry, s_value);
-                won = moved == NULL ? -1 : ring_push(self, moved);
+                failed = moved == NULL || ring_push(self, moved) < 0;
                 Py_XDECREF(moved);
-                if (won == 0) {
-                    Py_DECREF(entry);
-                    break;
-                }
+                Py_DECREF(entry);
             }
-            Py_XDECREF(entry);
-            if (won < 0) { /* an interrupt in fire: the value goes back */
+            if (failed) { /* an interrupt in fire: the value goes back */
                 PyObject *type, *exc, *tb;
                 PyErr_Fetch(&type, &exc, &tb);
                 if (ring_push_left(self, value) < 0) {
@@ -541,18 +793,16 @@ recv_locked(ChanObject *self)
         }
         return value;
     }
-    while (qlen(self->sendq) > 0) { /* unbuffered: take straight from a parked sender */
-        PyObject *entry = PyObject_CallMethodNoArgs(self->sendq, s_popleft);
-        if (entry == NULL) {
-            return NULL;
-        }
-        int won = fire_entry(entry, Py_None, 1);
-        if (won != 0) {
-            PyObject *value = won < 0 ? NULL : PyObject_GetAttr(entry, s_value);
+    if (qlen(self->sendq) > 0) { /* unbuffered: take straight from a parked sender */
+        PyObject *entry = pop_fired(self->sendq, Py_None);
+        if (entry != NULL) {
+            PyObject *value = PyObject_GetAttr(entry, s_value);
             Py_DECREF(entry);
             return value;
         }
-        Py_DECREF(entry);
+        if (PyErr_Occurred()) {
+            return NULL;
+        }
     }
     return Py_NewRef(self->closed ? g_closed : g_empty);
 }
@@ -598,7 +848,7 @@ give_back_value(ChanObject *self, PyObject *value)
 static PyObject *
 recv_now(ChanObject *self)
 {
-    PyObject *lock = Py_NewRef(self->lock);
+    PyObject *lock = chan_lock_ref(self);
     if (chan_lock(lock) < 0) {
         Py_DECREF(lock);
         return NULL;
@@ -625,7 +875,7 @@ recv_now(ChanObject *self)
 static int
 send_now(ChanObject *self, PyObject *value)
 {
-    PyObject *lock = Py_NewRef(self->lock);
+    PyObject *lock = chan_lock_ref(self);
     if (chan_lock(lock) < 0) {
         Py_DECREF(lock);
         return -1;
@@ -691,7 +941,7 @@ Chan_send(ChanObject *self, PyObject *const *args, Py_ssize_t nargsf, PyObject *
     if (checkpoint_if_scoped() < 0) {
         goto error;
     }
-    PyObject *lock = Py_NewRef(self->lock);
+    PyObject *lock = chan_lock_ref(self);
     if (chan_lock(lock) < 0) {
         Py_DECREF(lock);
         goto error;
@@ -830,22 +1080,21 @@ Chan_recv_locked(ChanObject *self, PyObject *Py_UNUSED(ignored))
 static PyObject *
 Chan_unrecv(ChanObject *self, PyObject *value)
 {
-    PyObject *lock = Py_NewRef(self->lock);
+    PyObject *lock = chan_lock_ref(self);
     if (chan_lock(lock) < 0) {
         Py_DECREF(lock);
         return NULL;
     }
-    while (qlen(self->recvq) > 0) {
-        PyObject *entry = PyObject_CallMethodNoArgs(self->recvq, s_popleft);
-        int won = entry == NULL ? -1 : fire_entry(entry, value, 1);
-        Py_XDECREF(entry);
-        if (won < 0) {
+    if (qlen(self->recvq) > 0) {
+        PyObject *entry = pop_fired(self->recvq, value);
+        if (entry != NULL) {
+            Py_DECREF(entry);
+            goto done;
+        }
+        if (PyErr_Occurred()) {
             lock_give_after_error(lock);
             Py_DECREF(lock);
             return NULL;
-        }
-        if (won) {
-            goto done;
         }
     }
     if (ring_push_left(self, value) < 0) {
@@ -865,14 +1114,18 @@ done:;
 static PyObject *
 Chan_close(ChanObject *self, PyObject *Py_UNUSED(ignored))
 {
-    PyObject *lock = Py_NewRef(self->lock);
+    PyObject *lock = chan_lock_ref(self);
     if (chan_lock(lock) < 0) {
         Py_DECREF(lock);
         return NULL;
     }
     PyObject *parked = NULL;
     if (!self->closed) {
+#ifdef Py_GIL_DISABLED
+        _Py_atomic_store_int_relaxed(&self->closed, 1);
+#else
         self->closed = 1;
+#endif
         parked = PySequence_List(self->recvq);
         PyObject *senders = parked == NULL ? NULL : PySequence_List(self->sendq);
         if (senders != NULL) {
@@ -903,14 +1156,13 @@ Chan_close(ChanObject *self, PyObject *Py_UNUSED(ignored))
         Py_XDECREF(parked);
         return NULL;
     }
-    if (parked != NULL) {
-        for (Py_ssize_t i = 0; i < PyList_GET_SIZE(parked); i++) {
-            if (fire_entry(PyList_GET_ITEM(parked, i), Py_None, 0) < 0) {
-                Py_DECREF(parked);
-                return NULL;
-            }
-        }
+    if (parked != NULL) { /* _channel.wake_closed: every owner, even if interrupted */
+        PyObject *r = PyObject_CallOneArg(g_wake_closed, parked);
         Py_DECREF(parked);
+        if (r == NULL) {
+            return NULL;
+        }
+        Py_DECREF(r);
     }
     Py_RETURN_NONE;
 }
@@ -918,7 +1170,7 @@ Chan_close(ChanObject *self, PyObject *Py_UNUSED(ignored))
 static Py_ssize_t
 Chan_len(ChanObject *self)
 {
-    PyObject *lock = Py_NewRef(self->lock);
+    PyObject *lock = chan_lock_ref(self);
     if (chan_lock(lock) < 0) {
         Py_DECREF(lock);
         return -1;
@@ -936,9 +1188,10 @@ Chan_len(ChanObject *self)
  * a value (or the close) finishes at once, in C; any other first step
  * starts _ChannelBase._arecv (the Python path: parking, timeouts,
  * cancellation, the errors outside a loop) and forwards every later step,
- * throw and close to it.  Only the awaiting task steps it: no lock. */
+ * throw and close to it.  Only its awaiting task steps it; ``busy`` turns
+ * away a second thread (ValueError, as a running coroutine does). */
 
-static PyObject *g_get_running_loop; /* asyncio._get_running_loop, once loaded */
+static PyObject *g_get_running_loop; /* asyncio._get_running_loop, once loaded (set once, kept) */
 
 typedef struct {
     PyObject_HEAD
@@ -947,6 +1200,7 @@ typedef struct {
     PyObject *inner;   /* the _arecv coroutine, while it runs */
     char state;        /* AWAIT_NEW, AWAIT_RUNNING, AWAIT_DONE */
     char anext;        /* for __anext__: the close ends the iteration */
+    int busy;          /* a step, throw or close is under way (atomic) */
 } AwaitObject;
 
 enum { AWAIT_NEW, AWAIT_RUNNING, AWAIT_DONE };
@@ -965,6 +1219,7 @@ await_new(PyObject *chan, PyObject *seconds, int anext)
     self->inner = NULL;
     self->state = AWAIT_NEW;
     self->anext = (char)anext;
+    self->busy = 0;
     PyObject_GC_Track(self);
     return (PyObject *)self;
 }
@@ -1000,20 +1255,25 @@ Await_dealloc(AwaitObject *self)
 static int
 loop_running_here(void)
 {
-    if (g_get_running_loop == NULL) {
+    PyObject *probe = load_ptr(&g_get_running_loop);
+    if (probe == NULL) {
         PyObject *name = PyUnicode_FromString("asyncio");
         PyObject *asyncio = name == NULL ? NULL : PyImport_GetModule(name);
         Py_XDECREF(name);
         if (asyncio != NULL) {
-            g_get_running_loop = PyObject_GetAttrString(asyncio, "_get_running_loop");
+            probe = PyObject_GetAttrString(asyncio, "_get_running_loop");
             Py_DECREF(asyncio);
         }
-        if (g_get_running_loop == NULL) {
+        if (probe == NULL) {
             PyErr_Clear();
             return 0;
         }
+        if (!set_ptr_once(&g_get_running_loop, probe)) {
+            Py_DECREF(probe); /* another thread was first */
+            probe = load_ptr(&g_get_running_loop);
+        }
     }
-    PyObject *loop = PyObject_CallNoArgs(g_get_running_loop);
+    PyObject *loop = PyObject_CallNoArgs(probe);
     if (loop == NULL) {
         PyErr_Clear();
         return 0;
@@ -1043,10 +1303,51 @@ await_forward(AwaitObject *self, PyObject *arg, PyObject **result)
     return r == PYGEN_NEXT ? r : await_finish(self, r);
 }
 
+/* Claim the object for one step, throw or close: 0, or -1 (ValueError). */
+static int
+await_enter(AwaitObject *self)
+{
+#ifdef Py_GIL_DISABLED
+    int idle = 0;
+    int claimed = _Py_atomic_compare_exchange_int(&self->busy, &idle, 1);
+#else
+    int claimed = !self->busy;
+    self->busy = 1;
+#endif
+    if (!claimed) {
+        PyErr_SetString(PyExc_ValueError, "arecv() already executing");
+        return -1;
+    }
+    return 0;
+}
+
+static void
+await_leave(AwaitObject *self)
+{
+#ifdef Py_GIL_DISABLED
+    _Py_atomic_store_int(&self->busy, 0);
+#else
+    self->busy = 0;
+#endif
+}
+
+static PySendResult await_step_claimed(AwaitObject *self, PyObject *arg, PyObject **result);
+
 static PySendResult
 await_step(AwaitObject *self, PyObject *arg, PyObject **result)
 {
     *result = NULL;
+    if (await_enter(self) < 0) {
+        return PYGEN_ERROR;
+    }
+    PySendResult r = await_step_claimed(self, arg, result);
+    await_leave(self);
+    return r;
+}
+
+static PySendResult
+await_step_claimed(AwaitObject *self, PyObject *arg, PyObject **result)
+{
     if (self->state == AWAIT_RUNNING) {
         return await_forward(self, arg, result);
     }
@@ -1130,8 +1431,21 @@ Await_am_send(AwaitObject *self, PyObject *arg, PyObject **result)
     return await_step(self, arg, result);
 }
 
+static PyObject *await_throw_claimed(AwaitObject *self, PyObject *const *args, Py_ssize_t nargs);
+
 static PyObject *
 Await_throw(AwaitObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (await_enter(self) < 0) {
+        return NULL;
+    }
+    PyObject *r = await_throw_claimed(self, args, nargs);
+    await_leave(self);
+    return r;
+}
+
+static PyObject *
+await_throw_claimed(AwaitObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     if (self->state == AWAIT_RUNNING) {
         PyObject *throw = PyObject_GetAttr(self->inner, s_throw);
@@ -1171,9 +1485,13 @@ Await_throw(AwaitObject *self, PyObject *const *args, Py_ssize_t nargs)
 static PyObject *
 Await_close(AwaitObject *self, PyObject *Py_UNUSED(ignored))
 {
+    if (await_enter(self) < 0) {
+        return NULL;
+    }
     PyObject *inner = self->inner;
     self->inner = NULL;
     self->state = AWAIT_DONE;
+    await_leave(self);
     if (inner == NULL) {
         Py_RETURN_NONE;
     }
@@ -1347,7 +1665,7 @@ Chan_dealloc(ChanObject *self)
 static PyObject *
 Chan_get_buf(ChanObject *self, void *Py_UNUSED(closure))
 {
-    PyObject *lock = Py_NewRef(self->lock);
+    PyObject *lock = chan_lock_ref(self);
     if (chan_lock(lock) < 0) {
         Py_DECREF(lock);
         return NULL;
@@ -1402,7 +1720,7 @@ Chan_set_buf(ChanObject *self, PyObject *value, void *Py_UNUSED(closure))
     Py_DECREF(items);
     /* Swap under the lock, then drop the old values (their destructors may
      * run code). */
-    PyObject *lock = Py_NewRef(self->lock);
+    PyObject *lock = chan_lock_ref(self);
     if (chan_lock(lock) < 0) {
         Py_DECREF(lock);
         for (Py_ssize_t i = 0; i < n; i++) {
@@ -1429,7 +1747,11 @@ Chan_set_buf(ChanObject *self, PyObject *value, void *Py_UNUSED(closure))
 static PyObject *
 Chan_get_closed(ChanObject *self, void *Py_UNUSED(closure))
 {
+#ifdef Py_GIL_DISABLED
+    return PyBool_FromLong(_Py_atomic_load_int_relaxed(&self->closed));
+#else
     return PyBool_FromLong(self->closed);
+#endif
 }
 
 static PyObject *
@@ -1441,7 +1763,7 @@ Chan_get_capacity(ChanObject *self, void *Py_UNUSED(closure))
 static PyObject *
 Chan_get_lock(ChanObject *self, void *Py_UNUSED(closure))
 {
-    return Py_NewRef(self->lock);
+    return chan_lock_ref(self);
 }
 
 static int
@@ -1451,15 +1773,26 @@ Chan_set_lock(ChanObject *self, PyObject *value, void *Py_UNUSED(closure))
         PyErr_SetString(PyExc_AttributeError, "cannot delete _lock");
         return -1;
     }
-    Py_SETREF(self->lock, Py_NewRef(value));
+    PyObject *old;
+    Py_BEGIN_CRITICAL_SECTION(self);
+    old = self->lock;
+    self->lock = Py_NewRef(value);
+    Py_END_CRITICAL_SECTION();
+    Py_DECREF(old);
     return 0;
 }
 
-/* _sendq, _recvq: replaceable (tests inject queues), never deleted. */
+/* _sendq, _recvq: tests replace them (with no other thread using the
+ * channel).  The pointer is read and swapped in a critical section on the
+ * channel, and swapped under the channel lock too, for the C readers. */
 static PyObject *
 Chan_get_queue(ChanObject *self, void *closure)
 {
-    return Py_NewRef(closure == NULL ? self->sendq : self->recvq);
+    PyObject *queue;
+    Py_BEGIN_CRITICAL_SECTION(self);
+    queue = Py_NewRef(closure == NULL ? self->sendq : self->recvq);
+    Py_END_CRITICAL_SECTION();
+    return queue;
 }
 
 static int
@@ -1469,8 +1802,21 @@ Chan_set_queue(ChanObject *self, PyObject *value, void *closure)
         PyErr_SetString(PyExc_AttributeError, "cannot delete a channel's queue");
         return -1;
     }
-    Py_SETREF(*(closure == NULL ? &self->sendq : &self->recvq), Py_NewRef(value));
-    return 0;
+    PyObject *lock = chan_lock_ref(self);
+    if (chan_lock(lock) < 0) {
+        Py_DECREF(lock);
+        return -1;
+    }
+    PyObject **slot = closure == NULL ? &self->sendq : &self->recvq;
+    PyObject *old;
+    Py_BEGIN_CRITICAL_SECTION(self);
+    old = *slot;
+    *slot = Py_NewRef(value);
+    Py_END_CRITICAL_SECTION();
+    int r = chan_unlock(lock);
+    Py_DECREF(lock);
+    Py_DECREF(old);
+    return r;
 }
 
 static PyGetSetDef Chan_getset[] = {
@@ -1541,12 +1887,12 @@ static PyTypeObject ChanType = {
 static PyObject *
 chancore_setup(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 9) {
-        PyErr_SetString(PyExc_TypeError, "_setup() takes 9 arguments");
+    if (nargs != 10) {
+        PyErr_SetString(PyExc_TypeError, "_setup() takes 10 arguments");
         return NULL;
     }
     PyObject **slots[] = {&g_current, &g_checkpoint, &g_check_timeout, &g_check_capacity, &g_closed_exc,
-                          &g_empty, &g_closed, &g_lock_type, &g_deque};
+                          &g_empty, &g_closed, &g_lock_type, &g_deque, &g_wake_closed};
     if (!PyType_Check(args[7]) || !PyType_IsSubtype((PyTypeObject *)args[7], &LockType)) {
         PyErr_SetString(PyExc_TypeError, "_setup(): the lock type must subclass Lock");
         return NULL;
@@ -1575,7 +1921,11 @@ static uint64_t g_rng_state = 0x2545F4914F6CDD1DULL;
 static inline uint64_t
 rng_next(void)
 {
+#ifdef Py_GIL_DISABLED
+    uint64_t z = _Py_atomic_add_uint64(&g_rng_state, 0x9E3779B97F4A7C15ULL) + 0x9E3779B97F4A7C15ULL;
+#else
     uint64_t z = (g_rng_state += 0x9E3779B97F4A7C15ULL);
+#endif
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
     return z ^ (z >> 31);
@@ -1602,7 +1952,11 @@ chancore_seed(PyObject *Py_UNUSED(module), PyObject *seed)
     if (v == (unsigned long long)-1 && PyErr_Occurred()) {
         return NULL;
     }
+#ifdef Py_GIL_DISABLED
+    _Py_atomic_store_uint64(&g_rng_state, (uint64_t)v);
+#else
     g_rng_state = (uint64_t)v;
+#endif
     Py_RETURN_NONE;
 }
 static PyObject *g_select_py;  /* _select's Python select */
@@ -1753,11 +2107,6 @@ static struct PyModuleDef chancore_module = {
 PyMODINIT_FUNC
 PyInit__chancore(void)
 {
-#ifdef Py_GIL_DISABLED
-    PyErr_SetString(PyExc_ImportError,
-                    "threadline._chancore relies on the GIL; free-threaded builds use the Python path");
-    return NULL;
-#endif
     struct {
         PyObject **slot;
         const char *text;
@@ -1768,6 +2117,7 @@ PyInit__chancore(void)
         {&s_next_wait, "_next_wait"}, {&s_unrecv, "_unrecv"},         {&s_timeout, "timeout"},
         {&s_recv_what, "Channel.recv()"}, {&s_recv_instead, "await ch.arecv()"}, {&s_clear, "clear"},
         {&s_arecv, "_arecv"}, {&s_throw, "throw"}, {&s_close, "close"},
+        {&s_fired, "fired"}, {&s_appendleft, "appendleft"},
     };
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         if (*names[i].slot == NULL && (*names[i].slot = PyUnicode_InternFromString(names[i].text)) == NULL) {
@@ -1781,6 +2131,12 @@ PyInit__chancore(void)
     if (m == NULL) {
         return NULL;
     }
+#ifdef Py_GIL_DISABLED
+    if (PyUnstable_Module_SetGIL(m, Py_MOD_GIL_NOT_USED) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+#endif
     if (PyModule_AddObjectRef(m, "Lock", (PyObject *)&LockType) < 0 ||
         PyModule_AddObjectRef(m, "ChannelCore", (PyObject *)&ChanType) < 0) {
         Py_DECREF(m);

@@ -41,6 +41,7 @@ def _setup(
     closed: object,
     lock_type: type[Lock],
     deque_type: type[Any],
+    wake_closed: Callable[[list[Any]], None],
 ) -> None: ...
 def _setup_select(
     channel_class: type[Any],

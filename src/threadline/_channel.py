@@ -75,6 +75,41 @@ class _Entry:
         self.value = value
 
 
+def _pop_fired(queue: deque[_Entry], value: Any) -> _Entry | None:
+    """Pop entries off *queue* until one's waiter takes *value* (its case
+    completes): that entry, or None if none was live.  An interrupt that
+    cuts a ``fire`` short before it took effect puts the entry back at the
+    head, so that its owner stays reachable (by a partner, or ``close``).
+    Lock held."""
+    while queue:
+        entry = queue.popleft()
+        try:
+            won = entry.waiter.fire(entry.case, value, True)
+        except BaseException:
+            if not entry.waiter.fired:
+                queue.appendleft(entry)
+            raise
+        if won:
+            return entry
+    return None
+
+
+def wake_closed(entries: list[_Entry]) -> None:
+    """Fire each entry (already unqueued) with the close.  An interrupt does
+    not stop the others: every owner is woken, then it is raised."""
+    error: BaseException | None = None
+    for entry in entries:
+        waiter = entry.waiter
+        while not waiter.fired:
+            try:
+                waiter.fire(entry.case, None, False)
+            except BaseException as exc:
+                if error is None:
+                    error = exc
+    if error is not None:
+        raise error
+
+
 def _check_capacity(capacity: object) -> int | float:
     message = f"capacity must be an int >= 0 or math.inf, got {capacity!r}"
     if isinstance(capacity, float):
@@ -360,11 +395,8 @@ class PyChannel(_ChannelBase[T]):
         """Deliver *value* now if possible.  Lock held."""
         if self._closed:
             raise ChannelClosed("send on a closed channel")
-        recvq = self._recvq
-        while recvq:
-            entry = recvq.popleft()
-            if entry.waiter.fire(entry.case, value, True):
-                return True
+        if self._recvq and _pop_fired(self._recvq, value) is not None:
+            return True
         if len(self._buf) < self._capacity:
             self._buf.append(value)
             return True
@@ -381,19 +413,18 @@ class PyChannel(_ChannelBase[T]):
                 # Room made: move the first live sender in.  (The buffer can
                 # hold more than its capacity after _unrecv; then there is no
                 # room.)
-                while sendq and len(buf) < self._capacity:
-                    entry = sendq.popleft()
-                    if entry.waiter.fire(entry.case, None, True):
+                if sendq and len(buf) < self._capacity:
+                    entry = _pop_fired(sendq, None)
+                    if entry is not None:
                         buf.append(entry.value)
-                        break
             except BaseException:  # an interrupt in fire: the value goes back
                 if value is not _EMPTY:
                     buf.appendleft(value)
                 raise
             return value
-        while sendq:  # unbuffered: take straight from a parked sender
-            entry = sendq.popleft()
-            if entry.waiter.fire(entry.case, None, True):
+        if sendq:  # unbuffered: take straight from a parked sender
+            entry = _pop_fired(sendq, None)
+            if entry is not None:
                 return entry.value
         return _CLOSED if self._closed else _EMPTY
 
@@ -404,11 +435,8 @@ class PyChannel(_ChannelBase[T]):
         the next receiver).  A value from the same sender that another
         receiver took meanwhile stays ahead of it."""
         with self._lock:
-            recvq = self._recvq
-            while recvq:
-                entry = recvq.popleft()
-                if entry.waiter.fire(entry.case, value, True):
-                    return
+            if self._recvq and _pop_fired(self._recvq, value) is not None:
+                return
             self._buf.appendleft(value)
 
     # -- send -----------------------------------------------------------------
@@ -515,8 +543,7 @@ class PyChannel(_ChannelBase[T]):
             parked = [*self._recvq, *self._sendq]
             self._recvq.clear()
             self._sendq.clear()
-        for entry in parked:
-            entry.waiter.fire(entry.case, None, False)
+        wake_closed(parked)
 
     # -- iteration ------------------------------------------------------------
 
@@ -587,6 +614,7 @@ if _chancore is not None:
         _CLOSED,
         _CLock,
         deque,
+        wake_closed,
     )
 
     class _CompiledChannel(_chancore.ChannelCore, _ChannelBase[T]):
