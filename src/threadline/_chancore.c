@@ -35,7 +35,9 @@
  *   * Ctrl-C: signal handlers run only when Python code runs.  With the
  *     inline lock, the only Python code run while it is held is a waiter's
  *     ``fire``; if that raises, the operation puts back any value it had
- *     taken and releases the lock before the error propagates.
+ *     taken, and the partner's entry if its waiter did not fire
+ *     (pop_fired), and releases the lock before the error propagates;
+ *     close wakes every parked owner through _channel.wake_closed.
  *   * ``len`` and the ``_buf`` getter and setter (a deque snapshot; the
  *     race detector replaces the contents under ``_lock``) take the lock
  *     too (it is re-entrant).

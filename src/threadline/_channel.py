@@ -15,7 +15,10 @@ Invariants, with "live" meaning an entry whose waiter has not fired yet
 
 A partner completes a parked operation while holding ``_lock`` by firing
 its waiter (a leaf lock, see ``_core._waiter``); the value moves in the same
-critical section, so an operation either happens whole or not at all.
+critical section, so an operation either happens whole or not at all.  An
+interrupt that cuts a ``fire`` short before it took effect puts the entry
+back (``_pop_fired``), and ``close`` wakes every parked owner even when
+interrupted (``wake_closed``): no owner is left unqueued and unfired.
 Lock order: several channels are locked only by ``select``, in ``id()``
 order (see ``_select``); a waiter's lock may be taken under a channel lock,
 never the other way round; scope locks are never held with a channel lock.
@@ -32,10 +35,10 @@ parking, timeouts, cancellation, asend/arecv, iteration's end):
 ``PyChannel``, pure Python, the reference; and, where the optional C
 extension ``_chancore`` was built, a class of the same name whose state
 (buffer, closed flag) and fast paths (send, recv, the ``try_`` forms,
-``__next__``, close, ``_send_locked``, ``_recv_locked``, ``_unrecv``) are
-compiled, with the same lock rules (see ``_chancore.c``).  ``Channel`` is
-the compiled one unless ``THREADLINE_PURE=1`` or it is not built (no
-compiler at install time, a free-threaded build).
+``__next__``, close, ``arecv`` up to parking, ``_send_locked``,
+``_recv_locked``, ``_unrecv``) are compiled, with the same lock rules (see
+``_chancore.c``).  ``Channel`` is the compiled one unless
+``THREADLINE_PURE=1`` or it is not built (no compiler at install time).
 """
 
 from __future__ import annotations
@@ -593,7 +596,7 @@ CChannel: type[Any] | None = None
 
 try:
     from . import _chancore
-except ImportError:  # not built (no compiler at install time), or a free-threaded build
+except ImportError:  # not built (no compiler at install time)
     _chancore = None  # type: ignore[assignment]
 
 if _chancore is not None:
