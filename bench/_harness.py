@@ -16,7 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -113,6 +113,16 @@ def gil_enabled() -> bool:
     return bool(getattr(sys, "_is_gil_enabled", lambda: True)())
 
 
+def print_columns(rows: Sequence[Sequence[str]]) -> None:
+    """Print *rows* (the first is the header) as aligned columns."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for n, row in enumerate(rows):
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+        if n == 0:
+            print("  ".join("-" * w for w in widths))
+    print()
+
+
 def environment() -> dict[str, Any]:
     return {
         "python": sys.version.split()[0],
@@ -124,11 +134,11 @@ def environment() -> dict[str, Any]:
         "switch_interval_s": sys.getswitchinterval(),
         "threadline": tl.__version__,
         "channels": "pure Python" if _channel.PURE else "compiled core",
-        "loadavg_1min_at_start": _loadavg(),
+        "loadavg_1min_at_start": loadavg(),
     }
 
 
-def _loadavg() -> float | None:
+def loadavg() -> float | None:
     """The 1-minute load average, to flag runs on a busy machine."""
     try:
         return os.getloadavg()[0]
@@ -159,12 +169,7 @@ def print_table(results: list[Result]) -> None:
                 r.verdict,
             )
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    for n, row in enumerate(rows):
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
-        if n == 0:
-            print("  ".join("-" * w for w in widths))
-    print()
+    print_columns(rows)
     for r in results:
         print(f"{r.scenario}: {r.description}; {r.threadline.label} vs {r.baseline.label}", end="")
         print(f"; {r.ops} ops per sample" + (f"; {r.note}" if r.note else ""))
@@ -233,7 +238,7 @@ def run_cli(description: str, all_scenarios: list[Scenario], argv: list[str] | N
     elapsed = time.perf_counter() - total
     print()
     print_table(results)
-    load = _loadavg()
+    load = loadavg()
     print(f"\ntotal time {elapsed:.1f} s", end="")
     if load is not None and env["loadavg_1min_at_start"] is not None:
         print(
@@ -274,8 +279,13 @@ def run_cli(description: str, all_scenarios: list[Scenario], argv: list[str] | N
             "total_seconds": elapsed,
             "loadavg_1min_at_end": load,
         }
-        with open(args.json, "w", encoding="utf-8") as f:
-            json.dump(doc, f, indent=2)
-            f.write("\n")
-        print(f"wrote {args.json}")
+        write_json(args.json, doc)
     return 0
+
+
+def write_json(path: str, doc: dict[str, Any]) -> None:
+    """Write a report's JSON document to *path*, and say so."""
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(doc, f, indent=2)
+        f.write("\n")
+    print(f"wrote {path}")

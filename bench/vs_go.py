@@ -42,7 +42,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-from _harness import environment
+from _harness import environment, loadavg, print_columns, write_json
 
 import threadline as tl
 from threadline import _channel
@@ -285,12 +285,7 @@ def print_table(programs: list[Program]) -> None:
                 *(f"{by['threadline'] / by[k]:.2f}x" for k in ratio_keys),
             ]
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    for i, row in enumerate(rows):
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
-        if i == 0:
-            print("  ".join("-" * w for w in widths))
-    print()
+    print_columns(rows)
     for p in programs:
         print(f"{p.name}: {p.description}")
 
@@ -381,7 +376,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print()
     print_table(programs)
-    load = _loadavg()
+    load = loadavg()
     print(f"\ntotal time {elapsed:.1f} s", end="")
     if load is not None and env["loadavg_1min_at_start"] is not None:
         print(f"; load average {env['loadavg_1min_at_start']:.2f} at start, {load:.2f} at end")
@@ -421,18 +416,8 @@ def main(argv: list[str] | None = None) -> int:
             "total_seconds": elapsed,
             "loadavg_1min_at_end": load,
         }
-        with open(args.json, "w", encoding="utf-8") as f:
-            json.dump(doc, f, indent=2)
-            f.write("\n")
-        print(f"wrote {args.json}")
+        write_json(args.json, doc)
     return 0
-
-
-def _loadavg() -> float | None:
-    try:
-        return os.getloadavg()[0]
-    except (AttributeError, OSError):
-        return None
 
 
 if __name__ == "__main__":

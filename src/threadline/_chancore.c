@@ -123,39 +123,6 @@ typedef struct {
 
 static PyTypeObject LockType;
 
-static PyObject *
-Lock_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
-{
-    if ((args != NULL && PyTuple_GET_SIZE(args) != 0) || (kwds != NULL && PyDict_GET_SIZE(kwds) != 0)) {
-        PyErr_SetString(PyExc_TypeError, "Lock() takes no arguments");
-        return NULL;
-    }
-    LockObject *self = (LockObject *)type->tp_alloc(type, 0);
-    if (self == NULL) {
-        return NULL;
-    }
-    self->wake = PyThread_allocate_lock();
-    if (self->wake == NULL) {
-        Py_DECREF(self);
-        PyErr_SetString(PyExc_MemoryError, "cannot allocate a lock");
-        return NULL;
-    }
-    PyThread_acquire_lock(self->wake, WAIT_LOCK); /* no token */
-    return (PyObject *)self;
-}
-
-static void
-Lock_dealloc(LockObject *self)
-{
-    if (self->wake != NULL) {
-        if (!self->token) {
-            PyThread_release_lock(self->wake);
-        }
-        PyThread_free_lock(self->wake);
-    }
-    Py_TYPE(self)->tp_free((PyObject *)self);
-}
-
 /* Wait (GIL released) for a token on wake, for up to us microseconds (-1:
  * no limit).  PY_LOCK_ACQUIRED: woken (look again); PY_LOCK_FAILURE: timed
  * out; PY_LOCK_INTR: a signal (only when intr). */
@@ -278,35 +245,6 @@ lock_set_owner(LockObject *self, unsigned long ident)
     _Py_atomic_store_uintptr_relaxed(&self->owner, (uintptr_t)ident);
 }
 
-static PyObject *
-Lock_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
-{
-    if ((args != NULL && PyTuple_GET_SIZE(args) != 0) || (kwds != NULL && PyDict_GET_SIZE(kwds) != 0)) {
-        PyErr_SetString(PyExc_TypeError, "Lock() takes no arguments");
-        return NULL;
-    }
-    LockObject *self = (LockObject *)type->tp_alloc(type, 0);
-    if (self == NULL) {
-        return NULL;
-    }
-    self->mutex = PyThread_allocate_lock();
-    if (self->mutex == NULL) {
-        Py_DECREF(self);
-        PyErr_SetString(PyExc_MemoryError, "cannot allocate a lock");
-        return NULL;
-    }
-    return (PyObject *)self;
-}
-
-static void
-Lock_dealloc(LockObject *self)
-{
-    if (self->mutex != NULL) {
-        PyThread_free_lock(self->mutex);
-    }
-    Py_TYPE(self)->tp_free((PyObject *)self);
-}
-
 /* Take the lock; a wait detaches and is not interrupted. */
 static void
 lock_take(LockObject *self)
@@ -379,6 +317,51 @@ lock_take_timed(LockObject *self, PY_TIMEOUT_T us)
 }
 
 #endif /* Py_GIL_DISABLED */
+
+/* Both variants: the lock's system lock is ``wake`` (GIL: a semaphore
+ * that starts taken) or ``mutex`` (free-threaded: the lock itself). */
+#ifndef Py_GIL_DISABLED
+#define SYS_LOCK(self) ((self)->wake)
+#else
+#define SYS_LOCK(self) ((self)->mutex)
+#endif
+
+static PyObject *
+Lock_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    if ((args != NULL && PyTuple_GET_SIZE(args) != 0) || (kwds != NULL && PyDict_GET_SIZE(kwds) != 0)) {
+        PyErr_SetString(PyExc_TypeError, "Lock() takes no arguments");
+        return NULL;
+    }
+    LockObject *self = (LockObject *)type->tp_alloc(type, 0);
+    if (self == NULL) {
+        return NULL;
+    }
+    SYS_LOCK(self) = PyThread_allocate_lock();
+    if (SYS_LOCK(self) == NULL) {
+        Py_DECREF(self);
+        PyErr_SetString(PyExc_MemoryError, "cannot allocate a lock");
+        return NULL;
+    }
+#ifndef Py_GIL_DISABLED
+    PyThread_acquire_lock(self->wake, WAIT_LOCK); /* no token */
+#endif
+    return (PyObject *)self;
+}
+
+static void
+Lock_dealloc(LockObject *self)
+{
+    if (SYS_LOCK(self) != NULL) {
+#ifndef Py_GIL_DISABLED
+        if (!self->token) {
+            PyThread_release_lock(self->wake);
+        }
+#endif
+        PyThread_free_lock(SYS_LOCK(self));
+    }
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
 
 static PyObject *
 Lock_acquire(LockObject *self, PyObject *args, PyObject *kwds)
