@@ -206,23 +206,32 @@ wrapped_method(Hooks *h, PyObject *obj, PyObject *name, PyObject *method)
     return wrapped;
 }
 
+/* A lookup of obj.name failed: on AttributeError, that is still a read, of
+ * the attribute's absence (racing with the thread that sets it).  The
+ * pending error stays, unless recording fails. */
+static void
+read_absence(Hooks *h, PyObject *obj, PyObject *name)
+{
+    if (!PyErr_ExceptionMatches(PyExc_AttributeError)) {
+        return;
+    }
+    PyObject *type, *exc, *tb;
+    PyErr_Fetch(&type, &exc, &tb);
+    if (attr_access(h, obj, name, 0) < 0) {
+        Py_XDECREF(type);
+        Py_XDECREF(exc);
+        Py_XDECREF(tb);
+        return;
+    }
+    PyErr_Restore(type, exc, tb);
+}
+
 static PyObject *
 read_attr(Hooks *h, PyObject *obj, PyObject *name)
 {
     PyObject *value = PyObject_GetAttr(obj, name);
     if (value == NULL) {
-        if (PyErr_ExceptionMatches(PyExc_AttributeError)) {
-            /* still a read: of the attribute's absence */
-            PyObject *type, *exc, *tb;
-            PyErr_Fetch(&type, &exc, &tb);
-            if (attr_access(h, obj, name, 0) < 0) {
-                Py_XDECREF(type);
-                Py_XDECREF(exc);
-                Py_XDECREF(tb);
-                return NULL;
-            }
-            PyErr_Restore(type, exc, tb);
-        }
+        read_absence(h, obj, name);
         return NULL;
     }
     int r = 0;
@@ -725,6 +734,7 @@ Hooks_m(Hooks *h, PyObject *const *args, Py_ssize_t nargs)
     PyObject *obj = args[0], *name = args[1];
     PyObject *method = PyObject_GetAttr(obj, name);
     if (method == NULL) {
+        read_absence(h, obj, name);
         return NULL;
     }
     int own = own_callable(obj, name); /* obj.f() with f the object's own */

@@ -369,7 +369,11 @@ class Hooks:
     def m(self, obj: Any, name: str) -> Any:
         """``obj.name(...)``: the method, wrapped when it synchronises or
         touches a builtin container."""
-        method = getattr(obj, name)
+        try:
+            method = getattr(obj, name)
+        except AttributeError:  # as in ``ra``: a read of the absence
+            self._attr(obj, name, False)
+            raise
         if _own_callable(obj, name):  # obj.f() with f the object's own
             self._attr(obj, name, False)
         return self._wrapped(obj, name, method)
