@@ -573,3 +573,18 @@ def test_send_case_on_none_is_never_ready_and_keeps_its_index() -> None:
         tl.select((None, 1), timeout=0.01)
     with pytest.raises(ValueError, match="only None cases"):
         tl.select((None, 1))
+
+
+def test_selected_hashes_and_compares_as_its_tuple() -> None:
+    """Regression: on 3.14+, where a tuple caches its hash, the compiled
+    select's results hashed to 0, unlike the equal tuple (a set or dict
+    holding one could not find the other)."""
+    a: tl.Channel[int] = tl.Channel(3)
+    for v in (5, 6, 7):
+        a.send(v)
+    results = [tl.select(a, None), tl.try_select(a), tl.select(a, timeout=1.0)]
+    assert results == [(0, 5, True), (0, 6, True), (0, 7, True)]
+    for sel in results:
+        assert hash(sel) == hash(tuple(sel))
+        assert tuple(sel) in {sel}
+        assert sel in {tuple(sel)}

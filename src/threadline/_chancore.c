@@ -1962,6 +1962,11 @@ new_selected(Py_ssize_t index, PyObject *value, int ok)
         Py_DECREF(i);
         return NULL;
     }
+#if PY_VERSION_HEX >= 0x030E0000
+    /* 3.14+ caches a tuple's hash, -1 for none yet: tp_alloc zeroes it,
+     * which would make hash(sel) 0 (as tuple.__new__ does, reset it) */
+    ((PyTupleObject *)sel)->ob_hash = -1;
+#endif
     PyTuple_SET_ITEM(sel, 0, i);
     PyTuple_SET_ITEM(sel, 1, Py_NewRef(value));
     PyTuple_SET_ITEM(sel, 2, Py_NewRef(ok ? Py_True : Py_False));
