@@ -16,11 +16,12 @@
  * Locking (the same rules as _channel.py's header):
  *   * A channel's ``_lock`` guards its ring, ``closed`` (which the
  *     ``_closed`` getter reads unlocked: an atomic on a free-threaded
- *     build), and both queues (replaced only by tests: see Chan_set_queue).  It is normally
- *     this module's ``Lock``, re-entrant, taken inline by the fast paths:
- *     with the GIL, its owner and count are plain fields kept under the
- *     GIL, so a free lock costs no system call and a waiter sleeps with the
- *     GIL released (see LockObject); on a free-threaded build it is a
+ *     build), and both queues (replaced only by tests: Chan_set_queue).
+ *     It is normally this module's ``Lock``, re-entrant, taken inline by
+ *     the fast paths: with the GIL, its owner and count are plain fields
+ *     kept under the GIL, so a free lock costs no system call and a waiter
+ *     sleeps with the GIL released (see LockObject); on a free-threaded
+ *     build it is a
  *     PyThread lock (PyMutex: one atomic operation when free) with an
  *     atomic owner field.  Any other object assigned to ``_lock`` (tests
  *     inject interrupting locks) is taken through its Python
