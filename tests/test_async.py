@@ -13,6 +13,7 @@ import asyncio
 import random
 import threading
 import time
+import weakref
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
@@ -892,5 +893,51 @@ def test_anext_ends_the_iteration_on_close_both_ready_and_parked() -> None:
         parked_ch.close()
         with pytest.raises(StopAsyncIteration):
             await task
+
+    run(main())
+
+
+def test_an_arecv_behaves_as_a_coroutine_when_misused() -> None:
+    """Found by a newcomer's attack on the compiled awaitable: each of
+    these differed from the coroutine of the pure-Python path."""
+
+    async def main() -> None:
+        ch: tl.Channel[str] = tl.Channel(4)
+        ch.try_send("v")
+        step = ch.arecv()
+        with pytest.raises(TypeError):  # not iterable: list() would receive
+            list(step)  # type: ignore[call-overload]
+        step.close()
+        assert len(ch) == 1
+
+        step = ch.arecv()
+        assert "arecv" in step.__qualname__  # type: ignore[attr-defined]
+        assert weakref.ref(step)() is step
+        with pytest.warns(RuntimeWarning, match="never awaited"):
+            del step  # (freed at once: no collection needed)
+        assert len(ch) == 1
+
+        done = ch.arecv()
+        assert await done == "v"
+        with pytest.raises(RuntimeError, match="await"):
+            done.throw(KeyError("into a finished one"))
+
+        first = ch.__anext__()
+        with pytest.raises(tl.ChannelClosed):  # thrown in before the start: as is
+            first.throw(tl.ChannelClosed("thrown"))
+
+        # a second awaiter while the first waits in it is refused, and the
+        # first one's wait goes on
+        shared = ch.arecv()
+        owner = asyncio.ensure_future(shared)
+        await parked(owner)
+
+        async def intruder() -> str:
+            return await shared
+
+        with pytest.raises(RuntimeError, match="awaited already"):
+            await intruder()
+        ch.try_send("w")
+        assert await asyncio.wait_for(owner, HANG) == "w"
 
     run(main())

@@ -52,6 +52,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <stddef.h> /* offsetof */
 
 #ifndef Py_BEGIN_CRITICAL_SECTION /* before 3.13: the GIL is the critical section */
 #define Py_BEGIN_CRITICAL_SECTION(op) {
@@ -1187,6 +1188,7 @@ typedef struct {
     char state;        /* AWAIT_NEW, AWAIT_RUNNING, AWAIT_DONE */
     char anext;        /* for __anext__: the close ends the iteration */
     int busy;          /* a step, throw or close is under way (atomic) */
+    PyObject *weakrefs;
 } AwaitObject;
 
 enum { AWAIT_NEW, AWAIT_RUNNING, AWAIT_DONE };
@@ -1206,6 +1208,7 @@ await_new(PyObject *chan, PyObject *seconds, int anext)
     self->state = AWAIT_NEW;
     self->anext = (char)anext;
     self->busy = 0;
+    self->weakrefs = NULL;
     PyObject_GC_Track(self);
     return (PyObject *)self;
 }
@@ -1232,7 +1235,13 @@ static void
 Await_dealloc(AwaitObject *self)
 {
     /* (A running inner coroutine is closed by its own finalizer.) */
+    if (PyObject_CallFinalizerFromDealloc((PyObject *)self) < 0) {
+        return; /* resurrected */
+    }
     PyObject_GC_UnTrack(self);
+    if (self->weakrefs != NULL) {
+        PyObject_ClearWeakRefs((PyObject *)self);
+    }
     (void)Await_clear(self);
     PyObject_GC_Del(self);
 }
@@ -1442,8 +1451,12 @@ await_throw_claimed(AwaitObject *self, PyObject *const *args, Py_ssize_t nargs)
         }
         return r;
     }
-    /* Not started or done: as a coroutine, raise it here, having received
-     * nothing (an unstarted _arecv coroutine throws it back for us, with a
+    if (self->state == AWAIT_DONE) {
+        PyErr_SetString(PyExc_RuntimeError, "cannot reuse already awaited arecv()");
+        return NULL;
+    }
+    /* Not started: as a coroutine, raise it here, having received nothing
+     * (an unstarted _arecv coroutine throws it back for us, with a
      * coroutine's argument checks). */
     self->state = AWAIT_DONE;
     PyObject *coro = PyObject_CallMethodOneArg(self->chan, s_arecv, self->seconds);
@@ -1461,10 +1474,6 @@ await_throw_claimed(AwaitObject *self, PyObject *const *args, Py_ssize_t nargs)
     PyErr_Clear();
     PyErr_Restore(type, value, tb);
     Py_DECREF(coro);
-    if (self->anext && PyErr_ExceptionMatches(g_closed_exc)) {
-        PyErr_Clear();
-        PyErr_SetNone(PyExc_StopAsyncIteration);
-    }
     return NULL;
 }
 
@@ -1486,11 +1495,47 @@ Await_close(AwaitObject *self, PyObject *Py_UNUSED(ignored))
     return r;
 }
 
+/* ``await aw``: a second awaiter while the first is suspended in it is
+ * refused, as a coroutine refuses it (it would share the first's wait). */
 static PyObject *
 Await_await(AwaitObject *self)
 {
+    if (self->state == AWAIT_RUNNING) {
+        PyErr_SetString(PyExc_RuntimeError, "arecv() is being awaited already");
+        return NULL;
+    }
     return Py_NewRef(self);
 }
+
+/* One made and dropped unawaited: warned of, as a coroutine is (nothing
+ * was received). */
+static void
+Await_finalize(AwaitObject *self)
+{
+    if (self->state != AWAIT_NEW) {
+        return;
+    }
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    if (PyErr_WarnFormat(PyExc_RuntimeWarning, 1, "coroutine 'Channel.%s' was never awaited",
+                         self->anext ? "__anext__" : "arecv") < 0) {
+        PyErr_WriteUnraisable((PyObject *)self);
+    }
+    PyErr_Restore(type, value, tb);
+}
+
+static PyObject *
+Await_get_name(AwaitObject *self, void *qualified)
+{
+    const char *name = self->anext ? "__anext__" : "arecv";
+    return qualified ? PyUnicode_FromFormat("Channel.%s", name) : PyUnicode_FromString(name);
+}
+
+static PyGetSetDef Await_getset[] = {
+    {"__name__", (getter)Await_get_name, NULL, NULL, NULL},
+    {"__qualname__", (getter)Await_get_name, NULL, NULL, (void *)1},
+    {NULL, NULL, NULL, NULL, NULL},
+};
 
 static PyMethodDef Await_methods[] = {
     {"send", (PyCFunction)Await_send, METH_O, NULL},
@@ -1514,9 +1559,13 @@ static PyTypeObject AwaitType = {
     .tp_doc = "An await of ch.arecv() or ch.__anext__() (see _chancore.c).",
     .tp_traverse = (traverseproc)Await_traverse,
     .tp_clear = (inquiry)Await_clear,
-    .tp_iter = PyObject_SelfIter,
+    .tp_weaklistoffset = offsetof(AwaitObject, weakrefs),
+    /* no tp_iter: not iterable, as a coroutine is not (list(aw) would
+     * receive); tp_iternext is how the interpreter's SEND steps it */
     .tp_iternext = (iternextfunc)Await_iternext,
     .tp_methods = Await_methods,
+    .tp_getset = Await_getset,
+    .tp_finalize = (destructor)Await_finalize,
 };
 
 static PyObject *
