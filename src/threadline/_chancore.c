@@ -38,7 +38,7 @@
  *     ``fire``; if that raises, the operation puts back any value it had
  *     taken, and the partner's entry if its waiter did not fire
  *     (pop_fired), and releases the lock before the error propagates;
- *     close wakes every parked owner through _channel.wake_closed.
+ *     close wakes every parked owner through _channel._wake_closed.
  *   * ``len`` and the ``_buf`` getter and setter (a deque snapshot; the
  *     race detector replaces the contents under ``_lock``) take the lock
  *     too (it is re-entrant).
@@ -95,7 +95,7 @@ static PyObject *g_empty;          /* _channel._EMPTY */
 static PyObject *g_closed;         /* _channel._CLOSED */
 static PyObject *g_lock_type;      /* the Lock subclass channels get */
 static PyObject *g_deque;          /* collections.deque */
-static PyObject *g_wake_closed;    /* _channel.wake_closed */
+static PyObject *g_wake_closed;    /* _channel._wake_closed */
 
 static PyObject *s_acquire, *s_release, *s_popleft, *s_waiter, *s_case, *s_value, *s_fire,
     *s_send_wait, *s_recv_wait, *s_next_wait, *s_unrecv, *s_timeout, *s_recv_what,
@@ -1143,7 +1143,7 @@ Chan_close(ChanObject *self, PyObject *Py_UNUSED(ignored))
         Py_XDECREF(parked);
         return NULL;
     }
-    if (parked != NULL) { /* _channel.wake_closed: every owner, even if interrupted */
+    if (parked != NULL) { /* _channel._wake_closed: every owner, even if interrupted */
         PyObject *r = PyObject_CallOneArg(g_wake_closed, parked);
         Py_DECREF(parked);
         if (r == NULL) {
@@ -1246,7 +1246,9 @@ Await_dealloc(AwaitObject *self)
     PyObject_GC_Del(self);
 }
 
-/* True if this thread runs an asyncio loop (errors count as no). */
+/* True if this thread runs an asyncio loop (errors count as no): what
+ * _core._aio.loop_running_here tells Python code, without its call, on
+ * arecv's fast path. */
 static int
 loop_running_here(void)
 {

@@ -18,7 +18,7 @@ its waiter (a leaf lock, see ``_core._waiter``); the value moves in the same
 critical section, so an operation either happens whole or not at all.  An
 interrupt that cuts a ``fire`` short before it took effect puts the entry
 back (``_pop_fired``), and ``close`` wakes every parked owner even when
-interrupted (``wake_closed``): no owner is left unqueued and unfired.
+interrupted (``_wake_closed``): no owner is left unqueued and unfired.
 Lock order: several channels are locked only by ``select``, in ``id()``
 order (see ``_select``); a waiter's lock may be taken under a channel lock,
 never the other way round; scope locks are never held with a channel lock.
@@ -97,7 +97,7 @@ def _pop_fired(queue: deque[_Entry], value: Any) -> _Entry | None:
     return None
 
 
-def wake_closed(entries: list[_Entry]) -> None:
+def _wake_closed(entries: list[_Entry]) -> None:
     """Fire each entry (already unqueued) with the close.  An interrupt does
     not stop the others: every owner is woken, then it is raised."""
     error: BaseException | None = None
@@ -546,7 +546,7 @@ class PyChannel(_ChannelBase[T]):
             parked = [*self._recvq, *self._sendq]
             self._recvq.clear()
             self._sendq.clear()
-        wake_closed(parked)
+        _wake_closed(parked)
 
     # -- iteration ------------------------------------------------------------
 
@@ -617,7 +617,7 @@ if _chancore is not None:
         _CLOSED,
         _CLock,
         deque,
-        wake_closed,
+        _wake_closed,
     )
 
     class _CompiledChannel(_chancore.ChannelCore, _ChannelBase[T]):
