@@ -117,7 +117,7 @@ static PyObject *s_acquire, *s_release, *s_popleft, *s_waiter, *s_case, *s_value
 typedef struct {
     PyObject_HEAD
     PyThread_type_lock wake;
-    unsigned long owner; /* valid while count > 0 */
+    unsigned long owner; /* the holder's ident, 0 while count is 0 */
     unsigned long count;
     Py_ssize_t waiters; /* threads waiting on wake */
     int token;          /* wake was released and its waiter has not yet looked */
@@ -143,60 +143,42 @@ lock_wait(LockObject *self, PY_TIMEOUT_T us, int intr)
     return r;
 }
 
-/* Take the lock; a wait releases the GIL and is not interrupted.  For the
- * channel operations, which hold it for a few steps at a time. */
-static void
-lock_take(LockObject *self)
+static inline unsigned long
+lock_owner(LockObject *self)
 {
-    unsigned long me = PyThread_get_thread_ident();
-    if (self->count > 0) {
-        if (self->owner == me) {
-            self->count++;
-            return;
-        }
-        do {
-            (void)lock_wait(self, -1, 0);
-        } while (self->count > 0);
-    }
-    self->owner = me;
-    self->count = 1;
+    return self->owner;
 }
 
-/* 0 released, -1 not held by this thread (RuntimeError set). */
-static int
-lock_give(LockObject *self)
+static inline void
+lock_set_owner(LockObject *self, unsigned long ident)
 {
-    if (self->count == 0 || self->owner != PyThread_get_thread_ident()) {
-        PyErr_SetString(PyExc_RuntimeError, "cannot release un-acquired lock");
-        return -1;
-    }
-    if (--self->count == 0) {
-        self->owner = 0;
-        if (self->waiters > 0 && !self->token) {
-            self->token = 1;
-            PyThread_release_lock(self->wake);
-        }
-    }
-    return 0;
+    self->owner = ident;
 }
 
-static inline int
-lock_held_by_me(LockObject *self)
+/* Wait until the lock is free, the GIL released, not interrupted. */
+static inline void
+lock_wait_free(LockObject *self)
 {
-    return self->count > 0 && self->owner == PyThread_get_thread_ident();
+    while (self->count > 0) {
+        (void)lock_wait(self, -1, 0);
+    }
 }
 
-static inline int
-lock_held(LockObject *self)
+/* The count fell to 0: wake a waiter, if one waits and none is woken. */
+static inline void
+lock_let_go(LockObject *self)
 {
-    return self->count > 0;
+    if (self->waiters > 0 && !self->token) {
+        self->token = 1;
+        PyThread_release_lock(self->wake);
+    }
 }
 
 /* Wait for the lock (not held by this thread) for up to us microseconds
  * (-1: no limit; 0: no wait), the GIL released; a signal runs the handlers
- * and goes on waiting.  1 taken, 0 timed out, -1 error (a handler raised). */
+ * and goes on waiting.  1 free, 0 timed out, -1 error (a handler raised). */
 static int
-lock_take_timed(LockObject *self, PY_TIMEOUT_T us)
+lock_wait_free_timed(LockObject *self, PY_TIMEOUT_T us)
 {
     while (self->count > 0) {
         if (us == 0) {
@@ -212,8 +194,6 @@ lock_take_timed(LockObject *self, PY_TIMEOUT_T us)
             return -1; /* Ctrl-C while waiting: the lock was not taken */
         }
     }
-    self->owner = PyThread_get_thread_ident();
-    self->count = 1;
     return 1;
 }
 
@@ -247,56 +227,31 @@ lock_set_owner(LockObject *self, unsigned long ident)
     _Py_atomic_store_uintptr_relaxed(&self->owner, (uintptr_t)ident);
 }
 
-/* Take the lock; a wait detaches and is not interrupted. */
-static void
-lock_take(LockObject *self)
+/* Wait until the lock is free and take the mutex, detached, not
+ * interrupted. */
+static inline void
+lock_wait_free(LockObject *self)
 {
-    unsigned long me = PyThread_get_thread_ident();
-    if (lock_owner(self) == me) {
-        self->count++;
-        return;
-    }
     if (PyThread_acquire_lock_timed(self->mutex, 0, 0) != PY_LOCK_ACQUIRED) {
         Py_BEGIN_ALLOW_THREADS
         PyThread_acquire_lock(self->mutex, WAIT_LOCK);
         Py_END_ALLOW_THREADS
     }
-    lock_set_owner(self, me);
-    self->count = 1;
 }
 
-/* 0 released, -1 not held by this thread (RuntimeError set). */
-static int
-lock_give(LockObject *self)
+/* The count fell to 0. */
+static inline void
+lock_let_go(LockObject *self)
 {
-    if (lock_owner(self) != PyThread_get_thread_ident() || self->count == 0) {
-        PyErr_SetString(PyExc_RuntimeError, "cannot release un-acquired lock");
-        return -1;
-    }
-    if (--self->count == 0) {
-        lock_set_owner(self, 0);
-        PyThread_release_lock(self->mutex);
-    }
-    return 0;
-}
-
-static inline int
-lock_held_by_me(LockObject *self)
-{
-    return lock_owner(self) == PyThread_get_thread_ident();
-}
-
-static inline int
-lock_held(LockObject *self)
-{
-    return lock_owner(self) != 0;
+    PyThread_release_lock(self->mutex);
 }
 
 /* Wait for the lock (not held by this thread) for up to us microseconds
  * (-1: no limit; 0: no wait), detached; a signal runs the handlers and goes
- * on waiting.  1 taken, 0 timed out, -1 error (a handler raised). */
+ * on waiting.  1 free (the mutex taken), 0 timed out, -1 error (a handler
+ * raised). */
 static int
-lock_take_timed(LockObject *self, PY_TIMEOUT_T us)
+lock_wait_free_timed(LockObject *self, PY_TIMEOUT_T us)
 {
     PyLockStatus r = PyThread_acquire_lock_timed(self->mutex, 0, 0);
     while (r != PY_LOCK_ACQUIRED) {
@@ -313,12 +268,65 @@ lock_take_timed(LockObject *self, PY_TIMEOUT_T us)
             return -1; /* Ctrl-C while waiting: the lock was not taken */
         }
     }
-    lock_set_owner(self, PyThread_get_thread_ident());
-    self->count = 1;
     return 1;
 }
 
 #endif /* Py_GIL_DISABLED */
+
+static inline int
+lock_held_by_me(LockObject *self)
+{
+    return lock_owner(self) == PyThread_get_thread_ident();
+}
+
+static inline int
+lock_held(LockObject *self)
+{
+    return lock_owner(self) != 0;
+}
+
+/* Take the lock (re-entrant); a wait is not interrupted.  For the channel
+ * operations, which hold it for a few steps at a time. */
+static void
+lock_take(LockObject *self)
+{
+    unsigned long me = PyThread_get_thread_ident();
+    if (lock_owner(self) == me) {
+        self->count++;
+        return;
+    }
+    lock_wait_free(self);
+    lock_set_owner(self, me);
+    self->count = 1;
+}
+
+/* Take the lock (not held by this thread), waiting up to us microseconds
+ * (see lock_wait_free_timed): 1 taken, 0 timed out, -1 error. */
+static int
+lock_take_timed(LockObject *self, PY_TIMEOUT_T us)
+{
+    int r = lock_wait_free_timed(self, us);
+    if (r == 1) {
+        lock_set_owner(self, PyThread_get_thread_ident());
+        self->count = 1;
+    }
+    return r;
+}
+
+/* 0 released, -1 not held by this thread (RuntimeError set). */
+static int
+lock_give(LockObject *self)
+{
+    if (!lock_held_by_me(self)) {
+        PyErr_SetString(PyExc_RuntimeError, "cannot release un-acquired lock");
+        return -1;
+    }
+    if (--self->count == 0) {
+        lock_set_owner(self, 0);
+        lock_let_go(self);
+    }
+    return 0;
+}
 
 /* Both variants: the lock's system lock is ``wake`` (GIL: a semaphore
  * that starts taken) or ``mutex`` (free-threaded: the lock itself). */
