@@ -16,6 +16,7 @@ import math
 import os
 import subprocess
 import sys
+import sysconfig
 import threading
 import time
 import weakref
@@ -337,3 +338,163 @@ def test_waiter_fire_is_what_the_core_calls() -> None:
     assert w.fire(3, "v", True)
     assert not w.fire(1, None, False)
     assert (w.case, w.value, w.ok) == (3, "v", True)
+
+
+# -- Selected, made and freed by the core ------------------------------------------
+
+needs_c_select = pytest.mark.skipif(
+    _select.select is _select._select_py, reason="the Python select is in use"
+)
+FREE_THREADED = sysconfig.get_config_var("Py_GIL_DISABLED") == 1
+
+
+class _Box:
+    """A value the tests can watch die (ints cannot carry weak references)."""
+
+    def __init__(self) -> None:
+        self.held: object = None
+
+
+def _selected_from_core(value: object) -> Any:
+    ch: tl.Channel[object] = tl.Channel(1)
+    ch.send(value)
+    sel = _select.select(ch, None)
+    assert type(sel) is tl.Selected
+    return sel
+
+
+@needs_c_select
+def test_a_selected_lets_go_of_its_value_and_its_type() -> None:
+    """The core frees a Selected itself (not through subtype_dealloc): its
+    value dies with it, and the class's reference count comes back."""
+    box = _Box()
+    dead = weakref.ref(box)
+    sel = _selected_from_core(box)
+    del box
+    assert sel.value is dead()
+    del sel
+    assert dead() is None
+    if not FREE_THREADED:  # a free-threaded build counts a type's references per thread
+        before = sys.getrefcount(tl.Selected)
+        for _ in range(1000):
+            _selected_from_core(1)
+        after = sys.getrefcount(tl.Selected)  # outside the assert, which holds the class
+        assert after == before
+
+
+@needs_c_select
+def test_a_selected_in_a_reference_cycle_is_collected() -> None:
+    box = _Box()
+    box.held = _selected_from_core(box)
+    dead = weakref.ref(box)
+    del box
+    gc.collect()
+    assert dead() is None
+
+
+def test_a_deep_chain_of_selected_is_freed_without_overflowing_the_stack() -> None:
+    """Freeing a Selected that holds a Selected ... a million deep unwinds
+    iteratively (the trashcan), as it does for tuples."""
+    code = (
+        "import threadline as tl\n"
+        "s = tl.Selected(0, None, True)\n"
+        "for _ in range(1_000_000):\n"
+        "    s = tl.Selected(0, s, True)\n"
+        "del s\n"
+        "print('freed')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert (done.returncode, done.stdout.strip()) == (0, "freed"), done.stderr[-2000:]
+
+
+def test_subclasses_of_selected_are_freed_as_their_own_class_says() -> None:
+    """A subclass (with a __dict__ and a finalizer) keeps
+    the generic dealloc, which calls the core's as its base's: every field
+    is released and the finalizer runs exactly once."""
+    finalized: list[int] = []
+
+    class Rich(tl.Selected):  # type: ignore[type-arg]
+        def __del__(self) -> None:
+            finalized.append(self.index)
+
+    box = _Box()
+    dead_box = weakref.ref(box)
+    rich = Rich(7, box, True)
+    rich.extra = _Box()  # type: ignore[attr-defined]
+    dead_extra = weakref.ref(rich.extra)  # type: ignore[attr-defined]
+    del box
+    if not FREE_THREADED:
+        before = sys.getrefcount(Rich)
+    del rich
+    assert (dead_box(), dead_extra()) == (None, None)
+    assert finalized == [7]
+    if not FREE_THREADED:
+        after = sys.getrefcount(Rich)
+        assert after == before - 1
+    plain = tl.Selected(1, _Box(), False)  # made by tuple.__new__, freed by the core's dealloc
+    assert plain == (1, plain.value, False)
+    del plain
+
+
+@needs_c
+def test_setup_select_refuses_a_visiting_order_table_that_differs() -> None:
+    """Both paths must visit cases in the same order for a seed to replay
+    alike, so the core checks the Python table against its own."""
+    _chancore: Any = _channel._chancore
+    table = [list(perms) for perms in _select._PERMUTATIONS]
+    table[3] = list(reversed(table[3]))
+    with pytest.raises(ValueError, match="permutations differ"):
+        _chancore._setup_select(_channel.CChannel, tl.Selected, table, _select._select_py)
+    # the refused call changed nothing: the fast path still answers
+    ch: tl.Channel[int] = tl.Channel(1)
+    ch.send(1)
+    assert tl.select(ch) == (0, 1, True)
+
+
+@needs_c_select
+def test_the_core_makes_a_selected_of_a_class_with_another_layout_generically() -> None:
+    """Given a result class it cannot free itself (here one with a
+    __dict__), the core allocates through the class and leaves its dealloc
+    alone; the real class is set up again afterwards."""
+    _chancore: Any = _channel._chancore
+
+    class WithDict(tuple):  # type: ignore[type-arg]
+        pass
+
+    args = (_channel.CChannel, WithDict, _select._PERMUTATIONS, _select._select_py)
+    _chancore._setup_select(*args)
+    try:
+        box = _Box()
+        dead = weakref.ref(box)
+        sel = _select.select(_loaded(box), None)
+        assert type(sel) is WithDict
+        assert tuple(sel) == (0, box, True)
+        sel.note = "a dict works"  # type: ignore[attr-defined]
+        del box, sel
+        assert dead() is None
+    finally:
+        _chancore._setup_select(_channel.CChannel, tl.Selected, *args[2:])
+    assert type(_selected_from_core(1)) is tl.Selected
+
+
+def _loaded(value: object) -> tl.Channel[object]:
+    ch: tl.Channel[object] = tl.Channel(1)
+    ch.send(value)
+    return ch
+
+
+def test_a_finalizer_given_to_selected_itself_runs_when_the_core_frees_one() -> None:
+    code = (
+        "import threadline as tl\n"
+        "tl.Selected.__del__ = lambda self: print('finalized', self.index)\n"
+        "ch = tl.Channel(1)\n"
+        "ch.send(1)\n"
+        "tl.select(None, ch)\n"
+        "print('done')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.stdout.split("\n")[:2] == ["finalized 1", "done"], done.stderr[-2000:]

@@ -1957,7 +1957,87 @@ chancore_setup(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t na
 
 static PyObject *g_chan_class; /* the compiled Channel class */
 static PyObject *g_selected;   /* _select.Selected */
-static PyObject *g_perms;      /* _select._PERMUTATIONS */
+static PyObject *g_select_py;  /* _select's Python select */
+
+/* The visiting orders for n cases (n < SELECT_FAST_MAX): the n! permutations
+ * of range(n) in lexicographic order, as _select._PERMUTATIONS lists them
+ * (itertools.permutations).  Built at import (make_orders); _setup_select
+ * checks that the two tables agree, so both paths replay a seed alike. */
+#define SELECT_FAST_MAX 6
+static unsigned char g_orders[SELECT_FAST_MAX][120][SELECT_FAST_MAX];
+static Py_ssize_t g_norders[SELECT_FAST_MAX];
+static PyObject *g_index[SELECT_FAST_MAX]; /* the ints 0..5 */
+
+static int
+make_orders(void)
+{
+    for (int n = 0; n < SELECT_FAST_MAX; n++) {
+        unsigned char p[SELECT_FAST_MAX];
+        for (int i = 0; i < n; i++) {
+            p[i] = (unsigned char)i;
+        }
+        Py_ssize_t k = 0;
+        for (;;) {
+            memcpy(g_orders[n][k++], p, (size_t)n);
+            int i = n - 2; /* the next permutation in lexicographic order */
+            while (i >= 0 && p[i] > p[i + 1]) {
+                i--;
+            }
+            if (i < 0) {
+                break;
+            }
+            int j = n - 1;
+            while (p[j] < p[i]) {
+                j--;
+            }
+            unsigned char t = p[i];
+            p[i] = p[j];
+            p[j] = t;
+            for (int a = i + 1, b = n - 1; a < b; a++, b--) {
+                t = p[a];
+                p[a] = p[b];
+                p[b] = t;
+            }
+        }
+        g_norders[n] = k;
+        if ((g_index[n] = PyLong_FromLong(n)) == NULL) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* 1 if *perms* (_select._PERMUTATIONS) is the table above, 0 if not, -1 on
+ * error. */
+static int
+same_orders(PyObject *perms)
+{
+    if (!PyList_Check(perms) || PyList_GET_SIZE(perms) != SELECT_FAST_MAX) {
+        return 0;
+    }
+    for (Py_ssize_t n = 0; n < SELECT_FAST_MAX; n++) {
+        PyObject *list = PyList_GET_ITEM(perms, n);
+        if (!PyList_Check(list) || PyList_GET_SIZE(list) != g_norders[n]) {
+            return 0;
+        }
+        for (Py_ssize_t k = 0; k < g_norders[n]; k++) {
+            PyObject *order = PyList_GET_ITEM(list, k);
+            if (!PyTuple_Check(order) || PyTuple_GET_SIZE(order) != n) {
+                return 0;
+            }
+            for (Py_ssize_t i = 0; i < n; i++) {
+                long v = PyLong_AsLong(PyTuple_GET_ITEM(order, i));
+                if (v == -1 && PyErr_Occurred()) {
+                    return -1;
+                }
+                if (v != g_orders[n][k][i]) {
+                    return 0;
+                }
+            }
+        }
+    }
+    return 1;
+}
 
 /* select's random source, splitmix64: seeded by _select._rng.seed() (through
  * _seed), so that a seeded run replays its choices on both paths. */
@@ -2004,22 +2084,52 @@ chancore_seed(PyObject *Py_UNUSED(module), PyObject *seed)
 #endif
     Py_RETURN_NONE;
 }
-static PyObject *g_select_py;  /* _select's Python select */
 
-/* (Reusing the last Selected once its caller dropped it, as zip() reuses
- * its tuple, saves a third of a select's time, but it would keep the last
- * received value alive until the next select.) */
+/* -- Selected, made and freed cheaply ------------------------------------------
+ * A select's result is a Selected (a NamedTuple: a tuple subclass with no
+ * __dict__ or __weakref__), and the generic allocator and subtype_dealloc
+ * were a third of a fast select's instructions.  When the class has that
+ * plain layout (selected_is_plain), _setup_select gives it selected_dealloc,
+ * what tuple's dealloc does plus the type's reference, and new_selected
+ * allocates with PyObject_GC_NewVar.  A subclass keeps subtype_dealloc,
+ * which calls selected_dealloc as its base's; a finalizer assigned to the
+ * class later still runs.  Otherwise the class keeps its own slots. */
+
+static int g_selected_fast; /* set by _setup_select before any select runs */
+
+static int
+selected_is_plain(PyTypeObject *type)
+{
+    return (type->tp_flags & Py_TPFLAGS_HEAPTYPE) && (type->tp_flags & Py_TPFLAGS_HAVE_GC) &&
+           type->tp_base == &PyTuple_Type && type->tp_basicsize == PyTuple_Type.tp_basicsize &&
+           type->tp_itemsize == PyTuple_Type.tp_itemsize && type->tp_dictoffset == 0 &&
+           type->tp_weaklistoffset == 0 && type->tp_free == PyObject_GC_Del && type->tp_del == NULL;
+}
+
+static void
+selected_dealloc(PyObject *op)
+{
+    PyTypeObject *type = Py_TYPE(op);
+    if (type->tp_finalize != NULL && PyObject_CallFinalizerFromDealloc(op) < 0) {
+        return; /* resurrected */
+    }
+    PyObject_GC_UnTrack(op);
+    Py_TRASHCAN_BEGIN(op, selected_dealloc)
+    for (Py_ssize_t i = Py_SIZE(op); --i >= 0;) {
+        Py_XDECREF(PyTuple_GET_ITEM(op, i));
+    }
+    type->tp_free(op);
+    Py_DECREF(type); /* a heap type's instance holds a reference to it */
+    Py_TRASHCAN_END
+}
+
 static PyObject *
 new_selected(Py_ssize_t index, PyObject *value, int ok)
 {
-    PyObject *i = PyLong_FromSsize_t(index);
-    if (i == NULL) {
-        return NULL;
-    }
     PyTypeObject *type = (PyTypeObject *)g_selected;
-    PyObject *sel = type->tp_alloc(type, 3);
+    PyObject *sel = g_selected_fast ? (PyObject *)PyObject_GC_NewVar(PyTupleObject, type, 3)
+                                    : type->tp_alloc(type, 3);
     if (sel == NULL) {
-        Py_DECREF(i);
         return NULL;
     }
 #if PY_VERSION_HEX >= 0x030E0000
@@ -2027,9 +2137,12 @@ new_selected(Py_ssize_t index, PyObject *value, int ok)
      * which would make hash(sel) 0 (as tuple.__new__ does, reset it) */
     ((PyTupleObject *)sel)->ob_hash = -1;
 #endif
-    PyTuple_SET_ITEM(sel, 0, i);
+    PyTuple_SET_ITEM(sel, 0, Py_NewRef(g_index[index]));
     PyTuple_SET_ITEM(sel, 1, Py_NewRef(value));
     PyTuple_SET_ITEM(sel, 2, Py_NewRef(ok ? Py_True : Py_False));
+    if (g_selected_fast) {
+        PyObject_GC_Track(sel);
+    }
     return sel;
 }
 
@@ -2044,7 +2157,7 @@ chancore_select(PyObject *Py_UNUSED(module), PyObject *const *args, size_t nargs
     if (kwnames != NULL && (PyTuple_GET_SIZE(kwnames) != 1 || args[count] != Py_None)) {
         goto general; /* a timeout (or a wrong keyword: the general path says so) */
     }
-    if (count == 0 || count >= PyList_GET_SIZE(g_perms)) {
+    if (count == 0 || count >= SELECT_FAST_MAX) {
         goto general;
     }
     for (Py_ssize_t i = 0; i < count; i++) {
@@ -2067,14 +2180,9 @@ chancore_select(PyObject *Py_UNUSED(module), PyObject *const *args, size_t nargs
     if (scoped) {
         goto general;
     }
-    PyObject *perms = PyList_GET_ITEM(g_perms, count);
-    Py_ssize_t pick = (Py_ssize_t)(rng_next() % (uint64_t)PyList_GET_SIZE(perms));
-    PyObject *order = PyList_GET_ITEM(perms, pick);
-    for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(order); k++) {
-        Py_ssize_t i = PyLong_AsSsize_t(PyTuple_GET_ITEM(order, k));
-        if (i == -1 && PyErr_Occurred()) {
-            return NULL;
-        }
+    const unsigned char *order = g_orders[count][rng_next() % (uint64_t)g_norders[count]];
+    for (Py_ssize_t k = 0; k < count; k++) {
+        Py_ssize_t i = order[k];
         if (args[i] == Py_None) {
             continue;
         }
@@ -2107,27 +2215,31 @@ chancore_setup_select(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssi
         return NULL;
     }
     if (!PyType_Check(args[0]) || !PyType_IsSubtype((PyTypeObject *)args[0], &ChanType) ||
-        !PyType_Check(args[1]) || !PyType_IsSubtype((PyTypeObject *)args[1], &PyTuple_Type) ||
-        !PyList_Check(args[2])) {
+        !PyType_Check(args[1]) || !PyType_IsSubtype((PyTypeObject *)args[1], &PyTuple_Type)) {
         PyErr_SetString(PyExc_TypeError, "_setup_select(): bad arguments");
         return NULL;
     }
-    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(args[2]); i++) {
-        PyObject *perms = PyList_GET_ITEM(args[2], i);
-        if (!PyList_Check(perms)) {
-            PyErr_SetString(PyExc_TypeError, "_setup_select(): permutations must be lists of tuples");
-            return NULL;
+    int same = same_orders(args[2]);
+    if (same <= 0) {
+        if (same == 0) {
+            PyErr_SetString(PyExc_ValueError,
+                            "_setup_select(): the permutations differ from the core's visiting orders");
         }
-        for (Py_ssize_t j = 0; j < PyList_GET_SIZE(perms); j++) {
-            if (!PyTuple_Check(PyList_GET_ITEM(perms, j))) {
-                PyErr_SetString(PyExc_TypeError, "_setup_select(): permutations must be lists of tuples");
-                return NULL;
-            }
-        }
+        return NULL;
     }
-    PyObject **slots[] = {&g_chan_class, &g_selected, &g_perms, &g_select_py};
+    PyTypeObject *selected = (PyTypeObject *)args[1];
+    if (selected->tp_dealloc == selected_dealloc || selected_is_plain(selected)) {
+        selected->tp_dealloc = selected_dealloc;
+        g_selected_fast = 1;
+    }
+    else {
+        g_selected_fast = 0;
+    }
+    PyObject **slots[] = {&g_chan_class, &g_selected, NULL, &g_select_py};
     for (Py_ssize_t i = 0; i < nargs; i++) {
-        Py_XSETREF(*slots[i], Py_NewRef(args[i]));
+        if (slots[i] != NULL) {
+            Py_XSETREF(*slots[i], Py_NewRef(args[i]));
+        }
     }
     Py_RETURN_NONE;
 }
@@ -2174,7 +2286,8 @@ PyInit__chancore(void)
             return NULL;
         }
     }
-    if (PyType_Ready(&LockType) < 0 || PyType_Ready(&ChanType) < 0 || PyType_Ready(&AwaitType) < 0) {
+    if (PyType_Ready(&LockType) < 0 || PyType_Ready(&ChanType) < 0 || PyType_Ready(&AwaitType) < 0 ||
+        make_orders() < 0) {
         return NULL;
     }
     PyObject *m = PyModule_Create(&chancore_module);
