@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -9,6 +11,13 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from threadline import Channel, ChannelClosed
+
+
+def run_python(code: str, *, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run *code* with ``python -c`` in a fresh interpreter; its output as text."""
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout, check=False
+    )
 
 
 class Worker(threading.Thread):

@@ -27,6 +27,7 @@ import pytest
 from hypothesis import given, settings
 
 import threadline as tl
+from tests.helpers import run_python
 from threadline import _channel, _select
 from threadline._core._waiter import Waiter
 from threadline._errors import ChannelClosed
@@ -403,9 +404,7 @@ def test_a_deep_chain_of_selected_is_freed_without_overflowing_the_stack() -> No
         "del s\n"
         "print('freed')\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
-    )
+    done = run_python(code, timeout=120)
     assert (done.returncode, done.stdout.strip()) == (0, "freed"), done.stderr[-2000:]
 
 
@@ -494,7 +493,5 @@ def test_a_finalizer_given_to_selected_itself_runs_when_the_core_frees_one() -> 
         "tl.select(None, ch)\n"
         "print('done')\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
-    )
+    done = run_python(code)
     assert done.stdout.split("\n")[:2] == ["finalized 1", "done"], done.stderr[-2000:]

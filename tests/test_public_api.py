@@ -1,12 +1,11 @@
 from __future__ import annotations
 
-import subprocess
-import sys
 import types
 
 import pytest
 
 import threadline as tl
+from tests.helpers import run_python
 
 
 def test_all_matches_public_names() -> None:
@@ -47,9 +46,7 @@ def test_importing_threadline_loads_neither_asyncio_nor_the_parallel_machinery()
         "assert tl.pmap.__module__ == 'threadline' and 'pmap' in dir(tl)\n"
         "print('concurrent.futures' in sys.modules)\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
-    )
+    done = run_python(code)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split("\n")[:2] == ["[]", "True"]
 

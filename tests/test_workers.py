@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -13,6 +12,7 @@ from collections.abc import Callable
 
 import pytest
 
+from tests.helpers import run_python
 from threadline._core import _workers
 from threadline._sync import WaitGroup
 from threadline._tasks import TaskGroup
@@ -176,9 +176,7 @@ def test_idle_pool_does_not_delay_interpreter_exit() -> None:
         "print('ok')\n"
     )
     start = time.monotonic()
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=False
-    )
+    done = run_python(code, timeout=30)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ok"
     assert time.monotonic() - start < _workers.IDLE_SECONDS / 2

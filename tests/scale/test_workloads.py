@@ -4,13 +4,12 @@ one needs Flask only when it is used."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import threading
 from typing import Any
 
 import pytest
 
+from tests.helpers import run_python
 from threadline._cli import main
 from threadline.scale import workloads
 
@@ -95,18 +94,14 @@ def test_the_workloads_import_without_flask() -> None:
         "except ImportError as exc:\n"
         "    print(exc)\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, check=False, timeout=60
-    )
+    done = run_python(script)
     assert done.returncode == 0, done.stderr
     assert done.stdout == ("the web_request workload needs Flask: pip install 'threadline[web]'\n")
 
 
 def test_importing_the_workloads_does_not_import_flask() -> None:
     script = "import sys; import threadline.scale.workloads; print('flask' in sys.modules)"
-    done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, check=False, timeout=60
-    )
+    done = run_python(script)
     assert done.stdout == "False\n", done.stderr
 
 
