@@ -132,8 +132,21 @@ def run_schedule(
     d = Detector(races.append, use_c=use_c)
     objects: list[Any] = [Box(), Box(), [0]]
     locks = [object(), object(), object()]
+    # An object handed over (stored, fetched, carried) but never accessed
+    # has a hand-off clock and no shadow, so nothing forgets the clock when
+    # it dies, and a new object that the allocator puts under its id may
+    # be fetched with it (docs/race.md: harmless, it orders nothing of the
+    # new object's). Whether the id is reused depends on the path's own
+    # allocations, so such objects are kept alive rather than killed.
+    accessed: set[int] = set()
+    handed_only: set[int] = set()
+    graveyard: list[Any] = []
     for thread, op, a, b in schedule:
         if op == "kill":
+            if a in handed_only:
+                graveyard.append(objects[a])
+            accessed.discard(a)
+            handed_only.discard(a)
 
             def replace(a: int = a) -> None:
                 old = objects[a]
@@ -143,6 +156,12 @@ def run_schedule(
 
             replace()
             continue
+        if op in ("read", "write", "atomic", "fetch"):
+            touched = a if op != "fetch" else (a + 1) % 3  # (a fetch reads its holder)
+            accessed.add(touched)
+            handed_only.discard(touched)
+        if op in ("store", "fetch", "carry") and a not in accessed:
+            handed_only.add(a)
         if op in ("acquire", "release"):
             method = d.acquire if op == "acquire" else d.release
             workers.run(thread, lambda m=method, lock=locks[a]: m(lock))
