@@ -180,3 +180,37 @@ def test_idle_pool_does_not_delay_interpreter_exit() -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ok"
     assert time.monotonic() - start < _workers.IDLE_SECONDS / 2
+
+
+def test_a_worker_that_finds_the_queue_emptied_under_it_goes_idle() -> None:
+    """Regression (found under ThreadSanitizer, 3.13t): a finishing worker
+    saw ``_pending`` non-empty under the lock, another worker popped the
+    job without the lock, and the pop raised IndexError, which killed the
+    worker thread and left it counted as active.  Here the check is made to
+    say "non-empty" once, as that other worker's pop would leave it."""
+    code = """if 1:
+        import collections, sys, threading, time
+        from threadline._core import _workers
+        import threadline as tl
+
+        class Emptied(collections.deque):
+            lied = False
+            def __bool__(self):
+                if not Emptied.lied and sys._getframe(1).f_code.co_name == "_work":
+                    Emptied.lied = True
+                    return True
+                return len(self) > 0
+
+        _workers._pending = Emptied()
+        errors = []
+        threading.excepthook = lambda args: errors.append(args.exc_type.__name__)
+        with tl.TaskGroup() as tg:
+            task = tg.go(lambda: 42)
+        deadline = time.monotonic() + 10
+        while _workers.idle_count() == 0 and time.monotonic() < deadline:
+            time.sleep(0.001)
+        print(task.result(), errors, _workers.idle_count(), _workers._active)
+    """
+    done = run_python(code, timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["42", "[]", "1", "0"]

@@ -145,12 +145,14 @@ def _work(job: Job | None) -> None:
             _taken += 1  # a progress hint for the monitor; a lost update is harmless
             continue
         with _lock:
-            if _pending:
+            try:  # (not "if _pending:": a worker pops without the lock)
                 job = _pending.popleft()
+            except IndexError:
+                _active -= 1
+                _idle.append(worker)
+            else:
                 _taken += 1
                 continue
-            _active -= 1
-            _idle.append(worker)
         thread.name = IDLE_NAME
         if not worker._ready.acquire(timeout=IDLE_SECONDS):
             with _lock:
