@@ -7,6 +7,7 @@ which every blocking wait inside a scope joins for as long as it sleeps.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Callable
@@ -695,3 +696,48 @@ def test_a_task_scope_made_cheaply_matches_a_plain_scope() -> None:
         assert getattr(cheap, name) == getattr(plain, name), name
     assert cheap._lock is not plain._lock
     assert not cheap._lock.locked()
+
+
+class _SetThenInterrupted:
+    """``_current`` whose first ``set()`` is followed by a Ctrl-C, as if one
+    landed just as the call returned."""
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+        self.armed = True
+
+    def get(self) -> Any:
+        return self.real.get()
+
+    def set(self, value: Any) -> Any:
+        token = self.real.set(value)
+        if self.armed:
+            self.armed = False
+            raise KeyboardInterrupt
+        return token
+
+    def reset(self, token: Any) -> None:
+        self.real.reset(token)
+
+
+@pytest.mark.parametrize("nested", [False, True])
+def test_ctrl_c_while_a_scope_is_entered_leaves_no_scope_current(
+    nested: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression (the Ctrl-C storm left one current): an interrupt just
+    after ``__enter__`` made the scope current, before the ``with`` block
+    began, left it current for good, since no ``__exit__`` runs; every later
+    operation in the thread then ran under a scope nobody had entered."""
+    from threadline._core import _scope  # noqa: PLC0415
+
+    real = _scope._current
+    with CancelScope() if nested else contextlib.nullcontext() as outer:
+        monkeypatch.setattr(_scope, "_current", _SetThenInterrupted(real))
+        inner = CancelScope()
+        with pytest.raises(KeyboardInterrupt), inner:
+            pytest.fail("the block ran")
+        monkeypatch.setattr(_scope, "_current", real)
+        assert real.get() is outer
+        if outer is not None:
+            assert not outer._children, "the scope that never began is still a child"
+    assert real.get() is None

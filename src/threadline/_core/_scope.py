@@ -146,9 +146,16 @@ class CancelScope(NoCopy):
     def __enter__(self) -> CancelScope:
         if self._state != "new":
             raise RuntimeError("a CancelScope can be entered only once")
-        self._attach(_current.get())
-        self._token = _current.set(self)
-        self._state = "entered"
+        parent = _current.get()
+        try:
+            self._attach(parent)
+            self._token = _current.set(self)
+            self._state = "entered"
+        except BaseException:  # an interrupt cut it short: no __exit__ will run
+            if _current.get() is self:
+                _current.set(parent)
+            self._detach()
+            raise
         return self
 
     def __exit__(
