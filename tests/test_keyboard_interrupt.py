@@ -24,6 +24,7 @@ import pytest
 
 import threadline as tl
 from threadline._core._locks import SafeLock
+from threadline._core._scope import _current
 from threadline._tasks import Task, TaskGroup
 
 HANG = 10.0  # generous guard: a wait this long means something is stuck
@@ -472,6 +473,10 @@ def test_ctrl_c_storm_never_leaks_a_lock(workload: str) -> None:
 
     interrupts = 0
     helper = threading.Thread(target=storm, name="ctrl-c-storm", daemon=True)
+    # An interrupt at the very start of a scope's __exit__ (a Python
+    # function: signals are checked on entry) leaves that scope current in
+    # this thread (see docs/design.md); the other tests must not inherit it.
+    scope_token = _current.set(None)
     # No collections meanwhile: a Ctrl-C inside a gc callback (hypothesis
     # installs one) is "ignored" and reported as unraisable, not raised here.
     gc.disable()
@@ -493,6 +498,7 @@ def test_ctrl_c_storm_never_leaks_a_lock(workload: str) -> None:
     finally:
         armed[0] = False
         gc.enable()
+        _current.reset(scope_token)
         stop.set()
         helper.join(HANG)
         if partner is not None:
@@ -684,3 +690,96 @@ def test_ctrl_c_in_a_partners_fire_keeps_the_partner_reachable(
     partner.join(HANG)
     assert not partner.is_alive(), "the partner could not be woken"
     assert outcome == expected
+
+
+@pytest.mark.parametrize("op", ["send", "recv", "recv-buffered", "select"])
+def test_ctrl_c_in_a_partners_fire_after_it_took_effect_loses_no_value(
+    op: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression (an outside Ctrl-C storm lost a few values in a thousand
+    interrupts): an interrupt in a parked partner's ``fire`` after it had
+    taken effect (the partner woken, its operation done) made the receive
+    that fired it raise with nothing put back, so the sender's value was
+    lost.  The partner's operation stands; the value is received later."""
+    from threadline._core._waiter import Waiter  # noqa: PLC0415
+
+    ch: tl.Channel[str] = tl.Channel(1 if op == "recv-buffered" else 0)
+    outcome: list[str] = []
+
+    def receive() -> None:
+        outcome.append(ch.recv(timeout=HANG))
+
+    def send() -> None:
+        ch.send("S", timeout=HANG)
+        outcome.append("sent")
+
+    if op == "recv-buffered":
+        ch.send("first")
+    parked_in = ch._recvq if op == "send" else ch._sendq
+    partner = threading.Thread(target=receive if op == "send" else send)
+    partner.start()
+    wait_until(lambda: len(parked_in) == 1, "the partner parks")
+
+    original = Waiter.fire
+    target = parked_in[0].waiter
+
+    def interrupted_after(self: Waiter, *args: Any) -> bool:
+        won = original(self, *args)
+        if self is target:
+            monkeypatch.setattr(Waiter, "fire", original)
+            raise KeyboardInterrupt  # after the fire took effect
+        return won
+
+    monkeypatch.setattr(Waiter, "fire", interrupted_after)
+    with pytest.raises(KeyboardInterrupt):
+        if op == "send":
+            ch.send("V")
+        elif op == "select":
+            tl.select(ch, None)
+        else:
+            ch.recv()
+    partner.join(HANG)
+    assert not partner.is_alive()
+    if op == "send":
+        assert outcome == ["V"], "the value was delivered: the send stands"
+    else:
+        assert outcome == ["sent"], "the partner's send stands"
+        if op == "recv-buffered":
+            assert ch.recv(timeout=HANG) == "first"  # back at the head
+        assert ch.recv(timeout=HANG) == "S", "the sender's value was lost"
+    assert len(ch) == 0
+
+
+@pytest.mark.parametrize("op", ["recv", "select"])
+def test_ctrl_c_as_a_parked_receive_settles_puts_the_value_back(
+    op: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression (the same storm): a receive that parked, was handed a
+    value and was then interrupted while it settled (outside its ``try``)
+    lost the value.  It now goes back to the channel."""
+    from threadline import _select  # noqa: PLC0415
+
+    ch: tl.Channel[str] = tl.Channel(0)
+    owner, name = (_select, "_result") if op == "select" else (type(ch), "_settle")
+    original = getattr(owner, name)
+
+    def interrupted(*args: Any) -> Any:
+        monkeypatch.setattr(owner, name, original)
+        raise KeyboardInterrupt  # as if it landed on entry
+
+    monkeypatch.setattr(owner, name, interrupted)
+
+    def send() -> None:
+        wait_until(lambda: len(ch._recvq) == 1, "the receive parks")
+        ch.send("V", timeout=HANG)
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    with pytest.raises(KeyboardInterrupt):
+        if op == "select":
+            tl.select(ch, None, timeout=HANG)
+        else:
+            ch.recv(timeout=HANG)
+    sender.join(HANG)
+    assert not sender.is_alive()
+    assert ch.try_recv() == ("V", True), "the value received was lost"

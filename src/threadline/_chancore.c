@@ -36,9 +36,11 @@
  *   * Ctrl-C: signal handlers run only when Python code runs.  With the
  *     inline lock, the only Python code run while it is held is a waiter's
  *     ``fire``; if that raises, the operation puts back any value it had
- *     taken, and the partner's entry if its waiter did not fire
- *     (pop_fired), and releases the lock before the error propagates;
- *     close wakes every parked owner through _channel._wake_closed.
+ *     taken, and the partner's entry if its waiter did not fire, or, if
+ *     the fire took effect, keeps the partner's operation done, a
+ *     sender's value going into the ring (settle_cut_fire), and releases
+ *     the lock before the error propagates; close wakes every parked owner
+ *     through _channel._wake_closed.
  *   * ``len`` and the ``_buf`` getter and setter (a deque snapshot; the
  *     race detector replaces the contents under ``_lock``) take the lock
  *     too (it is re-entrant).
@@ -99,7 +101,7 @@ static PyObject *g_wake_closed;    /* _channel._wake_closed */
 
 static PyObject *s_acquire, *s_release, *s_popleft, *s_waiter, *s_case, *s_value, *s_fire,
     *s_send_wait, *s_recv_wait, *s_next_wait, *s_unrecv, *s_timeout, *s_recv_what,
-    *s_recv_instead, *s_clear, *s_arecv, *s_throw, *s_close, *s_fired, *s_appendleft;
+    *s_recv_instead, *s_clear, *s_arecv, *s_throw, *s_close, *s_fired, *s_appendleft, *s_ok;
 
 /* ------------------------------------------------------------------------ */
 /* Lock                                                                     */
@@ -684,11 +686,32 @@ fire_entry(PyObject *entry, PyObject *value, int ok)
     return won;
 }
 
-/* The pending error came from an entry's fire: put the entry back at the
- * head of *queue*, unless its waiter fired after all, so that its owner
- * stays reachable (by a partner, or close). */
+/* Did *entry*'s case complete (its waiter fired with that case, ok)?
+ * 1 yes, 0 no, -1 error.  Under the channel lock that case can only have
+ * been completed by the partner that popped the entry. */
+static int
+took_effect(PyObject *waiter, PyObject *entry)
+{
+    PyObject *fired_case = PyObject_GetAttr(waiter, s_case);
+    PyObject *own_case = fired_case == NULL ? NULL : PyObject_GetAttr(entry, s_case);
+    PyObject *ok = own_case == NULL ? NULL : PyObject_GetAttr(waiter, s_ok);
+    int same = ok == NULL ? -1 : PyObject_RichCompareBool(fired_case, own_case, Py_EQ);
+    int result = same <= 0 ? same : PyObject_IsTrue(ok);
+    Py_XDECREF(ok);
+    Py_XDECREF(own_case);
+    Py_XDECREF(fired_case);
+    return result;
+}
+
+/* The pending error came from an entry's fire.  If the waiter did not
+ * fire, the entry goes back at the head of *queue*, so that its owner
+ * stays reachable (by a partner, or close).  If the fire took effect
+ * before the error (an interrupt after the partner was woken), the
+ * partner's operation stands: with *into* (a receive, which must not
+ * lose it), the partner's value goes into that ring, at its head if
+ * *at_head*.  The pending error is kept. */
 static void
-requeue_unfired(PyObject *queue, PyObject *entry)
+settle_cut_fire(PyObject *queue, PyObject *entry, ChanObject *into, int at_head)
 {
     PyObject *type, *exc, *tb;
     PyErr_Fetch(&type, &exc, &tb);
@@ -699,6 +722,13 @@ requeue_unfired(PyObject *queue, PyObject *entry)
         PyObject *r = PyObject_CallMethodOneArg(queue, s_appendleft, entry);
         Py_XDECREF(r);
     }
+    else if (done == 1 && into != NULL && took_effect(waiter, entry) == 1) {
+        PyObject *moved = PyObject_GetAttr(entry, s_value);
+        if (moved != NULL) {
+            (void)(at_head ? ring_push_left(into, moved) : ring_push(into, moved));
+            Py_DECREF(moved);
+        }
+    }
     Py_XDECREF(fired);
     Py_XDECREF(waiter);
     PyErr_Clear(); /* the first error is the one to report */
@@ -707,10 +737,10 @@ requeue_unfired(PyObject *queue, PyObject *entry)
 
 /* Pop entries off *queue* until one's waiter takes *value* (its case
  * completes): that entry (a new reference); NULL with no error if none was
- * live; NULL with the error, the entry put back (requeue_unfired), if a
- * fire was cut short.  Lock held. */
+ * live; NULL with the error if a fire was cut short (settle_cut_fire,
+ * with *into* and *at_head*).  Lock held. */
 static PyObject *
-pop_fired(PyObject *queue, PyObject *value)
+pop_fired(PyObject *queue, PyObject *value, ChanObject *into, int at_head)
 {
     while (qlen(queue) > 0) {
         PyObject *entry = PyObject_CallMethodNoArgs(queue, s_popleft);
@@ -722,7 +752,7 @@ pop_fired(PyObject *queue, PyObject *value)
             return entry;
         }
         if (won < 0) {
-            requeue_unfired(queue, entry);
+            settle_cut_fire(queue, entry, into, at_head);
             Py_DECREF(entry);
             return NULL;
         }
@@ -741,7 +771,7 @@ send_locked(ChanObject *self, PyObject *value)
         return -1;
     }
     if (qlen(self->recvq) > 0) {
-        PyObject *entry = pop_fired(self->recvq, value);
+        PyObject *entry = pop_fired(self->recvq, value, NULL, 0);
         if (entry != NULL) {
             Py_DECREF(entry);
             return 1;
@@ -767,7 +797,9 @@ recv_locked(ChanObject *self)
         /* Room made: move the first live sender in.  (The ring can hold
          * more than the capacity after _unrecv; then there is no room.) */
         if (self->len < self->cap && qlen(self->sendq) > 0) {
-            PyObject *entry = pop_fired(self->sendq, Py_None);
+            /* (cut short after the sender's fire took effect: its value
+             * is in the ring, behind the one that goes back below) */
+            PyObject *entry = pop_fired(self->sendq, Py_None, self, 0);
             int failed = entry == NULL && PyErr_Occurred();
             if (entry != NULL) {
                 PyObject *moved = PyObject_GetAttr(entry, s_value);
@@ -789,7 +821,9 @@ recv_locked(ChanObject *self)
         return value;
     }
     if (qlen(self->sendq) > 0) { /* unbuffered: take straight from a parked sender */
-        PyObject *entry = pop_fired(self->sendq, Py_None);
+        /* (cut short after the sender's fire took effect: its value is
+         * owed to the next receiver, at the ring's head) */
+        PyObject *entry = pop_fired(self->sendq, Py_None, self, 1);
         if (entry != NULL) {
             PyObject *value = PyObject_GetAttr(entry, s_value);
             Py_DECREF(entry);
@@ -1081,7 +1115,7 @@ Chan_unrecv(ChanObject *self, PyObject *value)
         return NULL;
     }
     if (qlen(self->recvq) > 0) {
-        PyObject *entry = pop_fired(self->recvq, value);
+        PyObject *entry = pop_fired(self->recvq, value, NULL, 0);
         if (entry != NULL) {
             Py_DECREF(entry);
             goto done;
@@ -2279,7 +2313,7 @@ PyInit__chancore(void)
         {&s_next_wait, "_next_wait"}, {&s_unrecv, "_unrecv"},         {&s_timeout, "timeout"},
         {&s_recv_what, "Channel.recv()"}, {&s_recv_instead, "await ch.arecv()"}, {&s_clear, "clear"},
         {&s_arecv, "_arecv"}, {&s_throw, "throw"}, {&s_close, "close"},
-        {&s_fired, "fired"}, {&s_appendleft, "appendleft"},
+        {&s_fired, "fired"}, {&s_appendleft, "appendleft"}, {&s_ok, "ok"},
     };
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         if (*names[i].slot == NULL && (*names[i].slot = PyUnicode_InternFromString(names[i].text)) == NULL) {

@@ -17,8 +17,10 @@ A partner completes a parked operation while holding ``_lock`` by firing
 its waiter (a leaf lock, see ``_core._waiter``); the value moves in the same
 critical section, so an operation either happens whole or not at all.  An
 interrupt that cuts a ``fire`` short before it took effect puts the entry
-back (``_pop_fired``), and ``close`` wakes every parked owner even when
-interrupted (``_wake_closed``): no owner is left unqueued and unfired.
+back (``_pop_fired``); one after it took effect leaves the partner's
+operation done, and a receive that fired a sender keeps the sender's value
+in the buffer; ``close`` wakes every parked owner even when interrupted
+(``_wake_closed``): no owner is left unqueued and unfired.
 Lock order: several channels are locked only by ``select``, in ``id()``
 order (see ``_select``); a waiter's lock may be taken under a channel lock,
 never the other way round; scope locks are never held with a channel lock.
@@ -47,7 +49,7 @@ import math
 import operator
 import os
 from collections import deque
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, Final, Generic, Self, TypeVar
 
 from ._core._aio import running_loop
@@ -78,19 +80,26 @@ class _Entry:
         self.value = value
 
 
-def _pop_fired(queue: deque[_Entry], value: Any) -> _Entry | None:
+def _pop_fired(
+    queue: deque[_Entry], value: Any, taken: Callable[[Any], object] | None = None
+) -> _Entry | None:
     """Pop entries off *queue* until one's waiter takes *value* (its case
     completes): that entry, or None if none was live.  An interrupt that
     cuts a ``fire`` short before it took effect puts the entry back at the
-    head, so that its owner stays reachable (by a partner, or ``close``).
-    Lock held."""
+    head, so that its owner stays reachable (by a partner, or ``close``);
+    one that comes after it took effect leaves the partner's operation
+    done, and hands the partner's value to *taken* (a receive's, which
+    must not lose it).  Lock held."""
     while queue:
         entry = queue.popleft()
         try:
             won = entry.waiter.fire(entry.case, value, True)
         except BaseException:
-            if not entry.waiter.fired:
+            waiter = entry.waiter
+            if not waiter.fired:
                 queue.appendleft(entry)
+            elif taken is not None and waiter.case == entry.case and waiter.ok:
+                taken(entry.value)  # (only this popper could complete this case)
             raise
         if won:
             return entry
@@ -285,11 +294,12 @@ class _ChannelBase(NoCopy, Generic[T]):
                 entry = _Entry(Waiter(), 0, None)
                 self._recvq.append(entry)
             park(entry.waiter, seconds, what=what, instead=instead)
+            # (in the try: an interrupt here puts the value received back)
+            return self._settle(self._recvq, entry.waiter, entry, _RECV_CLOSED)  # type: ignore[no-any-return]
         except BaseException:
             if entry is not None:
                 self._abandon_recv(entry.waiter, entry)
             raise
-        return self._settle(self._recvq, entry.waiter, entry, _RECV_CLOSED)  # type: ignore[no-any-return]
 
     def arecv(self, *, timeout: float | None = None) -> Coroutine[Any, Any, T]:
         """``recv`` for coroutines: ``await ch.arecv()`` suspends the task
@@ -317,6 +327,8 @@ class _ChannelBase(NoCopy, Generic[T]):
             self._recvq.append(entry)
             lock.release()
             await apark(entry.waiter, seconds)
+            # (in the try: an interrupt here puts the value received back)
+            return self._settle(self._recvq, entry.waiter, entry, _RECV_CLOSED)  # type: ignore[no-any-return]
         except BaseException:
             if entry is not None:
                 try:
@@ -327,7 +339,6 @@ class _ChannelBase(NoCopy, Generic[T]):
             else:
                 self._interrupted(value)
             raise
-        return self._settle(self._recvq, entry.waiter, entry, _RECV_CLOSED)  # type: ignore[no-any-return]
 
     def _interrupted(self, value: Any) -> None:
         """An interrupt (Ctrl-C) cut a fast path short: give the lock back,
@@ -412,12 +423,14 @@ class PyChannel(_ChannelBase[T]):
         if buf:
             value: Any = _EMPTY
             try:
-                value = buf.popleft()
+                value = buf[0]  # (then popped: an interrupt after it finds value set)
+                buf.popleft()
                 # Room made: move the first live sender in.  (The buffer can
                 # hold more than its capacity after _unrecv; then there is no
-                # room.)
+                # room.)  An interrupt after its fire took effect still moves
+                # its value in, behind the one that goes back.
                 if sendq and len(buf) < self._capacity:
-                    entry = _pop_fired(sendq, None)
+                    entry = _pop_fired(sendq, None, buf.append)
                     if entry is not None:
                         buf.append(entry.value)
             except BaseException:  # an interrupt in fire: the value goes back
@@ -426,7 +439,9 @@ class PyChannel(_ChannelBase[T]):
                 raise
             return value
         if sendq:  # unbuffered: take straight from a parked sender
-            entry = _pop_fired(sendq, None)
+            # (cut short after its fire took effect: the value is owed to the
+            # next receiver, at the buffer's head, as _unrecv does)
+            entry = _pop_fired(sendq, None, buf.appendleft)
             if entry is not None:
                 return entry.value
         return _CLOSED if self._closed else _EMPTY
@@ -516,7 +531,8 @@ class PyChannel(_ChannelBase[T]):
             lock.acquire()
             buf = self._buf
             if buf and not self._sendq:
-                value = buf.popleft()
+                value = buf[0]  # (then popped: an interrupt after it finds value set)
+                buf.popleft()
                 lock.release()
                 return value  # type: ignore[no-any-return]
             if self._sendq:  # a parked sender
@@ -559,7 +575,8 @@ class PyChannel(_ChannelBase[T]):
             lock.acquire()
             buf = self._buf
             if buf and not self._sendq:
-                value = buf.popleft()
+                value = buf[0]  # (then popped: an interrupt after it finds value set)
+                buf.popleft()
                 lock.release()
                 return value  # type: ignore[no-any-return]
             if self._sendq:  # a parked sender

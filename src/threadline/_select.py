@@ -104,6 +104,9 @@ _AnyCase: TypeAlias = Channel[Any] | tuple[Channel[Any] | None, Any] | None
 
 # A parsed case: (index, channel, is_send, value).
 _Op = tuple[int, Channel[Any], bool, Any]
+# What a poll received, with its channel, kept until the caller has it.
+_Taken: TypeAlias = "list[tuple[Channel[Any], Any]]"
+_new_selected = tuple.__new__  # Selected(...) without its Python __new__
 
 
 def _parse(cases: tuple[object, ...]) -> list[_Op]:
@@ -134,8 +137,11 @@ def _order(count: int) -> tuple[int, ...] | list[int]:
     return order
 
 
-def _attempt_locked(op: _Op) -> Selected[Any] | None:
-    """Perform *op* if it can proceed now.  Its channel's lock is held."""
+def _attempt_locked(op: _Op, taken: _Taken) -> Selected[Any] | None:
+    """Perform *op* if it can proceed now.  Its channel's lock is held.  A
+    value received is also put in *taken* at once, so that an interrupt
+    before the caller has the result can give it back (a send cannot be
+    undone)."""
     index, channel, is_send, value = op
     if is_send:
         if channel._send_locked(value):
@@ -146,13 +152,8 @@ def _attempt_locked(op: _Op) -> Selected[Any] | None:
         return None
     if received is _CLOSED:
         return Selected(index, None, False)
-    return Selected(index, received, True)
-
-
-def _interrupted(channel: Channel[Any], received: Selected[Any] | None) -> None:
-    """An interrupt cut a poll short: the lock goes back to *channel*, and
-    so does the value a receive case had taken (a send cannot be undone)."""
-    channel._interrupted(received.value if received is not None and received.ok else _EMPTY)
+    taken.append((channel, received))
+    return _new_selected(Selected, (index, received, True))
 
 
 def _poll(ops: list[_Op]) -> Selected[Any] | None:
@@ -160,12 +161,13 @@ def _poll(ops: list[_Op]) -> Selected[Any] | None:
         op = ops[i]
         lock = op[1]._lock  # a bare acquire, guarded as in _core._locks
         done = None
+        taken: _Taken = []
         try:
             lock.acquire()
-            done = _attempt_locked(op)
+            done = _attempt_locked(op, taken)
             lock.release()
-        except BaseException:
-            _interrupted(op[1], None if op[2] else done)
+        except BaseException:  # the lock and the value taken, if any, go back
+            op[1]._interrupted(taken[0][1] if taken else _EMPTY)
             raise
         if done is not None:
             return done
@@ -176,20 +178,30 @@ def _poll_or_enqueue(ops: list[_Op], entries: list[_Entry] | None) -> Selected[A
     """With every channel locked: perform a ready case, or queue *entries*
     (one per case) on their channels (with no *entries*, just poll)."""
     channels = sorted({id(op[1]): op[1] for op in ops}.values(), key=id)
-    return _with_locks(channels, 0, ops, entries)
+    taken: _Taken = []
+    try:
+        return _with_locks(channels, 0, ops, entries, taken)
+    except BaseException:  # (the locks are free again here)
+        for channel, value in taken:
+            channel._unrecv(value)
+        raise
 
 
 def _with_locks(
-    channels: list[Channel[Any]], i: int, ops: list[_Op], entries: list[_Entry] | None
+    channels: list[Channel[Any]],
+    i: int,
+    ops: list[_Op],
+    entries: list[_Entry] | None,
+    taken: _Taken,
 ) -> Selected[Any] | None:
     # Nested ``with`` blocks, one per channel (``SafeLock``s): a Ctrl-C
     # landing anywhere leaves no lock taken but not yet due for release.
     if i < len(channels):
         with channels[i]._lock:
-            return _with_locks(channels, i + 1, ops, entries)
+            return _with_locks(channels, i + 1, ops, entries, taken)
     order = _order(len(ops))
     for k in order:
-        done = _attempt_locked(ops[k])
+        done = _attempt_locked(ops[k], taken)
         if done is not None:
             return done
     if entries is not None:
@@ -235,7 +247,6 @@ def _result(ops: list[_Op], waiter: Waiter) -> Selected[Any]:
 
 
 _FAST_MAX = len(_PERMUTATIONS)
-_new_selected = tuple.__new__
 
 
 def _fast_poll(cases: tuple[object, ...], count: int) -> Selected[Any] | None:
@@ -263,16 +274,19 @@ def _fast_poll(cases: tuple[object, ...], count: int) -> Selected[Any] | None:
             continue
         lock = channel._lock  # a bare acquire, guarded as in _core._locks
         done: Selected[Any] | None = None
+        taken: _Taken = []
         try:
             lock.acquire()
             buf = channel._buf
             if buf and not channel._sendq:
-                done = _new_selected(Selected, (i, buf.popleft(), True))
+                taken.append((channel, buf[0]))  # (then popped: see _attempt_locked)
+                buf.popleft()
+                done = _new_selected(Selected, (i, taken[0][1], True))
             else:
-                done = _attempt_locked((i, channel, False, None))
+                done = _attempt_locked((i, channel, False, None), taken)
             lock.release()
-        except BaseException:
-            _interrupted(channel, done)
+        except BaseException:  # the lock and the value taken, if any, go back
+            channel._interrupted(taken[0][1] if taken else _EMPTY)
             raise
         if done is not None:
             return done
@@ -383,11 +397,12 @@ def select(*cases: object, timeout: float | None = None) -> Selected[Any]:
         if done is not None:
             return done
         park(waiter, seconds, what="tl.select()", instead="await tl.aselect()")
+        # (in the try: an interrupt from here on gives a value received back)
+        _unpark(ops, entries, waiter)
+        return _result(ops, waiter)
     except BaseException:
         _abandon(ops, entries, waiter)
         raise
-    _unpark(ops, entries, waiter)
-    return _result(ops, waiter)
 
 
 _select_py = select  # the reference
@@ -458,11 +473,12 @@ async def aselect(*cases: object, timeout: float | None = None) -> Selected[Any]
         if done is not None:
             return done
         await apark(waiter, seconds)
+        # (in the try: an interrupt from here on gives a value received back)
+        _unpark(ops, entries, waiter)
+        return _result(ops, waiter)
     except BaseException:
         _abandon(ops, entries, waiter)
         raise
-    _unpark(ops, entries, waiter)
-    return _result(ops, waiter)
 
 
 @overload
