@@ -648,3 +648,19 @@ def test_a_child_forked_from_a_worker_thread_can_use_channels() -> None:
     t.start()
     t.join(10)
     assert status == [0]
+
+
+def test_a_channel_is_initialised_once() -> None:
+    """A second ``__init__`` would rewrite the capacity under the feet of
+    the threads using the channel (ThreadSanitizer saw it on the compiled
+    core) and, on the pure path, dropped the buffer and reopened a closed
+    channel: both paths refuse it and change nothing."""
+    ch: tl.Channel[int] = tl.Channel(2)
+    ch.send(1)
+    ch.close()
+    with pytest.raises(RuntimeError, match="initialised once"):
+        ch.__init__(5)  # type: ignore[misc]
+    assert ch.capacity == 2
+    assert len(ch) == 1
+    assert ch.closed
+    assert ch.recv() == 1

@@ -559,6 +559,7 @@ typedef struct {
     Py_ssize_t head;
     Py_ssize_t len;
     int closed; /* written under the lock; read unlocked only by the _closed getter */
+    int initialised; /* __init__ ran: set once, before the channel is shared */
 } ChanObject;
 
 static PyTypeObject ChanType;
@@ -1681,8 +1682,23 @@ Chan_init(ChanObject *self, PyObject *args, PyObject *kwds)
     else {
         cap = PY_SSIZE_T_MAX; /* math.inf */
     }
-    Py_SETREF(self->capacity, checked);
-    self->cap = cap;
+    /* Once only: a second __init__ would rewrite the capacity of a channel
+     * other threads may be using (the fields are read under its lock). */
+    int again;
+    Py_BEGIN_CRITICAL_SECTION(self);
+    again = self->initialised;
+    if (!again) {
+        self->initialised = 1;
+        Py_SETREF(self->capacity, checked);
+        self->cap = cap;
+    }
+    Py_END_CRITICAL_SECTION();
+    if (again) {
+        Py_DECREF(checked);
+        PyErr_SetString(PyExc_RuntimeError,
+                        "Channel.__init__() called again: a channel is initialised once");
+        return -1;
+    }
     return 0;
 }
 

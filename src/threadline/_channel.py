@@ -391,7 +391,10 @@ class PyChannel(_ChannelBase[T]):
     __slots__ = ("__weakref__", "_buf", "_capacity", "_closed", "_lock", "_recvq", "_sendq")
 
     def __init__(self, capacity: int | float = 0) -> None:
-        self._capacity = _check_capacity(capacity)
+        capacity = _check_capacity(capacity)
+        if getattr(self, "_lock", None) is not None:  # (as the compiled core)
+            raise RuntimeError("Channel.__init__() called again: a channel is initialised once")
+        self._capacity = capacity
         self._lock = SafeLock()
         self._buf: deque[T] = deque()
         self._sendq: deque[_Entry] = deque()
