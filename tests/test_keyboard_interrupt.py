@@ -17,12 +17,14 @@ import sys
 import textwrap
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
 import threadline as tl
+from threadline import _channel
 from threadline._core._locks import SafeLock
 from threadline._core._scope import _current
 from threadline._tasks import Task, TaskGroup
@@ -783,3 +785,60 @@ def test_ctrl_c_as_a_parked_receive_settles_puts_the_value_back(
     sender.join(HANG)
     assert not sender.is_alive()
     assert ch.try_recv() == ("V", True), "the value received was lost"
+
+
+class _InterruptedOnce(deque):  # type: ignore[type-arg]
+    """A wait queue whose next ``popleft()`` or ``clear()`` is followed by a
+    Ctrl-C, as if one landed just as that C call returned."""
+
+    armed = True
+
+    def _interrupt(self) -> None:
+        if self.armed:
+            self.armed = False
+            raise KeyboardInterrupt
+
+    def popleft(self) -> Any:
+        entry = super().popleft()
+        self._interrupt()
+        return entry
+
+    def clear(self) -> None:
+        super().clear()
+        self._interrupt()
+
+
+@pytest.mark.skipif(
+    not _channel.PURE, reason="the compiled core pops and clears with C calls: no gap there"
+)
+@pytest.mark.parametrize("op", ["send", "close"])
+def test_ctrl_c_just_after_a_parked_partner_is_unqueued_strands_nobody(op: str) -> None:
+    """Regression (the Ctrl-C storm on a free-threaded build, pure path): an
+    interrupt just as ``popleft()`` returned a parked receiver's entry,
+    before the ``try`` that fires it, or just after ``close()`` cleared the
+    queues, before it woke the entries, left the receiver parked with
+    nothing able to reach it."""
+    ch: tl.Channel[str] = tl.Channel(0)
+    outcome: list[str] = []
+
+    def receive() -> None:
+        try:
+            outcome.append(ch.recv(timeout=HANG))
+        except tl.ChannelClosed:
+            outcome.append("closed")
+
+    partner = threading.Thread(target=receive)
+    partner.start()
+    wait_until(lambda: len(ch._recvq) == 1, "the partner parks")
+    with ch._lock:
+        ch._recvq = _InterruptedOnce(ch._recvq)  # type: ignore[misc]
+    with pytest.raises(KeyboardInterrupt):
+        if op == "send":
+            ch.send("V")
+        else:
+            ch.close()
+    if op == "send":
+        ch.send("W", timeout=HANG)
+    partner.join(HANG)
+    assert not partner.is_alive(), "the partner could not be woken"
+    assert outcome == (["W"] if op == "send" else ["closed"])

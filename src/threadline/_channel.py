@@ -91,8 +91,9 @@ def _pop_fired(
     done, and hands the partner's value to *taken* (a receive's, which
     must not lose it).  Lock held."""
     while queue:
-        entry = queue.popleft()
+        entry = queue[0]  # popped in the try: an interrupt after the pop finds it
         try:
+            queue.popleft()
             won = entry.waiter.fire(entry.case, value, True)
         except BaseException:
             waiter = entry.waiter
@@ -558,14 +559,17 @@ class PyChannel(_ChannelBase[T]):
         then ``ChannelClosed``.  Parked senders and receivers are woken with
         ``ChannelClosed``.
         """
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-            parked = [*self._recvq, *self._sendq]
-            self._recvq.clear()
-            self._sendq.clear()
-        _wake_closed(parked)
+        parked: list[_Entry] = []
+        try:
+            with self._lock:
+                if self._closed:
+                    return
+                self._closed = True
+                parked = [*self._recvq, *self._sendq]
+                self._recvq.clear()
+                self._sendq.clear()
+        finally:  # (an interrupt after a clear() must not strand the parked)
+            _wake_closed(parked)
 
     # -- iteration ------------------------------------------------------------
 

@@ -475,7 +475,7 @@ def test_a_second_ctrl_c_kills_a_run_that_does_not_stop(tmp_path: Path) -> None:
     pids = tmp_path / "pids"
     pids.mkdir()
     args = ["tests.scale.units:deaf_to_ctrl_c", "--mode", "processes", "--workers", "2"]
-    proc = start([*args, "--duration", "1", "--warmup", "0.05"], pids)
+    proc = start([*args, "--duration", "3", "--warmup", "0.05"], pids)
     before = wait_for(proc, "processes, 1 worker(s)")
     os.killpg(proc.pid, signal.SIGINT)
     time.sleep(0.5)
