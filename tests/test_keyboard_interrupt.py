@@ -631,6 +631,18 @@ def test_ctrl_c_just_after_a_fast_receive_loses_no_value(op: str, thread: str) -
     assert list(ch._buf) == [7, 8], "the value taken is back at the head, in order"
 
 
+def _receiving_into(ch: tl.Channel[str], outcome: list[str]) -> Callable[[], None]:
+    """A partner's body: one receive, recording the value or "closed"."""
+
+    def receive() -> None:
+        try:
+            outcome.append(ch.recv(timeout=HANG))
+        except tl.ChannelClosed:
+            outcome.append("closed")
+
+    return receive
+
+
 @pytest.mark.parametrize("op", ["send", "recv", "recv-buffered", "close"])
 def test_ctrl_c_in_a_partners_fire_keeps_the_partner_reachable(
     op: str, monkeypatch: pytest.MonkeyPatch
@@ -644,11 +656,7 @@ def test_ctrl_c_in_a_partners_fire_keeps_the_partner_reachable(
     ch: tl.Channel[str] = tl.Channel(1 if op == "recv-buffered" else 0)
     outcome: list[str] = []
 
-    def receive() -> None:
-        try:
-            outcome.append(ch.recv(timeout=HANG))
-        except tl.ChannelClosed:
-            outcome.append("closed")
+    receive = _receiving_into(ch, outcome)
 
     def send() -> None:
         ch.send("S", timeout=HANG)
@@ -821,11 +829,7 @@ def test_ctrl_c_just_after_a_parked_partner_is_unqueued_strands_nobody(op: str) 
     ch: tl.Channel[str] = tl.Channel(0)
     outcome: list[str] = []
 
-    def receive() -> None:
-        try:
-            outcome.append(ch.recv(timeout=HANG))
-        except tl.ChannelClosed:
-            outcome.append("closed")
+    receive = _receiving_into(ch, outcome)
 
     partner = threading.Thread(target=receive)
     partner.start()
