@@ -156,6 +156,12 @@ def _attempt_locked(op: _Op, taken: _Taken) -> Selected[Any] | None:
     return _new_selected(Selected, (index, received, True))
 
 
+def _interrupted(channel: Channel[Any], taken: _Taken) -> None:
+    """An interrupt cut a poll short: the lock goes back to *channel*, and
+    so does the value a receive case had taken (a send cannot be undone)."""
+    channel._interrupted(taken[0][1] if taken else _EMPTY)
+
+
 def _poll(ops: list[_Op]) -> Selected[Any] | None:
     for i in _order(len(ops)):
         op = ops[i]
@@ -166,8 +172,8 @@ def _poll(ops: list[_Op]) -> Selected[Any] | None:
             lock.acquire()
             done = _attempt_locked(op, taken)
             lock.release()
-        except BaseException:  # the lock and the value taken, if any, go back
-            op[1]._interrupted(taken[0][1] if taken else _EMPTY)
+        except BaseException:
+            _interrupted(op[1], taken)
             raise
         if done is not None:
             return done
@@ -285,8 +291,8 @@ def _fast_poll(cases: tuple[object, ...], count: int) -> Selected[Any] | None:
             else:
                 done = _attempt_locked((i, channel, False, None), taken)
             lock.release()
-        except BaseException:  # the lock and the value taken, if any, go back
-            channel._interrupted(taken[0][1] if taken else _EMPTY)
+        except BaseException:
+            _interrupted(channel, taken)
             raise
         if done is not None:
             return done
